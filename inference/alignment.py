@@ -1,0 +1,219 @@
+"""Character spans <-> token tags, and long texts <-> overlapping model windows.
+
+This is the one place where tokenization meets annotation: training builds its labels here and
+inference decodes its predictions here, so the two can never tokenize differently.
+
+A *unit* is the thing the model tags: a run of words (``\\w+`` or one punctuation mark) that begins
+where a token begins. With WordPiece every word is a unit; with tokenizers whose tokens cross word
+boundaries, the crossed words are glued into the unit before them. Only the first token of a unit
+carries a label; the others are ignored (-100) in training and in decoding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, Span
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+IGNORE_INDEX = -100
+
+
+def entity_types() -> list[str]:
+    """Model entity types: counts are split by outcome so one head predicts both."""
+    types = [f"{CASUALTY_COUNT}:{outcome}" for outcome in OUTCOMES]
+    return types + [label for label in LABELS if label != CASUALTY_COUNT]
+
+
+def tag_names() -> list[str]:
+    return ["O"] + [f"{prefix}-{etype}" for etype in entity_types() for prefix in ("B", "I")]
+
+
+def entity_type_of(span: Span) -> str:
+    return f"{span.label}:{span.outcome}" if span.label == CASUALTY_COUNT else span.label
+
+
+def span_fields(entity_type: str) -> tuple[str, str | None]:
+    """Split a model entity type back into (label, outcome)."""
+    label, _, outcome = entity_type.partition(":")
+    return label, outcome or None
+
+
+@dataclass(frozen=True)
+class Unit:
+    start: int  # character offsets of the glued words
+    end: int
+    token: int  # index of the unit's first token in the text's token list
+
+
+@dataclass
+class TokenizedText:
+    token_ids: list[int]
+    units: list[Unit]
+
+
+def tokenize_text(tokenizer: Any, text: str) -> TokenizedText:
+    """Tokenize a whole text (no truncation, no special tokens) and find its units."""
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    offsets = [_trim(text, start, end) for start, end in encoding["offset_mapping"]]
+    return TokenizedText(list(encoding["input_ids"]), _units(text, offsets))
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    # Some tokenizers (byte-level BPE, SentencePiece) include the leading space in the offset.
+    while start < end and text[start].isspace():
+        start += 1
+    return start, end
+
+
+def _units(text: str, offsets: list[tuple[int, int]]) -> list[Unit]:
+    units: list[Unit] = []
+    token = 0
+    for word in _WORD.finditer(text):
+        while token < len(offsets) and (
+            offsets[token][1] <= word.start() or offsets[token][0] == offsets[token][1]
+        ):
+            token += 1
+        starts_here = token < len(offsets) and offsets[token][0] < word.end()
+        owned_by_previous = units and (
+            not starts_here or units[-1].token == token or offsets[token][0] < word.start()
+        )
+        if owned_by_previous:
+            units[-1] = Unit(units[-1].start, word.end(), units[-1].token)
+        elif starts_here:
+            units.append(Unit(word.start(), word.end(), token))
+    return units
+
+
+def unit_tags(
+    units: list[Unit], spans: list[Span], type_of: Callable[[Span], str] = entity_type_of
+) -> tuple[list[str], list[Span]]:
+    """BIO tag per unit for the spans; also the spans that units cannot express."""
+    tags = ["O"] * len(units)
+    unit_at_start = {unit.start: i for i, unit in enumerate(units)}
+    unit_ends = {unit.end for unit in units}
+    lost: list[Span] = []
+    for span in spans:
+        first = unit_at_start.get(span.start)
+        if first is None or span.end not in unit_ends:
+            lost.append(span)
+            continue
+        etype = type_of(span)
+        tags[first] = f"B-{etype}"
+        index = first + 1
+        while index < len(units) and units[index].end <= span.end:
+            tags[index] = f"I-{etype}"
+            index += 1
+    return tags, lost
+
+
+def spans_from_unit_probs(
+    units: list[Unit], probs: list[list[float]], names: list[str]
+) -> list[tuple[Span, float]]:
+    """Decode per-unit tag probabilities into spans with a confidence score.
+
+    Boundaries come from the argmax tags, with counts' outcome ignored so that a count whose
+    tokens disagree on killed/injured stays one span; its outcome is the one with the larger
+    summed probability over the span's units. ``I-`` after a different label starts a span.
+    """
+    best = [max(range(len(p)), key=p.__getitem__) for p in probs]
+    groups: list[tuple[str, list[int]]] = []
+    for index, tag_index in enumerate(best):
+        name = names[tag_index]
+        if name == "O":
+            continue
+        prefix, etype = name.split("-", 1)
+        base = etype.partition(":")[0]
+        if prefix == "I" and groups and groups[-1][1][-1] == index - 1 and groups[-1][0] == base:
+            groups[-1][1].append(index)
+        else:
+            groups.append((base, [index]))
+    spans: list[tuple[Span, float]] = []
+    for base, members in groups:
+        outcome = None
+        if base == CASUALTY_COUNT:
+            mass = {
+                o: sum(
+                    probs[i][j]
+                    for i in members
+                    for j, n in enumerate(names)
+                    if n.endswith(f"{CASUALTY_COUNT}:{o}")
+                )
+                for o in OUTCOMES
+            }
+            outcome = max(OUTCOMES, key=mass.__getitem__)
+        score = sum(probs[i][best[i]] for i in members) / len(members)
+        spans.append((Span(units[members[0]].start, units[members[-1]].end, base, outcome), score))
+    return spans
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # token slice [start, end) of the text's tokens
+    end: int
+
+
+def make_windows(tokenized: TokenizedText, max_tokens: int, stride: int) -> list[Window]:
+    """Overlapping windows of at most ``max_tokens`` tokens, each starting on a unit.
+
+    Consecutive windows share about ``stride`` tokens, so every unit sits well inside at least
+    one window; nothing is ever truncated.
+    """
+    if max_tokens <= 0 or not 0 <= stride < max_tokens:
+        raise ValueError(f"need 0 <= stride < max_tokens, got stride={stride}, max={max_tokens}")
+    total = len(tokenized.token_ids)
+    if total <= max_tokens:
+        return [Window(0, total)]
+    heads = [unit.token for unit in tokenized.units]
+    windows: list[Window] = []
+    start = 0
+    while True:
+        end = min(start + max_tokens, total)
+        windows.append(Window(start, end))
+        if end == total:
+            return windows
+        target = end - stride
+        # Start the next window on the last unit head at or before the target, moving forward.
+        candidates = [h for h in heads if start < h <= target]
+        start = candidates[-1] if candidates else target
+
+
+def assign_units(tokenized: TokenizedText, windows: list[Window]) -> list[int]:
+    """For each unit, the window where it sits farthest from an edge (most context)."""
+    owner: list[int] = []
+    for unit in tokenized.units:
+        best_window, best_margin = 0, -1
+        for index, window in enumerate(windows):
+            if window.start <= unit.token < window.end:
+                margin = min(unit.token - window.start, window.end - 1 - unit.token)
+                if margin > best_margin:
+                    best_window, best_margin = index, margin
+        owner.append(best_window)
+    return owner
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The special tokens a tokenizer puts around one sequence ([CLS] ... [SEP], <s> ... </s>)."""
+
+    prefix: tuple[int, ...]
+    suffix: tuple[int, ...]
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> SpecialTokens:
+        encoding = tokenizer("a", add_special_tokens=True, return_special_tokens_mask=True)
+        ids, mask = encoding["input_ids"], encoding["special_tokens_mask"]
+        content = [i for i, special in enumerate(mask) if not special]
+        if not content:
+            return cls(tuple(ids), ())
+        return cls(tuple(ids[: content[0]]), tuple(ids[content[-1] + 1 :]))
+
+    def wrap(self, token_ids: list[int]) -> list[int]:
+        return [*self.prefix, *token_ids, *self.suffix]
+
+    @property
+    def count(self) -> int:
+        return len(self.prefix) + len(self.suffix)

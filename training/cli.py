@@ -1,0 +1,204 @@
+"""``conflict-ie``: a thin command line over the library. Heavy imports happen per command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SPLITS = [f"data/annotations/{split}.jsonl" for split in ("train", "dev", "test")]
+
+
+class UsageError(ValueError):
+    pass
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from training.corpus import read_documents, validate_files
+
+    problems = validate_files(args.paths)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    total = sum(len(read_documents(p)[0]) for p in args.paths)
+    print(f"ok: {total} documents in {len(args.paths)} file(s)")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from training.corpus import label_counts, load_documents
+
+    keys = ["CASUALTY_COUNT:killed", "CASUALTY_COUNT:injured", "VICTIM_TYPE", "PERPETRATOR"]
+    print(f"{'split':28s} {'docs':>5s} {'words':>7s} " + " ".join(f"{k:>22s}" for k in keys))
+    totals: dict[str, int] = {}
+    for path in args.paths:
+        documents = load_documents(path)
+        counts = label_counts(documents)
+        words = sum(len(d.text.split()) for d in documents)
+        print(
+            f"{Path(path).name:28s} {len(documents):5d} {words:7d} "
+            + " ".join(f"{counts[k]:22d}" for k in keys)
+        )
+        for key, value in [("docs", len(documents)), ("words", words)] + [(k, counts[k]) for k in keys]:
+            totals[key] = totals.get(key, 0) + value
+    print(
+        f"{'total':28s} {totals['docs']:5d} {totals['words']:7d} "
+        + " ".join(f"{totals[k]:22d}" for k in keys)
+    )
+    return 0
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.config import load_config
+    from training.train import train
+
+    config = load_config(args.config, _parse_overrides(args.set))
+    train(config, args.output, overwrite=args.overwrite)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from inference import Extractor
+    from training.corpus import load_documents
+    from training.evaluate import entities_to_spans, evaluate, format_report
+
+    documents = load_documents(args.data)
+    extractor = Extractor.from_pretrained(args.model, device=args.device)
+    predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
+    report = evaluate(documents, predicted, extractor.tokenizer)
+    report["model"] = str(args.model)
+    report["data"] = str(args.data)
+    print(format_report(report))
+    if args.output:
+        _write_json(Path(args.output), report)
+    return 0
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def read_inputs(paths: list[str]) -> list[tuple[str, str]]:
+    """(id, text) pairs from .jsonl files (fields id, text) or plain text files."""
+    items: list[tuple[str, str]] = []
+    for name in paths:
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"input file {path} does not exist")
+        if path.suffix == ".jsonl":
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    raw = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise UsageError(f"{path}:{number}: invalid JSON ({error.msg})") from error
+                if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
+                    raise UsageError(f"{path}:{number}: expected an object with a string 'text'")
+                items.append((str(raw.get("id", f"{path.name}:{number}")), raw["text"]))
+        else:
+            items.append((path.stem, path.read_text(encoding="utf-8")))
+    return items
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from inference import Extractor
+
+    items = read_inputs(args.files)
+    extractor = Extractor.from_pretrained(args.model, device=args.device, batch_size=args.batch_size)
+    results = extractor.extract([text for _, text in items])
+    for (doc_id, _), entities in zip(items, results, strict=True):
+        print(json.dumps({"id": doc_id, "entities": entities}, ensure_ascii=False))
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from training.corpus import write_documents
+    from training.markup import read_markup
+
+    documents, errors = read_markup(Path(args.input))
+    if errors:
+        raise UsageError("\n".join(str(e) for e in errors))
+    write_documents(args.output, documents)
+    print(f"wrote {len(documents)} documents to {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="conflict-ie", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check corpus files; every problem with file and line")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("stats", help="documents, words and spans per label and split")
+    p.add_argument("paths", nargs="*", default=DEFAULT_SPLITS)
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("train", help="fine-tune a model on the corpus")
+    p.add_argument("--config", default="training/configs/default.yaml")
+    p.add_argument("--output", required=True, help="model directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)"
+    )
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a model against gold annotations")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--output", help="write the full report as JSON")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="extract entities; one JSON line per document")
+    p.add_argument("--model", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("files", nargs="+", help=".jsonl (id, text) or plain text files")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("convert", help="convert annotations into the corpus format")
+    p.add_argument("--from", dest="source_format", choices=["markup"], default="markup")
+    p.add_argument("input")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_convert)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from inference.model_dir import ModelDirError
+    from training.config import ConfigError
+    from training.corpus import CorpusError
+    from training.features import UnalignedSpanError
+
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError, CorpusError, ModelDirError, UnalignedSpanError) as error:
+        print(f"conflict-ie {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

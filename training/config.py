@@ -1,0 +1,84 @@
+"""Training configuration: a YAML file of known keys, checked before any work starts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    base_model: str | None = None
+    train_file: str = "data/annotations/train.jsonl"
+    dev_file: str = "data/annotations/dev.jsonl"
+    max_length: int = 256
+    stride: int = 64
+    learning_rate: float = 2e-4
+    epochs: int = 10
+    batch_size: int = 16
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 13
+    train_fraction: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: invalid YAML ({error})") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of keys to values")
+    raw.update(overrides or {})
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> TrainConfig:
+    known = {f.name: f for f in fields(TrainConfig)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(known)}")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        expected = type(getattr(TrainConfig(), name))
+        if name == "base_model":
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{source}: base_model must be a string or null")
+        elif expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, expected) or isinstance(value, bool):
+            raise ConfigError(
+                f"{source}: {name} must be {expected.__name__}, got {type(value).__name__} {value!r}"
+            )
+        values[name] = value
+    config = TrainConfig(**values)
+    _check_ranges(config, source)
+    return config
+
+
+def _check_ranges(config: TrainConfig, source: str) -> None:
+    checks = [
+        (config.max_length >= 16, "max_length must be at least 16"),
+        (0 <= config.stride < config.max_length // 2, "stride must be >= 0 and < max_length / 2"),
+        (config.learning_rate > 0, "learning_rate must be positive"),
+        (config.epochs >= 1, "epochs must be at least 1"),
+        (config.batch_size >= 1, "batch_size must be at least 1"),
+        (0 <= config.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+        (0 < config.train_fraction <= 1, "train_fraction must be in (0, 1]"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{source}: {message}")

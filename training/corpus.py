@@ -1,0 +1,204 @@
+"""Reading and validating corpus files (JSON Lines, one document a line)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, Document, Relation, Span, cuts_word
+
+RELATION_TARGETS = {"victim": "VICTIM_TYPE", "perpetrator": "PERPETRATOR"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class CorpusError(ValueError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        shown = "\n".join(str(p) for p in problems[:50])
+        more = f"\n... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"{len(problems)} problem(s) in the corpus:\n{shown}{more}")
+
+
+def _document_problems(raw: Any) -> tuple[Document | None, list[str]]:
+    if not isinstance(raw, dict):
+        return None, ["a line must hold a JSON object"]
+    problems: list[str] = []
+    doc_id, text, raw_spans = raw.get("id"), raw.get("text"), raw.get("spans", [])
+    if not isinstance(doc_id, str) or not doc_id:
+        problems.append("'id' must be a non-empty string")
+    if not isinstance(text, str):
+        return None, problems + ["'text' must be a string"]
+    if not isinstance(raw_spans, list):
+        return None, problems + ["'spans' must be a list"]
+    spans: list[Span] = []
+    for index, item in enumerate(raw_spans):
+        where = f"span {index}"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be an object")
+            continue
+        start, end, label = item.get("start"), item.get("end"), item.get("label")
+        if not isinstance(start, int) or not isinstance(end, int):
+            problems.append(f"{where}: 'start' and 'end' must be integers")
+            continue
+        where = f"span {index} [{start}:{end}]"
+        if label not in LABELS:
+            problems.append(f"{where}: unknown label {label!r} (expected one of {', '.join(LABELS)})")
+        outcome = item.get("outcome")
+        if label == CASUALTY_COUNT and outcome not in OUTCOMES:
+            problems.append(f"{where}: {CASUALTY_COUNT} needs 'outcome' killed or injured, got {outcome!r}")
+        elif label != CASUALTY_COUNT and outcome is not None:
+            problems.append(f"{where}: 'outcome' is only for {CASUALTY_COUNT}")
+        if not 0 <= start < end <= len(text):
+            problems.append(f"{where}: offsets out of range for a text of {len(text)} characters")
+            continue
+        covered = text[start:end]
+        if covered != covered.strip():
+            problems.append(f"{where}: {covered!r} starts or ends with whitespace")
+        if cuts_word(text, start, end):
+            problems.append(f"{where}: {covered!r} cuts a word")
+        spans.append(Span(start, end, str(label), outcome))
+    ordered = sorted(spans)
+    for left, right in zip(ordered, ordered[1:], strict=False):
+        if right.start < left.end:
+            problems.append(f"spans [{left.start}:{left.end}] and [{right.start}:{right.end}] overlap")
+    relations = _relations(raw.get("relations"), ordered, problems)
+    if problems:
+        return None, problems
+    return Document(doc_id, text, ordered, relations), []
+
+
+def _relations(raw: Any, spans: list[Span], problems: list[str]) -> list[Relation] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        problems.append("'relations' must be a list")
+        return None
+    relations = []
+    for index, item in enumerate(raw):
+        where = f"relation {index}"
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), int) for k in ("head", "tail")):
+            problems.append(f"{where}: needs integer 'head' and 'tail'")
+            continue
+        head, tail, kind = item["head"], item["tail"], item.get("type")
+        if kind not in RELATION_TARGETS:
+            problems.append(f"{where}: type must be 'victim' or 'perpetrator', got {kind!r}")
+            continue
+        if not (0 <= head < len(spans) and 0 <= tail < len(spans)):
+            problems.append(f"{where}: span index out of range (document has {len(spans)} spans)")
+            continue
+        if spans[head].label != CASUALTY_COUNT:
+            problems.append(f"{where}: head {head} is {spans[head].label}, not {CASUALTY_COUNT}")
+        if spans[tail].label != RELATION_TARGETS[kind]:
+            problems.append(f"{where}: tail {tail} is {spans[tail].label}, not {RELATION_TARGETS[kind]}")
+        relations.append(Relation(head, tail, kind))
+    return relations
+
+
+def read_documents(path: str | Path) -> tuple[list[tuple[int, Document]], list[Problem]]:
+    """Every document with its line number, and every problem found, of one file."""
+    path = Path(path)
+    if not path.is_file():
+        return [], [Problem(str(path), 0, "file does not exist")]
+    documents: list[tuple[int, Document]] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8", errors="strict") as handle:
+        try:
+            lines = list(enumerate(handle, start=1))
+        except UnicodeDecodeError as error:
+            return [], [Problem(str(path), 0, f"not valid UTF-8 ({error})")]
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as error:
+            problems.append(Problem(str(path), number, f"invalid JSON: {error.msg} at column {error.colno}"))
+            continue
+        document, messages = _document_problems(raw)
+        doc_id = raw.get("id") if isinstance(raw, dict) else None
+        prefix = f"document {doc_id!r}: " if isinstance(doc_id, str) else ""
+        problems.extend(Problem(str(path), number, prefix + m) for m in messages)
+        if isinstance(doc_id, str):
+            if doc_id in seen:
+                problems.append(
+                    Problem(str(path), number, f"duplicate id {doc_id!r} (first on line {seen[doc_id]})")
+                )
+            seen.setdefault(doc_id, number)
+        if document is not None:
+            documents.append((number, document))
+    return documents, problems
+
+
+def validate_files(paths: list[str | Path]) -> list[Problem]:
+    """All problems of the files, plus documents found in more than one file (split)."""
+    problems: list[Problem] = []
+    first_seen: dict[str, tuple[str, int]] = {}
+    for path in paths:
+        documents, file_problems = read_documents(path)
+        problems.extend(file_problems)
+        for number, document in documents:
+            for key in (f"id {document.id!r}", f"text of {document.id!r}:{_digest(document.text)}"):
+                other = first_seen.get(key)
+                if other and other[0] != str(path):
+                    what = key.split(":")[0]
+                    problems.append(
+                        Problem(
+                            str(path),
+                            number,
+                            f"{what} also in {other[0]}:{other[1]} (a document in two splits)",
+                        )
+                    )
+                first_seen.setdefault(key, (str(path), number))
+    return problems
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
+
+
+def load_documents(path: str | Path) -> list[Document]:
+    """The documents of one file; raises ``CorpusError`` listing every problem if any."""
+    documents, problems = read_documents(path)
+    if problems:
+        raise CorpusError(problems)
+    return [document for _, document in documents]
+
+
+def write_documents(path: str | Path, documents: list[Document]) -> None:
+    """Write JSON Lines atomically: a reader never sees a half-written file."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        for document in documents:
+            handle.write(json.dumps(document.to_dict(), ensure_ascii=False) + "\n")
+    temporary.replace(path)
+
+
+def corpus_hash(paths: list[str | Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def label_counts(documents: list[Document]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for document in documents:
+        for span in document.spans:
+            key = f"{span.label}:{span.outcome}" if span.outcome else span.label
+            counts[key] += 1
+    return counts

