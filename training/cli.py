@@ -143,6 +143,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_split(args: argparse.Namespace) -> int:
+    from training.corpus import SPLIT_SHARES, assign_split, load_documents, validate_files, write_documents
+
+    documents = [d for path in args.inputs for d in load_documents(path)]
+    by_split: dict[str, list] = {split: [] for split, _ in SPLIT_SHARES}
+    for document in documents:
+        by_split[assign_split(document.id)].append(document)
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    paths = [output / f"{split}.jsonl" for split in by_split]
+    for path, split_docs in zip(paths, by_split.values(), strict=True):
+        write_documents(path, sorted(split_docs, key=lambda d: d.id))
+    problems = validate_files(paths)
+    if problems:
+        raise UsageError("\n".join(str(p) for p in problems))
+    print(" ".join(f"{split}: {len(docs)}" for split, docs in by_split.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="conflict-ie", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("files", nargs="+", help=".jsonl (id, text) or plain text files")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("split", help="split documents into train/dev/test (stable, by id)")
+    p.add_argument("inputs", nargs="+", help="corpus .jsonl files")
+    p.add_argument("--output-dir", default="data/annotations")
+    p.set_defaults(func=cmd_split)
 
     p = sub.add_parser("convert", help="convert annotations into the corpus format")
     p.add_argument("--from", dest="source_format", choices=["markup"], default="markup")

@@ -27,6 +27,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 13
     train_fraction: float = 1.0
+    augment_strip_punctuation: float = 0.0
+    mixed_precision: str = "no"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +80,8 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
         (config.batch_size >= 1, "batch_size must be at least 1"),
         (0 <= config.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
         (0 < config.train_fraction <= 1, "train_fraction must be in (0, 1]"),
+        (0 <= config.augment_strip_punctuation <= 1, "augment_strip_punctuation must be in [0, 1]"),
+        (config.mixed_precision in ("no", "bf16", "fp16"), "mixed_precision must be no, bf16 or fp16"),
     ]
     for ok, message in checks:
         if not ok:

@@ -146,15 +146,14 @@ def read_documents(path: str | Path) -> tuple[list[tuple[int, Document]], list[P
 def validate_files(paths: list[str | Path]) -> list[Problem]:
     """All problems of the files, plus documents found in more than one file (split)."""
     problems: list[Problem] = []
-    first_seen: dict[str, tuple[str, int]] = {}
+    first_seen: dict[tuple[str, str], tuple[str, int]] = {}
     for path in paths:
         documents, file_problems = read_documents(path)
         problems.extend(file_problems)
         for number, document in documents:
-            for key in (f"id {document.id!r}", f"text of {document.id!r}:{_digest(document.text)}"):
-                other = first_seen.get(key)
+            for what, key in (("id", document.id), ("text", _digest(document.text))):
+                other = first_seen.get((what, key))
                 if other and other[0] != str(path):
-                    what = key.split(":")[0]
                     problems.append(
                         Problem(
                             str(path),
@@ -162,7 +161,7 @@ def validate_files(paths: list[str | Path]) -> list[Problem]:
                             f"{what} also in {other[0]}:{other[1]} (a document in two splits)",
                         )
                     )
-                first_seen.setdefault(key, (str(path), number))
+                first_seen.setdefault((what, key), (str(path), number))
     return problems
 
 
@@ -202,3 +201,16 @@ def label_counts(documents: list[Document]) -> Counter[str]:
             key = f"{span.label}:{span.outcome}" if span.outcome else span.label
             counts[key] += 1
     return counts
+
+
+SPLIT_SHARES = (("train", 70), ("dev", 15), ("test", 15))
+
+
+def assign_split(doc_id: str) -> str:
+    """A stable split from the id alone: adding documents never moves existing ones."""
+    bucket = int(hashlib.sha256(doc_id.encode()).hexdigest(), 16) % 100
+    for split, share in SPLIT_SHARES:
+        if bucket < share:
+            return split
+        bucket -= share
+    raise AssertionError("split shares must sum to 100")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from training.augment import augment
 from training.config import ConfigError, TrainConfig
 from training.corpus import corpus_hash, load_documents
 from training.features import document_windows, length_grouped_batches
@@ -119,7 +120,7 @@ def train(
     dev_docs = load_documents(config.dev_file)
     base_model = resolve_base_model(config.base_model)
 
-    accelerator = Accelerator()
+    accelerator = Accelerator(mixed_precision=config.mixed_precision)
     set_seed(config.seed)
     names = tag_names()
     label2id = {name: i for i, name in enumerate(names)}
@@ -135,6 +136,7 @@ def train(
         shuffled = list(train_docs)
         random.Random(config.seed).shuffle(shuffled)
         train_docs = shuffled[: max(1, round(len(shuffled) * config.train_fraction))]
+    train_docs = augment(train_docs, config.augment_strip_punctuation, config.seed)
     features = [
         window
         for document in train_docs

@@ -1,0 +1,124 @@
+"""Corpus validation: every kind of problem is reported with its file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.cli import main
+from training.corpus import CorpusError, load_documents, validate_files
+from training.markup import parse_markup_text, read_markup, to_markup
+
+GOOD = {
+    "id": "d1",
+    "text": "Rebels killed 12 civilians.",
+    "spans": [
+        {"start": 0, "end": 6, "label": "PERPETRATOR"},
+        {"start": 14, "end": 16, "label": "CASUALTY_COUNT", "outcome": "killed"},
+        {"start": 17, "end": 26, "label": "VICTIM_TYPE"},
+    ],
+}
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def with_spans(doc_id: str, spans: list[dict]) -> str:
+    return json.dumps({**GOOD, "id": doc_id, "spans": spans})
+
+
+@pytest.mark.parametrize(
+    "line,expected",
+    [
+        ("{not json", "invalid JSON"),
+        (with_spans("d2", [{"start": 0, "end": 6, "label": "ACTOR"}]), "unknown label 'ACTOR'"),
+        (with_spans("d2", [{"start": 14, "end": 16, "label": "CASUALTY_COUNT"}]), "needs 'outcome'"),
+        (
+            with_spans("d2", [{"start": 14, "end": 16, "label": "CASUALTY_COUNT", "outcome": "dead"}]),
+            "needs 'outcome'",
+        ),
+        (with_spans("d2", [{"start": 20, "end": 90, "label": "VICTIM_TYPE"}]), "out of range"),
+        (
+            with_spans(
+                "d2",
+                [
+                    {"start": 0, "end": 6, "label": "PERPETRATOR"},
+                    {"start": 3, "end": 13, "label": "PERPETRATOR"},
+                ],
+            ),
+            "overlap",
+        ),
+        (with_spans("d2", [{"start": 17, "end": 23, "label": "VICTIM_TYPE"}]), "cuts a word"),
+        (
+            with_spans("d2", [{"start": 13, "end": 16, "label": "CASUALTY_COUNT", "outcome": "killed"}]),
+            "whitespace",
+        ),
+        (json.dumps({"id": "d2", "spans": []}), "'text' must be a string"),
+        (json.dumps({**GOOD, "id": "d1"}), "duplicate id 'd1'"),
+    ],
+)
+def test_each_problem_is_reported_with_file_and_line(tmp_path, line, expected):
+    path = write_lines(tmp_path / "train.jsonl", [json.dumps(GOOD), line])
+    problems = validate_files([path])
+    assert any(p.line == 2 and p.path == str(path) and expected in p.message for p in problems), problems
+
+
+def test_a_document_in_two_splits_is_reported(tmp_path):
+    train = write_lines(tmp_path / "train.jsonl", [json.dumps(GOOD)])
+    dev = write_lines(tmp_path / "dev.jsonl", [json.dumps({**GOOD, "id": "other"})])
+    problems = validate_files([train, dev])
+    assert [str(p) for p in problems] == [f"{dev}:1: text also in {train}:1 (a document in two splits)"]
+
+
+def test_load_documents_raises_with_every_problem(tmp_path):
+    path = write_lines(tmp_path / "bad.jsonl", ["[]", "{oops"])
+    with pytest.raises(CorpusError) as caught:
+        load_documents(path)
+    assert [p.line for p in caught.value.problems] == [1, 2]
+
+
+def test_validate_command_exits_non_zero_and_names_the_place(tmp_path, capsys):
+    path = write_lines(tmp_path / "dev.jsonl", [json.dumps(GOOD), "{oops"])
+    assert main(["validate", str(path)]) == 1
+    assert f"{path}:2: invalid JSON" in capsys.readouterr().err
+    good = write_lines(tmp_path / "ok.jsonl", [json.dumps(GOOD)])
+    assert main(["validate", str(good)]) == 0
+
+
+def test_relations_are_validated(tmp_path):
+    doc = {
+        **GOOD,
+        "relations": [{"head": 1, "tail": 2, "type": "victim"}, {"head": 0, "tail": 2, "type": "victim"}],
+    }
+    problems = validate_files([write_lines(tmp_path / "r.jsonl", [json.dumps(doc)])])
+    assert [p.message.split(": ", 1)[1] for p in problems] == [
+        "relation 1: head 0 is PERPETRATOR, not CASUALTY_COUNT"
+    ]
+
+
+def test_the_shipped_corpus_is_valid_and_split_70_15_15():
+    root = Path(__file__).resolve().parents[1] / "data" / "annotations"
+    paths = [root / f"{split}.jsonl" for split in ("train", "dev", "test")]
+    assert validate_files(paths) == []
+    sizes = [len(load_documents(p)) for p in paths]
+    assert sum(sizes) >= 150
+    assert 0.65 <= sizes[0] / sum(sizes) <= 0.75
+    assert 0.10 <= sizes[1] / sum(sizes) <= 0.20 and 0.10 <= sizes[2] / sum(sizes) <= 0.20
+
+
+def test_markup_round_trips_and_reports_problems(tmp_path):
+    text, spans, problems = parse_markup_text("[[Rebels|P]] killed [[12|K]] [[civilian|V]]s.")
+    assert text == "Rebels killed 12 civilians." and problems == ["span 'civilian' cuts a word"]
+    path = write_lines(
+        tmp_path / "m.txt", ["### a", "[[Rebels|P]] killed [[12|K]] and hurt [[3|I]].", "### a", "x [[y|Q]]"]
+    )
+    documents, errors = read_markup(path)
+    assert to_markup(documents[0]) == "[[Rebels|P]] killed [[12|K]] and hurt [[3|I]]."
+    assert {str(e) for e in errors} == {
+        f"{path}:3: a: unknown tag 'Q' on 'y' (use K, I, V or P)",
+        f"{path}:0: duplicate id 'a'",
+    }
