@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.train import train
 
     config = load_config(args.config, _parse_overrides(args.set))
-    train(config, args.output, overwrite=args.overwrite)
+    train(config, args.output, overwrite=args.overwrite, resume=args.resume)
     return 0
 
 
@@ -80,11 +80,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     documents = load_documents(args.data)
     extractor = Extractor.from_pretrained(args.model, device=args.device)
-    predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
+    entities = extractor.extract([d.text for d in documents])
+    predicted = [entities_to_spans(e) for e in entities]
     report = evaluate(documents, predicted, extractor.tokenizer)
     report["model"] = str(args.model)
     report["data"] = str(args.data)
     print(format_report(report))
+    if any(d.relations is not None for d in documents):
+        from inference.records import build_records
+        from training.relations_eval import format_relation_report, link_gold_spans, relation_scores
+
+        records = [build_records(d.text, e) for d, e in zip(documents, entities, strict=True)]
+        report["records"] = {
+            "predicted_spans": relation_scores(documents, records),
+            "gold_spans": relation_scores(documents, link_gold_spans(documents)),
+        }
+        for name, scores in report["records"].items():
+            print(format_relation_report(f"records from {name.replace('_', ' ')}", scores))
     if args.output:
         _write_json(Path(args.output), report)
     return 0
@@ -125,9 +137,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     items = read_inputs(args.files)
     extractor = Extractor.from_pretrained(args.model, device=args.device, batch_size=args.batch_size)
-    results = extractor.extract([text for _, text in items])
-    for (doc_id, _), entities in zip(items, results, strict=True):
-        print(json.dumps({"id": doc_id, "entities": entities}, ensure_ascii=False))
+    results = extractor.extract_records([text for _, text in items])
+    for (doc_id, _), result in zip(items, results, strict=True):
+        print(json.dumps({"id": doc_id, **result}, ensure_ascii=False))
     return 0
 
 
@@ -162,6 +174,43 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from inference.service import BatchSettings, ServiceLimits, serve
+
+    for name in ("max_body_bytes", "max_texts", "max_text_chars", "batch_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    serve(
+        args.model,
+        args.host,
+        args.port,
+        api_key=args.api_key,
+        limits=ServiceLimits(
+            max_body_bytes=args.max_body_bytes, max_texts=args.max_texts, max_text_chars=args.max_text_chars
+        ),
+        batching=BatchSettings(max_wait_ms=args.max_wait_ms),
+        device=args.device,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        half=args.half,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from training.export import ExportError, export
+
+    if args.max_f1_drop < 0:
+        raise UsageError("--max-f1-drop must be >= 0")
+    try:
+        export(args.model, args.output, args.gold, max_f1_drop=args.max_f1_drop, overwrite=args.overwrite)
+    except ExportError as error:
+        raise UsageError(str(error)) from error
+    print(f"wrote {args.output}/fp32 and {args.output}/int8 (details in {args.output}/export.json)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="conflict-ie", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="training/configs/default.yaml")
     p.add_argument("--output", required=True, help="model directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)"
     )
@@ -190,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="extract entities; one JSON line per document")
+    p = sub.add_parser("predict", help="extract entities and casualty records; one JSON line per document")
     p.add_argument("--model", required=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=16)
@@ -207,6 +257,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("serve", help="HTTP service: POST /extract, GET /health, OpenAPI at /docs")
+    p.add_argument("--model", required=True, help="model directory (PyTorch or exported ONNX)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", help="require this X-API-Key header on /extract (or set CONFLICT_IE_API_KEY)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
+    p.add_argument("--threads", type=int, help="CPU threads for the model")
+    p.add_argument("--half", action="store_true", help="float16 on CUDA")
+    p.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
+    p.add_argument("--max-texts", type=int, default=64, help="texts per request")
+    p.add_argument("--max-text-chars", type=int, default=50_000, help="characters per text")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="micro-batching window")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="write ONNX fp32 and int8 models, checked for F1 on a gold file")
+    p.add_argument("--model", required=True, help="trained model directory")
+    p.add_argument("--output", required=True, help="directory to write (fp32/, int8/, export.json)")
+    p.add_argument("--gold", help="gold .jsonl: refuse the export if strict F1 drops too much")
+    p.add_argument("--max-f1-drop", type=float, default=0.5, help="points of strict F1 (default 0.5)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from training.augment import augment
+from training.checkpoint import Checkpoints
 from training.config import ConfigError, TrainConfig
 from training.corpus import corpus_hash, load_documents
 from training.features import document_windows, length_grouped_batches
@@ -55,18 +56,19 @@ def check_output(output: Path, overwrite: bool) -> None:
 
 
 class LengthGroupedBatchSampler:
-    """Yields length-grouped batches, reshuffled on every pass with a seeded generator."""
+    """Length-grouped batches, reshuffled per epoch from (seed, epoch): resumable exactly."""
 
     def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
         self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
     def __iter__(self) -> Iterator[list[int]]:
-        batches = length_grouped_batches(self.lengths, self.batch_size, self.seed + self.epoch)
-        self.epoch += 1
-        return iter(batches)
+        return iter(length_grouped_batches(self.lengths, self.batch_size, self.seed + self.epoch))
 
     def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        return len(length_grouped_batches(self.lengths, self.batch_size, self.seed))
 
 
 def _collate(pad_id: int) -> Callable[[list[Any]], dict[str, Any]]:
@@ -100,9 +102,17 @@ def library_versions() -> dict[str, str]:
 
 
 def train(
-    config: TrainConfig, output: str | Path, overwrite: bool = False, log: Callable[[str], None] = print
+    config: TrainConfig,
+    output: str | Path,
+    overwrite: bool = False,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train, keep the best dev epoch, write the model directory; returns the training record."""
+    """Train, keep the best dev epoch, write the model directory; returns the training record.
+
+    After every epoch a checkpoint goes to a hidden work directory beside ``output``; with
+    ``resume`` a killed run continues from there.
+    """
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -110,8 +120,6 @@ def train(
     from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
     from inference.alignment import tag_names
-    from inference.extractor import Extractor, TorchBackend
-    from training.evaluate import entities_to_spans, evaluate
 
     output = Path(output)
     # Everything that can fail on bad input is checked before any training work.
@@ -130,13 +138,7 @@ def train(
     model = AutoModelForTokenClassification.from_pretrained(
         base_model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id
     )
-    if config.train_fraction < 1.0:
-        import random
-
-        shuffled = list(train_docs)
-        random.Random(config.seed).shuffle(shuffled)
-        train_docs = shuffled[: max(1, round(len(shuffled) * config.train_fraction))]
-    train_docs = augment(train_docs, config.augment_strip_punctuation, config.seed)
+    train_docs = augment(select_fraction(train_docs, config), config.augment_strip_punctuation, config.seed)
     features = [
         window
         for document in train_docs
@@ -152,17 +154,18 @@ def train(
     steps = len(loader) * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(steps * config.warmup_ratio), steps)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    log(
-        f"training on {len(train_docs)} documents ({len(features)} windows), {config.epochs} epochs, "
-        f"{accelerator.num_processes} process(es) on {accelerator.device}"
-    )
 
-    history: list[dict[str, Any]] = []
-    best_f1, best_state, best_report = -1.0, None, None
+    checkpoints = Checkpoints(output, config, accelerator)
+    progress = checkpoints.restore(log) if resume else checkpoints.start_fresh()
+    log(
+        f"training on {len(train_docs)} documents ({len(features)} windows), epochs "
+        f"{progress.epochs_done + 1}..{config.epochs}, {accelerator.num_processes} process(es) "
+        f"on {accelerator.device}"
+    )
     started = time.perf_counter()
-    total_tokens = 0
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(progress.epochs_done + 1, config.epochs + 1):
         model.train()
+        loader.set_epoch(epoch)  # accelerate passes it on to the batch sampler
         epoch_start, epoch_tokens, epoch_loss = time.perf_counter(), 0, 0.0
         bar = tqdm(loader, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process)
         for batch in bar:
@@ -175,38 +178,30 @@ def train(
             epoch_loss += loss.detach().item()
             bar.set_postfix(loss=f"{loss.detach().item():.4f}")
         seconds = time.perf_counter() - epoch_start
-        total_tokens += epoch_tokens
         unwrapped = accelerator.unwrap_model(model)
-        unwrapped.eval()
-        extractor = Extractor(
-            TorchBackend(unwrapped, str(accelerator.device)),
-            tokenizer,
-            dict(enumerate(names)),
-            config.max_length,
-            config.stride,
-        )
-        predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in dev_docs])]
-        report = evaluate(dev_docs, predicted, tokenizer)
+        report = evaluate_model(unwrapped, tokenizer, dev_docs, config, str(accelerator.device))
         dev_f1 = report["seqeval_strict"]["micro"]["f1"]
-        history.append(
+        progress.history.append(
             {
                 "epoch": epoch,
                 "loss": epoch_loss / max(1, len(loader)),
                 "dev_f1": dev_f1,
+                "tokens": epoch_tokens,
                 "tokens_per_second": epoch_tokens / seconds,
                 "seconds": seconds,
             }
         )
         log(
-            f"epoch {epoch}: loss {history[-1]['loss']:.4f}  dev strict F1 {dev_f1:.4f}  "
+            f"epoch {epoch}: loss {progress.history[-1]['loss']:.4f}  dev strict F1 {dev_f1:.4f}  "
             f"{epoch_tokens / seconds:.0f} tokens/s"
         )
-        if dev_f1 > best_f1:
-            best_f1, best_report = dev_f1, report
-            best_state = {k: v.detach().cpu().clone() for k, v in unwrapped.state_dict().items()}
+        if dev_f1 > progress.best_f1:
+            progress.best_f1, progress.best_report = dev_f1, report
+            checkpoints.save_best(unwrapped)
+        progress.epochs_done = epoch
+        checkpoints.save(progress)
 
-    wall = time.perf_counter() - started
-    best_epoch = max(history, key=lambda h: h["dev_f1"])["epoch"]
+    train_seconds = sum(h["seconds"] for h in progress.history)
     record = {
         "config": config.to_dict(),
         "base_model": base_model,
@@ -214,23 +209,49 @@ def train(
         "train_documents": len(train_docs),
         "dev_documents": len(dev_docs),
         "labels": names,
-        "best_epoch": best_epoch,
-        "history": history,
-        "dev": best_report,
-        "train_seconds": wall,
-        "tokens_per_second": total_tokens / wall,
+        "best_epoch": max(progress.history, key=lambda h: h["dev_f1"])["epoch"],
+        "history": progress.history,
+        "dev": progress.best_report,
+        "train_seconds": train_seconds,
+        "wall_seconds_this_run": time.perf_counter() - started,
+        "tokens_per_second": sum(h["tokens"] for h in progress.history) / max(train_seconds, 1e-9),
         "processes": accelerator.num_processes,
         "device": str(accelerator.device),
+        "resumed": resume and progress.resumed_from > 0,
         "versions": library_versions(),
     }
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
-        unwrapped.load_state_dict(best_state)
+        unwrapped.load_state_dict(checkpoints.load_best())
         save_model_dir(unwrapped, tokenizer, config, record, output)
-        log(f"best epoch {best_epoch} (dev strict F1 {best_f1:.4f}); saved {output}")
+        checkpoints.remove()
+        log(f"best epoch {record['best_epoch']} (dev strict F1 {progress.best_f1:.4f}); saved {output}")
     accelerator.wait_for_everyone()
     return record
+
+
+def select_fraction(documents: list[Any], config: TrainConfig) -> list[Any]:
+    if config.train_fraction >= 1.0:
+        return documents
+    import random
+
+    shuffled = list(documents)
+    random.Random(config.seed).shuffle(shuffled)
+    return shuffled[: max(1, round(len(shuffled) * config.train_fraction))]
+
+
+def evaluate_model(
+    model: Any, tokenizer: Any, documents: list[Any], config: TrainConfig, device: str
+) -> dict:
+    from inference.extractor import Extractor, TorchBackend
+    from training.evaluate import entities_to_spans, evaluate
+
+    model.eval()
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    extractor = Extractor(TorchBackend(model, device), tokenizer, id2label, config.max_length, config.stride)
+    predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
+    return evaluate(documents, predicted, tokenizer)
 
 
 def save_model_dir(
