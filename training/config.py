@@ -25,6 +25,7 @@ class TrainConfig:
     batch_size: int = 16
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
     seed: int = 13
     train_fraction: float = 1.0
     augment_strip_punctuation: float = 0.0
@@ -76,6 +77,7 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
         (config.max_length >= 16, "max_length must be at least 16"),
         (0 <= config.stride < config.max_length // 2, "stride must be >= 0 and < max_length / 2"),
         (config.learning_rate > 0, "learning_rate must be positive"),
+        (config.max_grad_norm > 0, "max_grad_norm must be positive"),
         (config.epochs >= 1, "epochs must be at least 1"),
         (config.batch_size >= 1, "batch_size must be at least 1"),
         (0 <= config.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),

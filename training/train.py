@@ -171,6 +171,9 @@ def train(
         for batch in bar:
             loss = model(**batch).loss
             accelerator.backward(loss)
+            # Without clipping, the fresh head's first large gradients collapse the encoder into
+            # predicting the label prior for every token (measured: loss stuck at its entropy).
+            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
