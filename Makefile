@@ -6,7 +6,7 @@ MODEL := runs/default/model
 REPORTS := runs/default/reports
 FAKES := ../shared/datasets/fa-kes/gold-dev.jsonl
 
-.PHONY: setup run train evaluate card test lint clean
+.PHONY: setup run test clean
 
 setup: $(VENV)/.installed
 
@@ -22,9 +22,11 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(PY) -m training.cli validate data/annotations/train.jsonl data/annotations/dev.jsonl data/annotations/test.jsonl
 	$(PY) -m training.cli train --config training/configs/default.yaml --output $(MODEL) --overwrite
-	$(PY) -m training.cli evaluate --model $(MODEL) --data data/annotations/test.jsonl --output $(REPORTS)/test.json
+	rm -rf $(REPORTS)
+	$(PY) -m training.cli evaluate --model $(MODEL) --data data/annotations/test.jsonl --output $(REPORTS)/test.json --html $(REPORTS)/test.html
 	if [ -f $(FAKES) ]; then $(PY) -m training.cli evaluate --model $(MODEL) --data $(FAKES) --output $(REPORTS)/fakes-gold-dev.json; fi
 	$(PY) -m training.cli predict --model $(MODEL) data/examples/report.txt
+	$(PY) -m training.cli card --model $(MODEL) --reports $(REPORTS)/*.json --output model_cards/conflict-ie-default.md
 
 test: setup
 	$(PY) -m ruff check inference training tests benchmarks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +18,16 @@ from inference.alignment import (
     spans_from_unit_probs,
     tokenize_text,
 )
-from inference.model_dir import check_model_dir, load_model_and_tokenizer, read_settings, resolve_device
+from inference.counts import parse_count
+from inference.model_dir import (
+    check_model_dir,
+    load_model_and_tokenizer,
+    load_tokenizer,
+    read_settings,
+    resolve_device,
+)
+from inference.records import build_records
+from inference.spans import CASUALTY_COUNT
 
 
 class Backend(Protocol):
@@ -27,7 +37,11 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    def __init__(self, model: Any, device: str) -> None:
+    def __init__(self, model: Any, device: str, half: bool = False) -> None:
+        if half:
+            if not device.startswith("cuda"):
+                raise ValueError(f"half precision needs a CUDA device, not {device!r}")
+            model = model.half()
         self.model = model
         self.device = device
 
@@ -77,14 +91,47 @@ class Extractor:
         self._prefix = len(self._special.prefix)
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, device: str = "auto", batch_size: int = 16) -> Extractor:
-        directory = check_model_dir(model_dir)
+    def from_pretrained(
+        cls,
+        model_dir: str | Path,
+        device: str = "auto",
+        batch_size: int = 16,
+        *,
+        backend: str = "auto",
+        threads: int | None = None,
+        half: bool = False,
+    ) -> Extractor:
+        """Load a model directory: PyTorch safetensors, or ONNX (``model.onnx``, see ``export``).
+
+        ``backend`` is "auto" (ONNX when the directory holds ``model.onnx``), "torch" or "onnx";
+        ``threads`` caps CPU threads (for torch this is process-wide); ``half`` runs the PyTorch
+        model in float16, CUDA only.
+        """
+        from inference.onnx_backend import is_onnx_dir, load_onnx
+
+        if backend == "auto":
+            backend = "onnx" if is_onnx_dir(model_dir) else "torch"
+        runner: Backend
+        if backend == "onnx":
+            if half:
+                raise ValueError("half precision is for the PyTorch backend; export an int8 model instead")
+            runner, directory, id2label = load_onnx(model_dir, device, threads)
+            tokenizer = load_tokenizer(directory)
+        elif backend == "torch":
+            directory = check_model_dir(model_dir)
+            resolved = resolve_device(device)
+            if threads and resolved == "cpu":
+                import torch
+
+                torch.set_num_threads(threads)
+            model, tokenizer = load_model_and_tokenizer(directory, resolved)
+            id2label = {int(k): v for k, v in model.config.id2label.items()}
+            runner = TorchBackend(model, resolved, half=half)
+        else:
+            raise ValueError(f"unknown backend {backend!r}: use 'auto', 'torch' or 'onnx'")
         settings = read_settings(directory)
-        resolved = resolve_device(device)
-        model, tokenizer = load_model_and_tokenizer(directory, resolved)
-        id2label = {int(k): v for k, v in model.config.id2label.items()}
         return cls(
-            TorchBackend(model, resolved),
+            runner,
             tokenizer,
             id2label,
             max_length=int(settings["max_length"]),
@@ -92,7 +139,8 @@ class Extractor:
             batch_size=batch_size,
         )
 
-    def extract(self, texts: list[str]) -> list[list[dict[str, Any]]]:
+    def extract(self, texts: list[str], progress: bool = False) -> list[list[dict[str, Any]]]:
+        """Entities per text; ``progress`` shows a bar over the model's batches on stderr."""
         if isinstance(texts, str):
             raise TypeError("extract() takes a list of texts, not a single string")
         tokenized = [tokenize_text(self.tokenizer, text) for text in texts]
@@ -102,7 +150,7 @@ class Extractor:
             for doc, (t, doc_windows) in enumerate(zip(tokenized, windows, strict=True))
             for window in doc_windows
         ]
-        window_probs = self._run(jobs)
+        window_probs = self._run(jobs, progress)
         by_document: list[list[np.ndarray]] = [[] for _ in texts]
         for job, probs in zip(jobs, window_probs, strict=True):
             by_document[job.document].append(probs)
@@ -111,12 +159,26 @@ class Extractor:
             for text, t, w, p in zip(texts, tokenized, windows, by_document, strict=True)
         ]
 
-    def _run(self, jobs: list[_WindowJob]) -> list[np.ndarray]:
+    def extract_records(self, texts: list[str], progress: bool = False) -> list[dict[str, Any]]:
+        """Per text ``{"entities": [...], "records": [...]}``: entities as ``extract`` gives them,
+        records linking each count to its victims and perpetrator (``inference.records``)."""
+        results = self.extract(texts, progress)
+        return [
+            {"entities": entities, "records": build_records(text, entities)}
+            for text, entities in zip(texts, results, strict=True)
+        ]
+
+    def _run(self, jobs: list[_WindowJob], progress: bool = False) -> list[np.ndarray]:
         """Forward every window, batched by similar length so padding stays small."""
         order = sorted(range(len(jobs)), key=lambda i: len(jobs[i].input_ids), reverse=True)
         results: list[np.ndarray | None] = [None] * len(jobs)
         pad_id = self.tokenizer.pad_token_id or 0
-        for begin in range(0, len(order), self.batch_size):
+        starts: Iterable[int] = range(0, len(order), self.batch_size)
+        if progress:
+            from tqdm.auto import tqdm  # a dependency of transformers
+
+            starts = tqdm(starts, desc="batches", unit="batch")
+        for begin in starts:
             batch = order[begin : begin + self.batch_size]
             width = max(len(jobs[i].input_ids) for i in batch)
             input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
@@ -149,5 +211,7 @@ class Extractor:
             }
             if span.outcome is not None:
                 entity["outcome"] = span.outcome
+            if span.label == CASUALTY_COUNT:
+                entity["count"] = parse_count(entity["text"])
             entities.append(entity)
         return entities

@@ -28,10 +28,16 @@ def check_model_dir(path: str | Path) -> Path:
         )
         detail = f" (found only pickle weights: {', '.join(pickles)})" if pickles else ""
         raise ModelDirError(f"{directory}: no safetensors weights{detail}; pickle weights are never loaded")
-    tokenizer_files = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json")
-    if not any((directory / name).is_file() for name in tokenizer_files):
-        raise ModelDirError(f"{directory}: no tokenizer files ({', '.join(tokenizer_files)})")
+    check_tokenizer_files(directory)
     return directory
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json")
+
+
+def check_tokenizer_files(directory: Path) -> None:
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelDirError(f"{directory}: no tokenizer files ({', '.join(TOKENIZER_FILES)})")
 
 
 def read_settings(directory: Path) -> dict[str, Any]:
@@ -58,13 +64,20 @@ def resolve_device(device: str) -> str:
 
 
 def load_model_and_tokenizer(directory: Path, device: str) -> tuple[Any, Any]:
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoModelForTokenClassification
 
-    tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelDirError(f"{directory}: the tokenizer has no fast version (offsets are needed)")
+    tokenizer = load_tokenizer(directory)
     model = AutoModelForTokenClassification.from_pretrained(
         directory, use_safetensors=True, trust_remote_code=False
     )
     model.to(device).eval()
     return model, tokenizer
+
+
+def load_tokenizer(directory: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelDirError(f"{directory}: the tokenizer has no fast version (offsets are needed)")
+    return tokenizer

@@ -84,3 +84,35 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Pat
     )
     train(config, work / "model", log=lambda _: None)
     return work / "model"
+
+
+@pytest.fixture(scope="session")
+def busy_model(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """``tiny_model`` with a random classifier head calibrated to tag about 40% of tokens.
+
+    The briefly trained tiny model tags almost nothing, so equivalence checks (batching, ONNX, the
+    service) on it would compare empty lists; this one emits many entities that depend on the input.
+    """
+    import shutil
+
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from training.corpus import load_documents
+
+    directory = tmp_path_factory.mktemp("busy") / "model"
+    shutil.copytree(tiny_model, directory)
+    model = AutoModelForTokenClassification.from_pretrained(directory, use_safetensors=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    generator = torch.Generator().manual_seed(0)
+    head = model.classifier
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=generator))
+        head.bias.zero_()
+        texts = [d.text for d in load_documents(CORPUS / "dev.jsonl")[:4]]
+        batch = tokenizer(texts, truncation=True, max_length=64, padding=True, return_tensors="pt")
+        logits = model(**batch).logits[batch["attention_mask"].bool()]
+        margin = logits[:, 0] - logits[:, 1:].max(dim=-1).values
+        head.bias[0] = -torch.quantile(margin, 0.4)
+    model.save_pretrained(directory, safe_serialization=True)
+    return directory

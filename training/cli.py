@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,40 +53,27 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    import yaml
-
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
-        overrides[key] = yaml.safe_load(value)
-    return overrides
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.config import load_config
+    from training.config import load_config, parse_overrides
     from training.train import train
 
-    config = load_config(args.config, _parse_overrides(args.set))
+    config = load_config(args.config, parse_overrides(args.set))
     train(config, args.output, overwrite=args.overwrite, resume=args.resume)
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from inference import Extractor
-    from training.corpus import load_documents
-    from training.evaluate import entities_to_spans, evaluate, format_report
+    from training.error_report import format_errors
+    from training.evaluate import entities_to_spans, format_report
+    from training.report import run_evaluation
 
-    documents = load_documents(args.data)
-    extractor = Extractor.from_pretrained(args.model, device=args.device)
-    entities = extractor.extract([d.text for d in documents])
-    predicted = [entities_to_spans(e) for e in entities]
-    report = evaluate(documents, predicted, extractor.tokenizer)
-    report["model"] = str(args.model)
-    report["data"] = str(args.data)
+    if args.resamples < 1:
+        raise UsageError("--resamples must be at least 1")
+    report, documents, entities = run_evaluation(
+        args.model, args.data, device=args.device, resamples=args.resamples, seed=args.seed, progress=True
+    )
     print(format_report(report))
+    print(format_errors(report["per_document"], limit=10) if args.errors else _top_errors(report))
     if any(d.relations is not None for d in documents):
         from inference.records import build_records
         from training.relations_eval import format_relation_report, link_gold_spans, relation_scores
@@ -97,15 +85,84 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         }
         for name, scores in report["records"].items():
             print(format_relation_report(f"records from {name.replace('_', ' ')}", scores))
+    if args.html:
+        from training.html_view import render_html
+
+        page = render_html(
+            documents, [entities_to_spans(e) for e in entities], f"{args.model} on {args.data}", report
+        )
+        _write_text(Path(args.html), page)
     if args.output:
         _write_json(Path(args.output), report)
     return 0
 
 
+def _top_errors(report: dict[str, Any], limit: int = 5) -> str:
+    lines = ["most frequent errors (every one, with context, in the JSON report or with --errors):"]
+    for row in report["errors"][:limit]:
+        kind = f"{row['error']:16s} {row['type']:9s} {row['label']:15s}"
+        lines.append(f"  {row['count']:4d}  {kind} {row['example']}")
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from training.compare import CompareError, compare_reports, format_comparison
+
+    if args.resamples < 1:
+        raise UsageError("--resamples must be at least 1")
+    if args.models:
+        if args.reports or not args.data:
+            raise UsageError("give two report files, or --models A B with --data FILE")
+        from training.report import run_evaluation
+
+        options = {"device": args.device, "resamples": args.resamples, "seed": args.seed, "progress": True}
+        reports = [run_evaluation(model, args.data, **options)[0] for model in args.models]
+        names = (args.models[0], args.models[1])
+    else:
+        if len(args.reports) != 2 or args.data:
+            raise UsageError("give two report files, or --models A B with --data FILE")
+        reports = [_read_json(Path(path)) for path in args.reports]
+        names = (args.reports[0], args.reports[1])
+    try:
+        result = compare_reports(reports[0], reports[1], args.resamples, args.seed, names)
+    except CompareError as error:
+        raise UsageError(str(error)) from error
+    print(format_comparison(result))
+    if args.output:
+        _write_json(Path(args.output), result)
+    return 0
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from training.card import CardError, write_card
+
+    try:
+        path = write_card(
+            Path(args.model), [Path(r) for r in args.reports], Path(args.output) if args.output else None
+        )
+    except CardError as error:
+        raise UsageError(str(error)) from error
+    print(f"wrote {path}")
+    return 0
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path}: invalid JSON ({error})") from error
+
+
 def _write_json(path: Path, payload: Any) -> None:
+    _write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
 
 
@@ -136,22 +193,128 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from inference import Extractor
 
     items = read_inputs(args.files)
-    extractor = Extractor.from_pretrained(args.model, device=args.device, batch_size=args.batch_size)
-    results = extractor.extract_records([text for _, text in items])
+    texts = [text for _, text in items]
+    state = _distributed_state()
+    if state is None:
+        extractor = Extractor.from_pretrained(args.model, device=args.device, batch_size=args.batch_size)
+        results = extractor.extract_records(texts, progress=True)
+    else:
+        sharded = _predict_sharded(state, args, texts)
+        if sharded is None:  # not the main process: the main one prints everything
+            return 0
+        results = sharded
     for (doc_id, _), result in zip(items, results, strict=True):
         print(json.dumps({"id": doc_id, **result}, ensure_ascii=False))
     return 0
 
 
-def cmd_convert(args: argparse.Namespace) -> int:
-    from training.corpus import write_documents
-    from training.markup import read_markup
+def _distributed_state() -> Any:
+    """accelerate's PartialState when started with several processes (accelerate launch, torchrun)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return None
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
 
-    documents, errors = read_markup(Path(args.input))
-    if errors:
-        raise UsageError("\n".join(str(e) for e in errors))
-    write_documents(args.output, documents)
-    print(f"wrote {len(documents)} documents to {args.output}")
+    # Without cpu=True, accelerate sets up no process group on a machine without GPUs.
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
+    if state.num_processes != world_size:
+        raise UsageError(
+            f"started as {world_size} processes, but accelerate set up {state.num_processes}; "
+            "on CPU set ACCELERATE_USE_CPU=1"
+        )
+    return state
+
+
+def _predict_sharded(state: Any, args: argparse.Namespace, texts: list[str]) -> list[dict[str, Any]] | None:
+    """Each process extracts its contiguous share of the texts; the main process gets all results,
+    in input order (None elsewhere)."""
+    from accelerate.utils import gather_object
+
+    from inference import Extractor
+
+    device = args.device
+    if device == "auto":  # this process's accelerator (cuda:<local rank>), or the CPU
+        device = "cpu" if state.device.type == "cpu" else str(state.device)
+    extractor = Extractor.from_pretrained(args.model, device=device, batch_size=args.batch_size)
+    with state.split_between_processes(list(enumerate(texts))) as shard:
+        print(
+            f"process {state.process_index + 1}/{state.num_processes}: {len(shard)} of {len(texts)} texts",
+            file=sys.stderr,
+        )
+        results = extractor.extract_records([text for _, text in shard], progress=state.is_main_process)
+        mine = [(index, result) for (index, _), result in zip(shard, results, strict=True)]
+    gathered = gather_object(mine)
+    if not state.is_main_process:
+        return None
+    return [result for _, result in sorted(gathered, key=lambda pair: pair[0])]
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from training.formats import ConvertError, load_source, report_and_check, write_target
+
+    source = args.source_format or ("markup" if args.target_format == "corpus" else "corpus")
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    try:
+        if source == "fakes-crowd":
+            from training.fakes_silver import SilverError, build_silver
+
+            if not args.fakes_dir or args.inputs:
+                raise UsageError("--from fakes-crowd reads --fakes-dir DIR (and takes no input files)")
+            try:
+                imported, summary = build_silver(args.fakes_dir, args.split)
+            except SilverError as error:
+                raise UsageError(str(error)) from error
+            log(summary)
+        else:
+            options = (args.default_outcome, args.annotation, args.text_field)
+            imported = load_source(source, args.inputs, *options)
+        report_and_check(imported, args.skip_bad, log)
+        for note in write_target(args.target_format, args.output, imported.documents, not args.plain_conll):
+            log(str(note))
+    except ConvertError as error:
+        raise UsageError(str(error)) from error
+    spans = sum(len(d.spans) for d in imported.documents)
+    print(f"wrote {len(imported.documents)} documents ({spans} spans) to {args.output}")
+    return 0
+
+
+def cmd_check_corpus(args: argparse.Namespace) -> int:
+    from training.quality import check_corpus, format_suspects
+
+    suspects = check_corpus(args.paths)
+    report = format_suspects(suspects, args.paths)
+    if args.output:
+        from training.formats import write_text_atomic
+
+        write_text_atomic(args.output, report + "\n")
+        print(report.split("\n\n", 1)[0])
+        print(f"wrote {len(suspects)} suspect(s) to {args.output}")
+    else:
+        print(report)
+    return 0
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    from training.corpus import load_documents
+    from training.quality import AgreementError, agreement, format_agreement, format_differences
+
+    first, second = load_documents(args.first), load_documents(args.second)
+    try:
+        report, differences = agreement(first, second, only_common=args.only_common)
+    except AgreementError as error:
+        raise UsageError(str(error)) from error
+    report.update({"first": str(args.first), "second": str(args.second)})
+    print(format_agreement(report))
+    if args.diff and differences:
+        print("spans only in the first (-) or only in the second (+) annotation:")
+        print(format_differences({d.id: d for d in first}, differences))
+    if args.output:
+        _write_json(Path(args.output), report)
     return 0
 
 
@@ -177,24 +340,31 @@ def cmd_split(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from inference.service import BatchSettings, ServiceLimits, serve
 
-    for name in ("max_body_bytes", "max_texts", "max_text_chars", "batch_size"):
-        if getattr(args, name) < 1:
+    for name in ("max_body_bytes", "max_texts", "max_text_chars", "batch_size", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    serve(
-        args.model,
-        args.host,
-        args.port,
-        api_key=args.api_key,
-        limits=ServiceLimits(
-            max_body_bytes=args.max_body_bytes, max_texts=args.max_texts, max_text_chars=args.max_text_chars
-        ),
-        batching=BatchSettings(max_wait_ms=args.max_wait_ms),
-        device=args.device,
-        batch_size=args.batch_size,
-        threads=args.threads,
-        half=args.half,
-        log_level=args.log_level,
-    )
+    if args.max_wait_ms < 0 or not 0 <= args.port <= 65535:
+        raise UsageError("--max-wait-ms must be >= 0 and --port within 0-65535")
+    try:
+        serve(
+            args.model,
+            args.host,
+            args.port,
+            api_key=args.api_key,
+            limits=ServiceLimits(
+                max_body_bytes=args.max_body_bytes,
+                max_texts=args.max_texts,
+                max_text_chars=args.max_text_chars,
+            ),
+            batching=BatchSettings(max_wait_ms=args.max_wait_ms),
+            device=args.device,
+            batch_size=args.batch_size,
+            threads=args.threads,
+            half=args.half,
+            log_level=args.log_level,
+        )
+    except ValueError as error:  # a model directory or device option that cannot be used
+        raise UsageError(str(error)) from error
     return 0
 
 
@@ -236,9 +406,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a model against gold annotations")
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True)
-    p.add_argument("--output", help="write the full report as JSON")
+    p.add_argument("--output", help="write the full report as JSON (with predictions and errors)")
+    p.add_argument("--html", metavar="FILE", help="write a page of predictions against gold")
+    p.add_argument("--errors", action="store_true", help="print every false positive and negative")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of documents")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="compare two reports (or models) on the same gold, paired bootstrap")
+    p.add_argument("reports", nargs="*", help="two report JSON files from evaluate --output: A B")
+    p.add_argument("--models", nargs=2, metavar=("A", "B"), help="evaluate two model directories instead")
+    p.add_argument("--data", help="gold .jsonl for --models")
+    p.add_argument("--resamples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--output", help="write the comparison as JSON")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("card", help="write a model card from the training record and evaluation reports")
+    p.add_argument("--model", required=True, help="trained model directory (with training_record.json)")
+    p.add_argument("--reports", nargs="*", default=[], help="report JSON files from evaluate --output")
+    p.add_argument("--output", help="card file (default model_cards/<name>.md)")
+    p.set_defaults(func=cmd_card)
 
     p = sub.add_parser("predict", help="extract entities and casualty records; one JSON line per document")
     p.add_argument("--model", required=True)
@@ -252,11 +442,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="data/annotations")
     p.set_defaults(func=cmd_split)
 
-    p = sub.add_parser("convert", help="convert annotations into the corpus format")
-    p.add_argument("--from", dest="source_format", choices=["markup"], default="markup")
-    p.add_argument("input")
+    p = sub.add_parser(
+        "convert", help="annotation tools <-> corpus (markup, Label Studio, doccano, CoNLL; FA-KES silver)"
+    )
+    p.add_argument(
+        "--from",
+        dest="source_format",
+        choices=["markup", "corpus", "label-studio", "doccano", "conll", "fakes-crowd"],
+        help="input format (default: markup, or corpus when --to is not corpus)",
+    )
+    p.add_argument(
+        "--to", dest="target_format", choices=["corpus", "conll", "label-studio", "doccano"], default="corpus"
+    )
+    p.add_argument("inputs", nargs="*", help="input file(s)")
     p.add_argument("--output", required=True)
+    p.add_argument("--skip-bad", action="store_true", help="write what fits; what does not is still listed")
+    p.add_argument("--default-outcome", choices=["killed", "injured"], help="for counts whose label has none")
+    p.add_argument("--annotation", type=int, help="Label Studio: which annotation of each task (0 = first)")
+    p.add_argument("--text-field", default="text", help="Label Studio data / doccano key of the text")
+    p.add_argument("--plain-conll", action="store_true", help="no '# id' / '# text' comment lines")
+    p.add_argument("--fakes-dir", help="--from fakes-crowd: folder with fakes.csv, crowd CSV, splits.json")
+    p.add_argument("--split", choices=["train"], default="train", help="--from fakes-crowd: only train")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("check-corpus", help="list annotation suspects for review (file:line, document id)")
+    p.add_argument("paths", nargs="*", default=DEFAULT_SPLITS)
+    p.add_argument("--output", help="write the list to this file")
+    p.set_defaults(func=cmd_check_corpus)
+
+    p = sub.add_parser("agreement", help="span agreement F1 between two annotations of the same documents")
+    p.add_argument("first", help="corpus .jsonl")
+    p.add_argument("second", help="corpus .jsonl with the same ids and texts")
+    p.add_argument("--only-common", action="store_true", help="compare the shared ids, list the others")
+    p.add_argument("--diff", action="store_true", help="list the spans the two disagree on")
+    p.add_argument("--output", help="write the report as JSON")
+    p.set_defaults(func=cmd_agreement)
 
     p = sub.add_parser("serve", help="HTTP service: POST /extract, GET /health, OpenAPI at /docs")
     p.add_argument("--model", required=True, help="model directory (PyTorch or exported ONNX)")

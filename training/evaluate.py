@@ -1,4 +1,10 @@
-"""Scoring predicted spans against gold: seqeval strict IOB2 and exact character spans."""
+"""Scoring predicted spans against gold: seqeval (strict IOB2 and default), exact and overlapping
+character spans, outcome accuracy.
+
+Every score is also available as per-document counts (true positives, predicted, gold) so that
+``training.bootstrap`` can resample documents; summed over documents they give the same micro
+scores as the whole-set functions (checked in the tests).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,15 @@ from collections import Counter
 from typing import Any
 
 from seqeval.metrics import classification_report
-from seqeval.scheme import IOB2
+from seqeval.metrics.sequence_labeling import get_entities
+from seqeval.scheme import IOB2, Entities
 
 from inference.alignment import tokenize_text, unit_tags
 from inference.spans import CASUALTY_COUNT, LABELS, Document, Span
+
+SEQEVAL_MODES = ("strict", "default")
+# Per label: (true positives, predicted, gold) in one document.
+DocumentCounts = dict[str, tuple[int, int, int]]
 
 
 def prf(true_positives: int, predicted: int, gold: int) -> dict[str, float]:
@@ -19,23 +30,74 @@ def prf(true_positives: int, predicted: int, gold: int) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1, "support": gold}
 
 
-def span_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict[str, Any]:
-    """Exact character-span P/R/F1 per label, micro and macro (outcome not required to match)."""
-    tp: Counter[str] = Counter()
-    n_pred: Counter[str] = Counter()
-    n_gold: Counter[str] = Counter()
-    for gold_spans, pred_spans in zip(gold, predicted, strict=True):
-        gold_keys = {(s.start, s.end, s.label) for s in gold_spans}
-        pred_keys = {(s.start, s.end, s.label) for s in pred_spans}
-        for _, _, label in gold_keys:
-            n_gold[label] += 1
-        for key in pred_keys:
-            n_pred[key[2]] += 1
-            tp[key[2]] += key in gold_keys
-    per_label = {label: prf(tp[label], n_pred[label], n_gold[label]) for label in LABELS}
-    micro = prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
+def scores_from_counts(documents: list[DocumentCounts]) -> dict[str, Any]:
+    """P/R/F1 per label, micro and macro (over all labels) from per-document counts."""
+    totals = {label: [0, 0, 0] for label in LABELS}
+    for counts in documents:
+        for label, triple in counts.items():
+            for i, value in enumerate(triple):
+                totals[label][i] += value
+    per_label = {label: prf(*totals[label]) for label in LABELS}
+    micro = prf(*(sum(totals[label][i] for label in LABELS) for i in range(3)))
     macro_f1 = sum(v["f1"] for v in per_label.values()) / len(per_label)
     return {"per_label": per_label, "micro": micro, "macro": {"f1": macro_f1}}
+
+
+def exact_counts(gold_spans: list[Span], pred_spans: list[Span]) -> DocumentCounts:
+    """Exact character-span matches in one document (outcome not required to match)."""
+    gold_keys = {(s.start, s.end, s.label) for s in gold_spans}
+    pred_keys = {(s.start, s.end, s.label) for s in pred_spans}
+    return {
+        label: (
+            sum(1 for k in pred_keys if k[2] == label and k in gold_keys),
+            sum(1 for k in pred_keys if k[2] == label),
+            sum(1 for k in gold_keys if k[2] == label),
+        )
+        for label in LABELS
+    }
+
+
+def overlap_pairs(gold_spans: list[Span], pred_spans: list[Span]) -> list[tuple[Span, Span]]:
+    """One-to-one (gold, predicted) pairs of the same label that share at least one character.
+
+    Spans of one label never overlap each other, so walking both lists left to right and taking
+    the first free overlapping prediction gives a maximum matching.
+    """
+    pairs: list[tuple[Span, Span]] = []
+    for label in LABELS:
+        gold = sorted({s for s in gold_spans if s.label == label})
+        pred = sorted({s for s in pred_spans if s.label == label})
+        used: set[int] = set()
+        for g in gold:
+            for j, p in enumerate(pred):
+                if j not in used and p.start < g.end and g.start < p.end:
+                    used.add(j)
+                    pairs.append((g, p))
+                    break
+    return pairs
+
+
+def overlap_counts(gold_spans: list[Span], pred_spans: list[Span]) -> DocumentCounts:
+    matched = Counter(g.label for g, _ in overlap_pairs(gold_spans, pred_spans))
+    return {
+        label: (
+            matched[label],
+            sum(1 for s in set(pred_spans) if s.label == label),
+            sum(1 for s in set(gold_spans) if s.label == label),
+        )
+        for label in LABELS
+    }
+
+
+def span_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict[str, Any]:
+    """Exact character-span P/R/F1 per label, micro and macro (outcome not required to match)."""
+    return scores_from_counts([exact_counts(g, p) for g, p in zip(gold, predicted, strict=True)])
+
+
+def span_overlap_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict[str, Any]:
+    """Like ``span_scores``, but a prediction counts when it overlaps a gold span of its label
+    (one-to-one): lenient on boundaries, strict on labels."""
+    return scores_from_counts([overlap_counts(g, p) for g, p in zip(gold, predicted, strict=True)])
 
 
 def outcome_accuracy(gold: list[list[Span]], predicted: list[list[Span]]) -> dict[str, Any]:
@@ -50,24 +112,58 @@ def outcome_accuracy(gold: list[list[Span]], predicted: list[list[Span]]) -> dic
     return {"accuracy": correct / total if total else 0.0, "matched_counts": total}
 
 
-def seqeval_scores(
-    texts: list[str], gold: list[list[Span]], predicted: list[list[Span]], tokenizer: Any
-) -> dict[str, Any]:
-    """seqeval strict IOB2 over the units of ``tokenizer`` (labels without outcome)."""
-    gold_tags, pred_tags = [], []
-    for text, gold_spans, pred_spans in zip(texts, gold, predicted, strict=True):
-        units = tokenize_text(tokenizer, text).units
-        gold_tags.append(unit_tags(units, gold_spans, type_of=_label)[0])
-        pred_tags.append(unit_tags(units, pred_spans, type_of=_label)[0])
-    report = classification_report(
-        gold_tags, pred_tags, mode="strict", scheme=IOB2, output_dict=True, zero_division=0
-    )
+def tag_sequences(texts: list[str], spans: list[list[Span]], tokenizer: Any) -> list[list[str]]:
+    """IOB2 tags (labels without outcome) over the units of ``tokenizer``, one list per text."""
+    return [
+        unit_tags(tokenize_text(tokenizer, text).units, text_spans, type_of=_label)[0]
+        for text, text_spans in zip(texts, spans, strict=True)
+    ]
+
+
+def seqeval_from_tags(gold_tags: list[list[str]], pred_tags: list[list[str]], mode: str) -> dict[str, Any]:
+    """seqeval's classification report in ``mode`` "strict" (IOB2) or "default" (conlleval)."""
+    if mode not in SEQEVAL_MODES:
+        raise ValueError(f"unknown seqeval mode {mode!r}: use one of {', '.join(SEQEVAL_MODES)}")
+    options: dict[str, Any] = {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}
+    report = classification_report(gold_tags, pred_tags, output_dict=True, zero_division=0, **options)
     per_label = {label: _seqeval_row(report[label]) if label in report else prf(0, 0, 0) for label in LABELS}
     return {
         "per_label": per_label,
         "micro": _seqeval_row(report["micro avg"]),
         "macro": {"f1": float(report["macro avg"]["f1-score"])},
     }
+
+
+def seqeval_scores(
+    texts: list[str],
+    gold: list[list[Span]],
+    predicted: list[list[Span]],
+    tokenizer: Any,
+    mode: str = "strict",
+) -> dict[str, Any]:
+    """seqeval over the units of ``tokenizer`` (labels without outcome); strict IOB2 by default."""
+    return seqeval_from_tags(
+        tag_sequences(texts, gold, tokenizer), tag_sequences(texts, predicted, tokenizer), mode
+    )
+
+
+def seqeval_document_counts(gold_tags: list[str], pred_tags: list[str], mode: str) -> DocumentCounts:
+    """One document's counts, with seqeval's own entity extraction for ``mode``."""
+    gold, pred = _seqeval_entities(gold_tags, mode), _seqeval_entities(pred_tags, mode)
+    return {
+        label: (
+            sum(1 for e in pred if e[0] == label and e in gold),
+            sum(1 for e in pred if e[0] == label),
+            sum(1 for e in gold if e[0] == label),
+        )
+        for label in LABELS
+    }
+
+
+def _seqeval_entities(tags: list[str], mode: str) -> set[tuple[str, int, int]]:
+    if mode == "strict":
+        return {(e.tag, e.start, e.end) for e in Entities([tags], IOB2).entities[0]}
+    return set(get_entities(tags))
 
 
 def _label(span: Span) -> str:
@@ -88,29 +184,64 @@ def entities_to_spans(entities: list[dict[str, Any]]) -> list[Span]:
 
 
 def evaluate(documents: list[Document], predicted: list[list[Span]], tokenizer: Any) -> dict[str, Any]:
-    """The full report: seqeval strict (headline), exact spans, outcome accuracy."""
+    """The scores: seqeval strict (headline) and default, exact and overlapping spans, outcomes."""
     gold = [d.spans for d in documents]
     texts = [d.text for d in documents]
+    gold_tags, pred_tags = tag_sequences(texts, gold, tokenizer), tag_sequences(texts, predicted, tokenizer)
     return {
         "documents": len(documents),
-        "seqeval_strict": seqeval_scores(texts, gold, predicted, tokenizer),
+        "seqeval_strict": seqeval_from_tags(gold_tags, pred_tags, "strict"),
+        "seqeval_default": seqeval_from_tags(gold_tags, pred_tags, "default"),
         "span_exact": span_scores(gold, predicted),
+        "span_overlap": span_overlap_scores(gold, predicted),
         "outcome": outcome_accuracy(gold, predicted),
     }
 
 
+def document_counts(
+    documents: list[Document], predicted: list[list[Span]], tokenizer: Any
+) -> list[dict[str, DocumentCounts]]:
+    """Per document and score section, the counts behind ``evaluate``'s micro scores."""
+    rows = []
+    for document, pred_spans in zip(documents, predicted, strict=True):
+        gold_tags, pred_tags = tag_sequences([document.text] * 2, [document.spans, pred_spans], tokenizer)
+        rows.append(
+            {
+                "seqeval_strict": seqeval_document_counts(gold_tags, pred_tags, "strict"),
+                "seqeval_default": seqeval_document_counts(gold_tags, pred_tags, "default"),
+                "span_exact": exact_counts(document.spans, pred_spans),
+                "span_overlap": overlap_counts(document.spans, pred_spans),
+            }
+        )
+    return rows
+
+
+SECTIONS = ("seqeval_strict", "seqeval_default", "span_exact", "span_overlap")
+
+
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"documents: {report['documents']}"]
-    for section in ("seqeval_strict", "span_exact"):
+    intervals = report.get("bootstrap", {})
+    for section in SECTIONS:
+        if section not in report:
+            continue
         scores = report[section]
+        interval = intervals.get(section)
+        ci = f"  [{interval['low']:.4f}, {interval['high']:.4f}]" if interval else ""
         lines.append(
-            f"{section}:  micro F1 {scores['micro']['f1']:.4f}  macro F1 {scores['macro']['f1']:.4f}"
+            f"{section}:  micro F1 {scores['micro']['f1']:.4f}{ci}  macro F1 {scores['macro']['f1']:.4f}"
         )
         for label, row in scores["per_label"].items():
             lines.append(
                 f"  {label:15s} P {row['precision']:.4f}  R {row['recall']:.4f}  "
                 f"F1 {row['f1']:.4f}  n={row['support']}"
             )
+    if intervals:
+        first = next(iter(intervals.values()))
+        lines.append(
+            f"[low, high]: {first['confidence']:.0%} bootstrap interval over documents "
+            f"({first['resamples']} resamples, seed {first['seed']})"
+        )
     outcome = report["outcome"]
     lines.append(f"outcome accuracy {outcome['accuracy']:.4f} on {outcome['matched_counts']} matched counts")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ Runs as one process or under ``accelerate launch`` with several; only the main p
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -126,9 +127,19 @@ def train(
     check_output(output, overwrite)
     train_docs = load_documents(config.train_file)
     dev_docs = load_documents(config.dev_file)
+    trained_on = corpus_hash([config.train_file, config.dev_file])
     base_model = resolve_base_model(config.base_model)
 
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if accelerator.num_processes != launched:
+        # Else every process would train alone and all of them would write the same output.
+        raise ConfigError(
+            f"started as {launched} processes but accelerate set up {accelerator.num_processes}; "
+            "on CPU set ACCELERATE_USE_CPU=1 (see README, multi-process training)"
+        )
+    if not accelerator.is_main_process:
+        log = _silent
     set_seed(config.seed)
     names = tag_names()
     label2id = {name: i for i, name in enumerate(names)}
@@ -208,7 +219,7 @@ def train(
     record = {
         "config": config.to_dict(),
         "base_model": base_model,
-        "corpus_sha256": corpus_hash([config.train_file, config.dev_file]),
+        "corpus_sha256": trained_on,
         "train_documents": len(train_docs),
         "dev_documents": len(dev_docs),
         "labels": names,
@@ -232,6 +243,10 @@ def train(
         log(f"best epoch {record['best_epoch']} (dev strict F1 {progress.best_f1:.4f}); saved {output}")
     accelerator.wait_for_everyone()
     return record
+
+
+def _silent(_: str) -> None:
+    pass
 
 
 def select_fraction(documents: list[Any], config: TrainConfig) -> list[Any]:

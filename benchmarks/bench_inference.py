@@ -1,0 +1,219 @@
+"""Throughput and strict F1, side by side on one model and one set of documents:
+
+- ``transformers.pipeline("token-classification", aggregation_strategy="first", stride=...)`` as users
+  call it (one text per call) and at batch 16;
+- ``Extractor`` (PyTorch) at batch 1 and 16;
+- ``Extractor`` on the ONNX fp32 and int8 exports, at batch 1 and 16.
+
+"batch N" means N documents per call. Tokens/s counts each document's tokens once (no special tokens,
+no window overlap), so every row measures the same work. Usage:
+
+    .venv/bin/python benchmarks/bench_inference.py --model runs/default/model [--onnx DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from inference.alignment import tokenize_text
+from inference.extractor import Extractor
+from inference.model_dir import read_settings
+from inference.spans import Document, Span
+from training.corpus import load_documents
+from training.evaluate import entities_to_spans, evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKES_GOLD = ROOT.parent / "shared" / "datasets" / "fa-kes" / "gold-dev.jsonl"
+TEST_SPLIT = ROOT / "data" / "annotations" / "test.jsonl"
+
+# transformers and torch are imported lazily, so these still apply.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def default_data() -> Path:
+    return FAKES_GOLD if FAKES_GOLD.is_file() else TEST_SPLIT
+
+
+def strict_f1(documents: list[Document], predicted: list[list[Span]], tokenizer: Any) -> float:
+    return float(evaluate(documents, predicted, tokenizer)["seqeval_strict"]["micro"]["f1"])
+
+
+def in_batches(texts: list[str], size: int) -> list[list[str]]:
+    return [texts[i : i + size] for i in range(0, len(texts), size)]
+
+
+def pipeline_runner(model_dir: Path, stride: int, max_length: int, batch: int) -> Callable[[list[str]], Any]:
+    from transformers import AutoTokenizer, pipeline
+
+    # Same window size as the Extractor (the model was trained on it); stride as the user would pass.
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, model_max_length=max_length)
+    pipe = pipeline(
+        "token-classification",
+        model=str(model_dir),
+        tokenizer=tokenizer,
+        aggregation_strategy="first",
+        stride=stride,
+        device="cpu",
+    )
+
+    def spans_of(groups: list[dict[str, Any]]) -> list[Span]:
+        spans = []
+        for group in groups:
+            label, _, outcome = str(group["entity_group"]).partition(":")
+            spans.append(Span(int(group["start"]), int(group["end"]), label, outcome or None))
+        return spans
+
+    def run(texts: list[str]) -> list[list[Span]]:
+        if batch == 1:
+            return [spans_of(pipe(text)) for text in texts]
+        return [spans_of(groups) for groups in pipe(texts, batch_size=batch)]
+
+    return run
+
+
+def extractor_runner(extractor: Extractor, batch: int) -> Callable[[list[str]], list[list[Span]]]:
+    def run(texts: list[str]) -> list[list[Span]]:
+        return [
+            entities_to_spans(entities)
+            for chunk in in_batches(texts, batch)
+            for entities in extractor.extract(chunk)
+        ]
+
+    return run
+
+
+def ensure_onnx(model_dir: Path, onnx_dir: Path | None, scratch: Path) -> Path:
+    if onnx_dir is not None:
+        return onnx_dir
+    from training.export import export
+
+    output = scratch / "onnx"
+    print(f"exporting {model_dir} to {output} (no --onnx given)", file=sys.stderr)
+    export(model_dir, output, log=lambda message: print(f"  {message}", file=sys.stderr))
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--model", required=True, type=Path, help="trained PyTorch model directory")
+    parser.add_argument("--onnx", type=Path, help="an export directory (fp32/, int8/); exported if absent")
+    parser.add_argument("--data", type=Path, default=default_data(), help="gold .jsonl (texts and spans)")
+    parser.add_argument("--max-docs", type=int, help="use only the first N documents")
+    parser.add_argument("--repeat", type=int, default=1, help="timed rounds over all paths; best kept")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime")
+    parser.add_argument("--skip-onnx", action="store_true")
+    parser.add_argument("--output", type=Path, default=ROOT / "runs" / "bench" / "inference.json")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    documents = load_documents(args.data)[: args.max_docs]
+    texts = [d.text for d in documents]
+    settings = read_settings(args.model)
+    extractor = Extractor.from_pretrained(args.model, device="cpu", batch_size=16)
+    tokens = sum(len(tokenize_text(extractor.tokenizer, text).token_ids) for text in texts)
+    words = sum(len(text.split()) for text in texts)
+    print(f"{len(texts)} documents, {words} words, {tokens} tokens from {args.data}", file=sys.stderr)
+
+    max_length, stride = int(settings["max_length"]), int(settings["stride"])
+    runners: list[tuple[str, int, Callable[[list[str]], list[list[Span]]]]] = []
+    for batch in (1, 16):
+        runners.append(("pipeline", batch, pipeline_runner(args.model, stride, max_length, batch)))
+        runners.append(("extractor", batch, extractor_runner(extractor, batch)))
+    scratch = tempfile.TemporaryDirectory()
+    if not args.skip_onnx:
+        onnx_dir = ensure_onnx(args.model, args.onnx, Path(scratch.name))
+        for variant in ("fp32", "int8"):
+            onnx = Extractor.from_pretrained(onnx_dir / variant, device="cpu", threads=args.threads)
+            for batch in (1, 16):
+                runners.append((f"onnx-{variant}", batch, extractor_runner(onnx, batch)))
+
+    # Rounds over all paths, best time kept per path: load from other processes on a shared machine
+    # then slows every path alike instead of whichever happened to run at a busy moment.
+    best = [float("inf")] * len(runners)
+    spans: list[list[list[Span]]] = [[] for _ in runners]
+    for _, _, run in runners:
+        run(texts[:2])  # warm-up: first-call allocations, lazy imports, ORT graph setup
+    for done in range(args.repeat):
+        for index, (name, batch, run) in enumerate(runners):
+            start = time.perf_counter()
+            spans[index] = run(texts)
+            seconds = time.perf_counter() - start
+            best[index] = min(best[index], seconds)
+            print(f"  round {done + 1} {name:10s} batch {batch:2d}: {seconds:7.2f} s", file=sys.stderr)
+    scratch.cleanup()
+    rows = [
+        {
+            "name": name,
+            "batch": batch,
+            "seconds": seconds,
+            "docs_per_s": len(texts) / seconds,
+            "tokens_per_s": tokens / seconds,
+            "strict_f1": strict_f1(documents, predicted, extractor.tokenizer),
+        }
+        for (name, batch, _), seconds, predicted in zip(runners, best, spans, strict=True)
+    ]
+
+    baseline = {row["batch"]: row["tokens_per_s"] for row in rows if row["name"] == "pipeline"}
+    pytorch_f1 = next(row["strict_f1"] for row in rows if row["name"] == "extractor")
+    for row in rows:
+        row["speedup_vs_pipeline"] = row["tokens_per_s"] / baseline[row["batch"]]
+        row["f1_drop_points_vs_extractor"] = 100 * (pytorch_f1 - row["strict_f1"])
+
+    def ratio(name: str, batch: int) -> float | None:
+        found = [r["speedup_vs_pipeline"] for r in rows if r["name"] == name and r["batch"] == batch]
+        return found[0] if found else None
+
+    goals = {
+        "extractor_batch1_speedup>=3": ratio("extractor", 1),
+        "extractor_batch16_speedup>=1.5": ratio("extractor", 16),
+        "onnx_int8_batch1_speedup>=5": ratio("onnx-int8", 1),
+    }
+    report = {
+        "model": str(args.model),
+        "data": str(args.data),
+        "documents": len(texts),
+        "words": words,
+        "tokens": tokens,
+        "max_length": max_length,
+        "stride": stride,
+        "torch_threads": torch.get_num_threads(),
+        "repeat": args.repeat,
+        "load_average": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "rows": rows,
+        "goals": goals,
+    }
+    print()
+    header = ["batch", "seconds", "docs/s", "tokens/s", "x pipe", "F1"]
+    print(f"{'path':14s} " + " ".join(f"{h:>{w}s}" for h, w in zip(header, (5, 8, 8, 9, 7, 6), strict=True)))
+    for row in rows:
+        print(
+            f"{row['name']:14s} {row['batch']:5d} {row['seconds']:8.2f} {row['docs_per_s']:8.2f} "
+            f"{row['tokens_per_s']:9.0f} {row['speedup_vs_pipeline']:7.2f} {100 * row['strict_f1']:6.2f}"
+        )
+    print()
+    for goal, value in goals.items():
+        print(f"{goal:32s} {'n/a' if value is None else f'{value:.2f}x'}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

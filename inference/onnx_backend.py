@@ -1,0 +1,115 @@
+"""An ONNX Runtime ``Backend`` for ``Extractor``, and the layout of an exported ONNX model directory.
+
+``conflict-ie export`` writes ``OUTPUT/fp32`` and ``OUTPUT/int8``; each is a complete model directory
+(``model.onnx``, ``config.json`` for the tag names, the tokenizer files, ``conflict_ie.json``) that
+``Extractor.from_pretrained`` recognises by its ``model.onnx``. An ONNX file holds no pickled code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.model_dir import ModelDirError, check_tokenizer_files
+
+ONNX_FILE = "model.onnx"
+EXPORT_VARIANTS = ("fp32", "int8")
+
+
+def is_onnx_dir(path: str | Path) -> bool:
+    """True for an ONNX model directory, or for an export directory holding ONNX variants."""
+    directory = Path(path)
+    return (directory / ONNX_FILE).is_file() or any(
+        (directory / variant / ONNX_FILE).is_file() for variant in EXPORT_VARIANTS
+    )
+
+
+def check_onnx_dir(path: str | Path) -> Path:
+    directory = Path(path)
+    if not directory.is_dir():
+        raise ModelDirError(f"model directory {directory} does not exist")
+    if not (directory / ONNX_FILE).is_file():
+        variants = [v for v in EXPORT_VARIANTS if (directory / v / ONNX_FILE).is_file()]
+        if variants:
+            choices = " or ".join(str(directory / v) for v in variants)
+            raise ModelDirError(f"{directory} is an export directory; load one of its models: {choices}")
+        raise ModelDirError(f"{directory}: no {ONNX_FILE}; not an ONNX model directory")
+    if not (directory / "config.json").is_file():
+        raise ModelDirError(f"{directory}: no config.json (needed for the tag names)")
+    check_tokenizer_files(directory)
+    return directory
+
+
+def read_id2label(directory: Path) -> dict[int, str]:
+    path = directory / "config.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))["id2label"]
+        return {int(k): str(v) for k, v in raw.items()}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ModelDirError(f"{path}: cannot read id2label ({error})") from error
+
+
+def resolve_onnx_device(device: str) -> str:
+    """Like ``resolve_device`` but asks ONNX Runtime, not torch, what it can run on."""
+    import onnxruntime as ort
+
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if device == "auto":
+        return "cuda" if has_cuda else "cpu"
+    if device.startswith("cuda"):
+        if not has_cuda:
+            raise ValueError(f"device {device!r} requested but this onnxruntime build has no CUDA provider")
+        return device
+    if device != "cpu":
+        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda[:N]'")
+    return device
+
+
+class OnnxBackend:
+    """Runs ``model.onnx`` with ONNX Runtime; same contract as ``TorchBackend``."""
+
+    def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        if threads:
+            options.intra_op_num_threads = threads
+        if device.startswith("cuda"):
+            index = int(device.partition(":")[2] or 0)
+            providers: list[Any] = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        self.device = device
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self._inputs = {i.name for i in self.session.get_inputs()}
+        missing = {"input_ids", "attention_mask"} - self._inputs
+        if missing:
+            raise ModelDirError(f"{path}: the ONNX graph lacks inputs {sorted(missing)}")
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        (logits,) = self.session.run(["logits"], feeds)
+        return logits.astype(np.float32, copy=False)
+
+    def probabilities(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        logits = self.logits(input_ids, attention_mask)
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def load_onnx(
+    model_dir: str | Path, device: str = "auto", threads: int | None = None
+) -> tuple[OnnxBackend, Path, dict[int, str]]:
+    """Backend, checked directory and tag names of an ONNX model directory."""
+    directory = check_onnx_dir(model_dir)
+    id2label = read_id2label(directory)
+    backend = OnnxBackend(directory / ONNX_FILE, resolve_onnx_device(device), threads)
+    return backend, directory, id2label

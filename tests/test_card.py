@@ -1,0 +1,135 @@
+"""Model cards: metadata that parses, numbers that are the measured ones and nothing else."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from training.card import CardError, base_model_info, build_card
+from training.cli import main
+from training.corpus import load_documents, write_documents
+from training.report import run_evaluation
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def card_inputs(busy_model, tmp_path_factory) -> tuple[Path, list[Path]]:
+    """The busy model with two reports: a test split beside its training file, and FA-KES-like gold."""
+    record = json.loads((busy_model / "training_record.json").read_text())
+    corpus_dir = Path(record["config"]["train_file"]).parent
+    work = tmp_path_factory.mktemp("card")
+    gold_files = [corpus_dir / "test.jsonl", work / "fa-kes" / "gold-dev.jsonl"]
+    documents = load_documents(ROOT / "data/annotations/test.jsonl")
+    write_documents(gold_files[0], documents[:4])
+    gold_files[1].parent.mkdir()
+    write_documents(gold_files[1], documents[4:7])
+    reports = []
+    for gold, name in zip(gold_files, ("test.json", "fakes-gold-dev.json"), strict=True):
+        report = run_evaluation(busy_model, gold, device="cpu", resamples=100)[0]
+        reports.append(work / "reports" / name)
+        reports[-1].parent.mkdir(exist_ok=True)
+        reports[-1].write_text(json.dumps(report))
+    return busy_model, reports
+
+
+def front_matter(card: str) -> dict:
+    assert card.startswith("---\n")
+    return yaml.safe_load(card.split("---\n", 2)[1])
+
+
+def test_model_index_holds_the_report_numbers(card_inputs):
+    model, paths = card_inputs
+    card = build_card(model, paths, "conflict-ie-test")
+    metadata = front_matter(card)
+    assert metadata["pipeline_tag"] == "token-classification" and metadata["library_name"] == "transformers"
+    (entry,) = metadata["model-index"]
+    assert entry["name"] == "conflict-ie-test"
+    own, fakes = entry["results"]
+    assert own["dataset"] == {"name": "conflict-ie corpus", "type": "conflict-ie", "split": "test"}
+    assert fakes["dataset"] == {"name": "FA-KES gold-dev", "type": "fa-kes", "split": "dev"}
+    for result, path in zip((own, fakes), paths, strict=True):
+        report = json.loads(path.read_text())
+        values = {m["name"]: m["value"] for m in result["metrics"]}
+        strict = report["seqeval_strict"]
+        assert values["seqeval strict IOB2 micro F1"] == round(strict["micro"]["f1"], 4)
+        assert values["seqeval strict micro precision"] == round(strict["micro"]["precision"], 4)
+        assert values["seqeval strict macro F1"] == round(strict["macro"]["f1"], 4)
+        assert values["overlapping character spans micro F1"] == round(
+            report["span_overlap"]["micro"]["f1"], 4
+        )
+        assert values["count outcome accuracy"] == round(report["outcome"]["accuracy"], 4)
+        interval = report["bootstrap"]["seqeval_strict"]
+        assert f"{interval['low']:.3f} – {interval['high']:.3f}" in card
+    for heading in (
+        "## Intended use",
+        "## Out-of-scope use",
+        "## Training data",
+        "## Labels",
+        "## Limitations and known failure modes",
+        "## Training procedure",
+    ):
+        assert heading in card
+    assert "weakest label is" in card and "Frequent error on" in card and "tokens/s" in card
+
+
+def numbers_in(value, found: set[str]) -> None:
+    """Every way a card may print a number from the record or a report."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "sha256" not in key:  # hex digests would allow almost any short number
+                numbers_in(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            numbers_in(item, found)
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int | float):
+        for x in (value, value / 60, value * 100):  # as is, in minutes, in percent
+            found.update({f"{x:.3f}", f"{x:.4f}", f"{x:.1f}", f"{x:.0f}", str(round(x, 4)), str(x)})
+    elif isinstance(value, str):
+        found.update(re.findall(r"\d+(?:\.\d+)?", value))
+
+
+def test_no_number_in_the_card_is_typed_by_hand(card_inputs):
+    model, paths = card_inputs
+    card = build_card(model, paths)
+    allowed: set[str] = set()
+    numbers_in(json.loads((model / "training_record.json").read_text()), allowed)
+    for path in paths:
+        numbers_in(json.loads(path.read_text()), allowed)
+        numbers_in(str(path), allowed)
+    numbers_in([str(model), "conflict-ie-default", "gold-dev", "sha256", "IOB2", "MiniLM-L6-v2"], allowed)
+    stray = [n for n in re.findall(r"(?<![\w.-])\d+(?:\.\d+)?(?![\w])", card) if n not in allowed]
+    assert stray == []
+
+
+def test_base_model_name_and_licence_come_from_its_readme(base_model_path, tmp_path):
+    packaged = base_model_info({"base_model": base_model_path})
+    assert packaged["id"] == "sentence-transformers/all-MiniLM-L6-v2" and packaged["licence"] == "apache-2.0"
+    (tmp_path / "README.md").write_text("---\nlicense: mit\nlanguage: en\n---\n# some model\n")
+    assert base_model_info({"base_model": str(tmp_path)})["licence"] == "mit"
+    (tmp_path / "README.md").unlink()
+    assert base_model_info({"base_model": str(tmp_path)})["licence"].startswith("unknown")
+
+
+def test_card_command_writes_the_file_and_refuses_foreign_reports(card_inputs, tmp_path, capsys):
+    model, paths = card_inputs
+    output = tmp_path / "cards" / "conflict-ie-x.md"
+    args = ["card", "--model", str(model), "--reports", *map(str, paths), "--output", str(output)]
+    assert main(args) == 0
+    assert front_matter(output.read_text())["model-index"][0]["name"] == "conflict-ie-x"
+
+    foreign = json.loads(paths[0].read_text())
+    foreign["model_record_sha256"] = "0" * 64
+    (tmp_path / "foreign.json").write_text(json.dumps(foreign))
+    with pytest.raises(CardError, match="made with another model"):
+        build_card(model, [tmp_path / "foreign.json"])
+    assert main(["card", "--model", str(tmp_path), "--output", str(tmp_path / "c.md")]) == 2
+    assert "training_record.json does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "c.md").exists()
+

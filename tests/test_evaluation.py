@@ -1,0 +1,272 @@
+"""Evaluation: hand-computed scores, bootstrap intervals, the paired test, error lists, HTML, compare."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from inference.spans import LABELS, Document, Span
+from training.bootstrap import confidence_interval, paired_test
+from training.cli import main
+from training.compare import CompareError, compare_reports
+from training.corpus import load_documents, write_documents
+from training.error_report import context, document_errors
+from training.evaluate import (
+    SECTIONS,
+    document_counts,
+    evaluate,
+    seqeval_from_tags,
+    span_overlap_scores,
+    span_scores,
+)
+from training.html_view import render_html
+from training.report import build_report
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = "Gunmen killed 12 villagers and wounded three in Zamfara on Monday."
+GOLD = [
+    Span(0, 6, "PERPETRATOR"),
+    Span(14, 16, "CASUALTY_COUNT", "killed"),
+    Span(17, 26, "VICTIM_TYPE"),
+    Span(39, 44, "CASUALTY_COUNT", "injured"),
+]
+PREDICTED = [
+    Span(0, 6, "PERPETRATOR"),  # right
+    Span(7, 16, "CASUALTY_COUNT", "killed"),  # "killed 12": overlaps "12", wrong boundary
+    Span(17, 26, "VICTIM_TYPE"),  # right
+    Span(48, 55, "PERPETRATOR"),  # "Zamfara": spurious
+]  # "three" is missed
+
+
+def test_spans_in_the_example_are_what_the_comments_say():
+    assert [TEXT[s.start : s.end] for s in GOLD] == ["Gunmen", "12", "villagers", "three"]
+    assert [TEXT[s.start : s.end] for s in PREDICTED] == ["Gunmen", "killed 12", "villagers", "Zamfara"]
+
+
+def test_exact_span_scores_by_hand():
+    scores = span_scores([GOLD], [PREDICTED])
+    # 2 of 4 predictions exactly right, 2 of 4 gold found.
+    assert scores["micro"] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 4})
+    assert scores["per_label"]["PERPETRATOR"]["f1"] == pytest.approx(2 * 0.5 * 1.0 / 1.5)  # P 1/2, R 1/1
+    assert scores["per_label"]["CASUALTY_COUNT"]["f1"] == 0.0
+    assert scores["per_label"]["VICTIM_TYPE"]["f1"] == 1.0
+    assert scores["macro"]["f1"] == pytest.approx((2 / 3 + 0 + 1) / 3)
+
+
+def test_overlap_span_scores_by_hand():
+    scores = span_overlap_scores([GOLD], [PREDICTED])
+    # "killed 12" now matches "12": 3 of 4 predictions, 3 of 4 gold.
+    assert scores["micro"]["f1"] == pytest.approx(0.75)
+    count = scores["per_label"]["CASUALTY_COUNT"]
+    assert (count["precision"], count["recall"]) == pytest.approx((1.0, 0.5))
+
+
+def test_overlap_matching_is_one_to_one():
+    gold = [Span(0, 6, "PERPETRATOR"), Span(7, 13, "PERPETRATOR")]
+    one_long_prediction = [Span(0, 13, "PERPETRATOR")]
+    scores = span_overlap_scores([gold], [one_long_prediction])
+    assert scores["micro"]["precision"] == 1.0 and scores["micro"]["recall"] == 0.5
+
+
+def test_seqeval_scores_by_hand(tokenizer):
+    report = evaluate([Document("d", TEXT, GOLD)], [PREDICTED], tokenizer)
+    # Units are words: B-PERPETRATOR and B-VICTIM_TYPE agree; the count spans do not.
+    for mode in ("seqeval_strict", "seqeval_default"):
+        assert report[mode]["micro"]["f1"] == pytest.approx(0.5)
+        assert report[mode]["per_label"]["VICTIM_TYPE"]["f1"] == 1.0
+    assert report["outcome"] == {"accuracy": 0.0, "matched_counts": 0}
+
+
+def test_strict_and_default_modes_differ_on_ill_formed_tags():
+    gold = [["B-PERPETRATOR", "I-PERPETRATOR", "O"]]
+    predicted = [["I-PERPETRATOR", "I-PERPETRATOR", "O"]]  # no B-: conlleval repairs it, strict drops it
+    assert seqeval_from_tags(gold, predicted, "default")["micro"]["f1"] == 1.0
+    assert seqeval_from_tags(gold, predicted, "strict")["micro"]["f1"] == 0.0
+    with pytest.raises(ValueError, match="unknown seqeval mode"):
+        seqeval_from_tags(gold, predicted, "lenient")
+
+
+def perturbed(documents: list[Document]) -> list[list[Span]]:
+    """Predictions with every kind of error: dropped, relabelled, and cut to their first word."""
+    out = []
+    for document in documents:
+        spans = []
+        for i, span in enumerate(document.spans):
+            if i % 4 == 0:
+                continue
+            if i % 4 == 1:
+                spans.append(Span(span.start, span.end, LABELS[(LABELS.index(span.label) + 1) % 3]))
+            elif i % 4 == 2 and " " in document.text[span.start : span.end]:
+                spans.append(Span(span.start, document.text.index(" ", span.start), span.label, span.outcome))
+            else:
+                spans.append(span)
+        out.append(spans)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dev_documents() -> list[Document]:
+    return load_documents(ROOT / "data/annotations/dev.jsonl")[:10]
+
+
+def test_per_document_counts_add_up_to_the_whole_set_scores(dev_documents, tokenizer):
+    predicted = perturbed(dev_documents)
+    report = evaluate(dev_documents, predicted, tokenizer)
+    counts = document_counts(dev_documents, predicted, tokenizer)
+    for section in SECTIONS:
+        tp, n_pred, n_gold = (sum(c[section][label][i] for c in counts for label in LABELS) for i in range(3))
+        micro = report[section]["micro"]
+        assert micro["precision"] == pytest.approx(tp / n_pred)
+        assert micro["recall"] == pytest.approx(tp / n_gold)
+        assert 0.2 < micro["f1"] < 0.9, "the perturbation should leave a mix of right and wrong"
+    assert report["span_overlap"]["micro"]["f1"] > report["span_exact"]["micro"]["f1"]
+
+
+def test_bootstrap_interval_holds_the_point_estimate_and_repeats_with_its_seed(dev_documents, tokenizer):
+    counts = [
+        c["seqeval_strict"] for c in document_counts(dev_documents, perturbed(dev_documents), tokenizer)
+    ]
+    interval = confidence_interval(counts, resamples=500, seed=7)
+    report = evaluate(dev_documents, perturbed(dev_documents), tokenizer)
+    assert interval["f1"] == pytest.approx(report["seqeval_strict"]["micro"]["f1"])
+    assert interval["low"] < interval["f1"] < interval["high"]
+    assert confidence_interval(counts, resamples=500, seed=7) == interval
+    assert confidence_interval(counts, resamples=500, seed=8) != interval
+    perfect = [{"PERPETRATOR": (3, 3, 3)}, {"VICTIM_TYPE": (1, 1, 1)}]
+    assert confidence_interval(perfect, resamples=100)["low"] == 1.0
+
+
+def test_paired_test_on_identical_and_on_clearly_better_systems():
+    a = [{"PERPETRATOR": (1, 2, 2)} for _ in range(20)]
+    same = paired_test(a, a, resamples=300)
+    assert same["delta"] == 0.0 and same["p_value"] == 1.0
+    better = [{"PERPETRATOR": (2, 2, 2)} for _ in range(20)]
+    result = paired_test(a, better, resamples=300)
+    assert result["delta"] == pytest.approx(0.5) and result["p_value"] == 0.0 and result["low"] > 0
+    assert paired_test(better, a, resamples=300)["p_value"] == 1.0
+
+
+def test_false_positives_and_negatives_with_their_context():
+    errors = document_errors(TEXT, GOLD, PREDICTED, words=2)
+    assert [(e["text"], e["type"]) for e in errors["false_positives"]] == [
+        ("killed 12", "boundary"),
+        ("Zamfara", "spurious"),
+    ]
+    assert [(e["text"], e["type"]) for e in errors["false_negatives"]] == [
+        ("12", "boundary"),
+        ("three", "missed"),
+    ]
+    missed = errors["false_negatives"][1]["context"]
+    assert missed == {"left": "…and wounded ", "text": "three", "right": " in Zamfara…"}
+    assert errors["false_positives"][0]["other"]["text"] == "12"
+
+
+def test_wrong_label_and_wrong_outcome_are_told_apart():
+    gold = [Span(0, 6, "PERPETRATOR"), Span(39, 44, "CASUALTY_COUNT", "injured")]
+    predicted = [Span(0, 6, "VICTIM_TYPE"), Span(39, 44, "CASUALTY_COUNT", "killed")]
+    errors = document_errors(TEXT, gold, predicted)
+    assert [e["type"] for e in errors["false_positives"]] == ["label"]
+    assert [e["type"] for e in errors["false_negatives"]] == ["label"]
+    assert [(e["outcome"], e["other"]["outcome"]) for e in errors["outcome_errors"]] == [
+        ("killed", "injured")
+    ]
+
+
+def test_context_squashes_whitespace_and_marks_cut_text():
+    text = "First line.\n\nSecond   line with a count of 12 people\tand more words here."
+    start = text.index("12")
+    assert context(text, start, start + 2, words=3) == {
+        "left": "…a count of ",
+        "text": "12",
+        "right": " people and more…",
+    }
+
+
+def test_html_view_escapes_text_and_colours_both_sides():
+    text = 'Militants <script>alert("x")</script> & co killed 5 "civilians".'
+    gold = [Span(0, 9, "PERPETRATOR"), Span(50, 51, "CASUALTY_COUNT", "killed"), Span(53, 62, "VICTIM_TYPE")]
+    predicted = [Span(0, 9, "PERPETRATOR"), Span(53, 62, "VICTIM_TYPE"), Span(40, 42, "PERPETRATOR")]
+    assert text[50:51] == "5" and text[53:62] == "civilians"
+    page = render_html([Document("doc<1>", text, gold)], [predicted])
+    assert "<script>alert" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "doc&lt;1&gt;" in page and "doc<1>" not in page
+    assert page.count('<mark class="ent missed"') == 1 + 1  # the "5" and the legend
+    assert page.count('<mark class="ent wrong"') == 1 + 1  # "co" and the legend
+    assert ">Militants<span" in page and ">civilians<span" in page
+    assert "http://" not in page and "https://" not in page and "src=" not in page
+
+
+@pytest.fixture(scope="module")
+def small_gold(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("gold") / "gold.jsonl"
+    write_documents(path, load_documents(ROOT / "data/annotations/dev.jsonl")[:5])
+    return path
+
+
+def test_evaluate_command_writes_report_predictions_and_html(busy_model, small_gold, tmp_path, capsys):
+    from inference import Extractor
+
+    out, page = tmp_path / "report.json", tmp_path / "view.html"
+    args = ["evaluate", "--model", str(busy_model), "--data", str(small_gold), "--resamples", "200"]
+    assert main([*args, "--output", str(out), "--html", str(page)]) == 0
+    printed = capsys.readouterr().out
+    assert "seqeval_default:" in printed and "most frequent errors" in printed
+    report = json.loads(out.read_text())
+    assert set(report) >= {"seqeval_strict", "seqeval_default", "span_exact", "span_overlap", "bootstrap"}
+    assert report["bootstrap"]["seqeval_strict"]["resamples"] == 200
+    documents = load_documents(small_gold)
+    expected = Extractor.from_pretrained(busy_model, device="cpu").extract([d.text for d in documents])
+    assert [d["entities"] for d in report["per_document"]] == expected
+    assert any(d["errors"]["false_positives"] for d in report["per_document"])
+    html_page = page.read_text()
+    assert all(f">{document.id}</a>" in html_page for document in documents)
+    first_entity = expected[0][0]
+    assert f">{first_entity['text']}<span" in html_page
+
+
+def test_compare_reports_from_files_and_from_models(busy_model, tiny_model, small_gold, tmp_path, capsys):
+    paths = []
+    for name, model in (("tiny", tiny_model), ("busy", busy_model)):
+        paths.append(tmp_path / f"{name}.json")
+        assert (
+            main(["evaluate", "--model", str(model), "--data", str(small_gold), "--output", str(paths[-1])])
+            == 0
+        )
+    capsys.readouterr()
+    assert main(["compare", str(paths[0]), str(paths[0])]) == 0
+    assert "p(B not better) = 1.0000" in capsys.readouterr().out
+    out = tmp_path / "comparison.json"
+    assert main(["compare", str(paths[0]), str(paths[1]), "--output", str(out)]) == 0
+    from_files = json.loads(out.read_text())
+    busy, tiny = (json.loads(p.read_text()) for p in (paths[1], paths[0]))
+    row = next(r for r in from_files["metrics"] if r["metric"] == "seqeval_strict micro f1")
+    assert row["delta"] == pytest.approx(
+        busy["seqeval_strict"]["micro"]["f1"] - tiny["seqeval_strict"]["micro"]["f1"]
+    )
+    assert 0.0 <= from_files["paired_bootstrap"]["seqeval_strict"]["p_value"] <= 1.0
+
+    args = ["compare", "--models", str(tiny_model), str(busy_model), "--data", str(small_gold)]
+    assert main([*args, "--output", str(out)]) == 0
+    from_models = json.loads(out.read_text())
+    assert from_models["metrics"] == from_files["metrics"]
+    assert from_models["paired_bootstrap"] == from_files["paired_bootstrap"]
+
+
+def test_compare_refuses_reports_on_different_gold(tokenizer, tmp_path, capsys):
+    documents = load_documents(ROOT / "data/annotations/dev.jsonl")[:4]
+    entities = [[] for _ in documents]
+    base = build_report(documents, entities, tokenizer, resamples=10)
+    fewer = build_report(documents[:3], entities[:3], tokenizer, resamples=10)
+    with pytest.raises(CompareError, match=rf"1 document\(s\) only in A: {documents[3].id}"):
+        compare_reports(base, fewer)
+    changed = [Document(d.id, d.text, d.spans[1:]) if i == 2 else d for i, d in enumerate(documents)]
+    with pytest.raises(CompareError, match=rf"different gold: {documents[2].id}"):
+        compare_reports(base, build_report(changed, entities, tokenizer, resamples=10))
+    (tmp_path / "a.json").write_text(json.dumps(base))
+    (tmp_path / "b.json").write_text(json.dumps(fewer))
+    assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 2
+    assert "not on the same gold" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "a.json")]) == 2
+    assert "give two report files" in capsys.readouterr().err

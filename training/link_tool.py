@@ -1,0 +1,221 @@
+"""Adding gold ``relations`` (count -> victim / perpetrator links) to a corpus file by hand.
+
+Workflow::
+
+    python -m training.link_tool show data/annotations/test.jsonl --limit 40 > links.txt
+    # edit links.txt: check or fix every relation line under each document
+    python -m training.link_tool apply data/annotations/test.jsonl links.txt --output test.linked.jsonl
+    python -m training.link_tool score test.linked.jsonl      # the rule linker on gold spans
+
+``show`` prints each document as comment lines, its text with every span numbered in place
+(``[[at least 12|K3]]``: span 3, a killed count; ``I`` injured, ``V`` victim, ``P``
+perpetrator), followed by relation lines, one per count and type::
+
+    ### wire-0001
+    # [[Gunmen|P0]] killed [[at least 12|K1]] [[villagers|V2]] ...
+    1 v 2
+    1 p 0
+
+``<count> v <victim>...`` and ``<count> p <perpetrator>...`` (several tails allowed). Lines are
+pre-filled from the document's existing relations or, when it has none, from the rule linker
+(``inference.records``) run on the gold spans: they are suggestions to check, not gold. A
+document listed with no relation lines gets ``relations: []`` (annotated, nothing linked);
+documents absent from the file keep what they had. ``apply`` validates everything (unknown ids,
+indices out of range, wrong label at either end) and writes nothing if anything is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from inference.spans import CASUALTY_COUNT, Document, Relation
+from training.corpus import RELATION_TARGETS, CorpusError, load_documents, write_documents
+from training.relations_eval import (
+    format_relation_report,
+    link_gold_spans,
+    record_links,
+    relation_scores,
+    span_entities,
+)
+
+TAG = {"VICTIM_TYPE": "V", "PERPETRATOR": "P"}
+KIND = {"v": "victim", "victim": "victim", "p": "perpetrator", "perpetrator": "perpetrator"}
+_HEADER = re.compile(r"^###\s+(\S+)\s*$")
+_RELATION = re.compile(r"^(\d+)\s+(v|p|victim|perpetrator)\s+(\d+(?:[\s,]+\d+)*)\s*$", re.IGNORECASE)
+
+
+@dataclass
+class LinkError:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+def numbered_text(document: Document) -> str:
+    parts, cursor = [], 0
+    for index, span in enumerate(sorted(document.spans)):
+        parts.append(document.text[cursor : span.start])
+        tag = TAG.get(span.label) or ("K" if span.outcome == "killed" else "I")
+        parts.append(f"[[{document.text[span.start : span.end]}|{tag}{index}]]")
+        cursor = span.end
+    parts.append(document.text[cursor:])
+    return "".join(parts)
+
+
+def suggested_relations(document: Document) -> list[Relation]:
+    """The rule linker's links on the gold spans, as relations by span index."""
+    index_of = {(s.start, s.end): i for i, s in enumerate(sorted(document.spans))}
+    records = link_gold_spans([document])[0]
+    relations = [Relation(index_of[h], index_of[t], kind) for h, t, kind in record_links(records)]
+    return sorted(relations, key=lambda r: (r.head, r.type != "victim", r.tail))
+
+
+def render(document: Document, suggest: bool = True) -> str:
+    lines = [f"### {document.id}"]
+    lines += [f"# {line}" if line else "#" for line in numbered_text(document).split("\n")]
+    if document.relations is not None:
+        relations, origin = document.relations, "existing relations"
+    elif suggest:
+        relations, origin = suggested_relations(document), "suggested by the rule linker: check each line"
+    else:
+        relations, origin = [], "none yet"
+    lines.append(f"# -- {origin}")
+    grouped: dict[tuple[int, str], list[int]] = {}
+    for relation in relations:
+        grouped.setdefault((relation.head, relation.type), []).append(relation.tail)
+    for (head, kind), tails in sorted(grouped.items(), key=lambda item: (item[0][0], item[0][1] != "victim")):
+        lines.append(f"{head} {kind[0]} {' '.join(str(t) for t in sorted(tails))}")
+    return "\n".join(lines) + "\n"
+
+
+def read_relation_file(
+    path: Path,
+) -> tuple[dict[str, tuple[int, list[tuple[int, Relation]]]], list[LinkError]]:
+    """{id: (header line, [(line, relation), ...])} and every syntax problem with its line."""
+    entries: dict[str, tuple[int, list[tuple[int, Relation]]]] = {}
+    errors: list[LinkError] = []
+    current: str | None = None
+    if not path.is_file():
+        return {}, [LinkError(str(path), 0, "file does not exist")]
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") and not stripped.startswith("###"):
+            continue
+        header = _HEADER.match(stripped)
+        if header:
+            current = header.group(1)
+            if current in entries:
+                errors.append(LinkError(str(path), number, f"document {current!r} listed twice"))
+            entries[current] = (number, [])
+            continue
+        match = _RELATION.match(stripped)
+        if current is None:
+            errors.append(LinkError(str(path), number, "relation line before the first ### header"))
+        elif not match:
+            errors.append(LinkError(str(path), number, f"expected '<count> v|p <span>...', got {stripped!r}"))
+        else:
+            head, kind = int(match.group(1)), KIND[match.group(2).lower()]
+            for tail in re.split(r"[\s,]+", match.group(3).strip()):
+                entries[current][1].append((number, Relation(head, int(tail), kind)))
+    return entries, errors
+
+
+def _check(document: Document, line: int, relation: Relation, path: str) -> LinkError | None:
+    spans = sorted(document.spans)
+    where = f"{document.id}: {relation.head} {relation.type[0]} {relation.tail}"
+    if not (0 <= relation.head < len(spans) and 0 <= relation.tail < len(spans)):
+        return LinkError(
+            path, line, f"{where}: span index out of range (the document has {len(spans)} spans)"
+        )
+    if spans[relation.head].label != CASUALTY_COUNT:
+        return LinkError(
+            path, line, f"{where}: span {relation.head} is {spans[relation.head].label}, not a count"
+        )
+    expected = RELATION_TARGETS[relation.type]
+    if spans[relation.tail].label != expected:
+        return LinkError(
+            path, line, f"{where}: span {relation.tail} is {spans[relation.tail].label}, not {expected}"
+        )
+    return None
+
+
+def apply_relations(corpus: Path, relation_file: Path) -> tuple[list[Document], list[LinkError]]:
+    """The corpus documents with the file's relations set; errors instead if anything is wrong."""
+    documents = load_documents(corpus)
+    entries, errors = read_relation_file(relation_file)
+    by_id = {d.id: d for d in documents}
+    for doc_id, (header_line, relations) in entries.items():
+        document = by_id.get(doc_id)
+        if document is None:
+            errors.append(LinkError(str(relation_file), header_line, f"no document {doc_id!r} in {corpus}"))
+            continue
+        for line, relation in relations:
+            problem = _check(document, line, relation, str(relation_file))
+            if problem:
+                errors.append(problem)
+        unique = list(dict.fromkeys(r for _, r in relations))
+        document.relations = sorted(unique, key=lambda r: (r.head, r.type != "victim", r.tail))
+    return documents, errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.link_tool", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("show", help="print documents with numbered spans and relation lines to edit")
+    p.add_argument("corpus")
+    p.add_argument("--ids", help="comma-separated document ids (default: all)")
+    p.add_argument("--limit", type=int, help="at most this many documents")
+    p.add_argument("--no-suggest", action="store_true", help="leave relation lines empty instead")
+    p = sub.add_parser("apply", help="set the relations of an edited file on a corpus file")
+    p.add_argument("corpus")
+    p.add_argument("relations")
+    p.add_argument("--output", required=True, help="corpus file to write (may be the input)")
+    p = sub.add_parser("score", help="the rule linker on gold spans against the file's relations")
+    p.add_argument("corpus")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "show":
+            documents = load_documents(args.corpus)
+            if args.ids:
+                wanted = set(args.ids.split(","))
+                missing = wanted - {d.id for d in documents}
+                if missing:
+                    print(
+                        f"no such document(s) in {args.corpus}: {', '.join(sorted(missing))}", file=sys.stderr
+                    )
+                    return 2
+                documents = [d for d in documents if d.id in wanted]
+            for document in documents[: args.limit]:
+                print(render(document, suggest=not args.no_suggest))
+            return 0
+        if args.command == "apply":
+            documents, errors = apply_relations(Path(args.corpus), Path(args.relations))
+            for error in errors:
+                print(error, file=sys.stderr)
+            if errors:
+                print(f"{len(errors)} problem(s); nothing written", file=sys.stderr)
+                return 1
+            write_documents(args.output, documents)
+            linked = sum(d.relations is not None for d in documents)
+            print(f"wrote {len(documents)} documents ({linked} with relations) to {args.output}")
+            return 0
+        documents = load_documents(args.corpus)
+        scores = relation_scores(documents, link_gold_spans(documents))
+        print(format_relation_report("rule linker on gold spans", scores))
+        return 0
+    except CorpusError as error:
+        print(f"link_tool: {error}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["apply_relations", "main", "numbered_text", "read_relation_file", "render", "span_entities"]
+
+if __name__ == "__main__":
+    sys.exit(main())

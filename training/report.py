@@ -1,0 +1,99 @@
+"""The full evaluation report of a model on gold documents.
+
+Beyond ``evaluate``'s scores it holds what a later reader needs without the model: bootstrap
+intervals, and per document the predictions, the counts behind every micro score, and the
+errors with their context. A fingerprint of the gold (per document and overall) lets
+``compare`` refuse reports made on different gold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from inference.spans import Document
+from training.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, confidence_interval
+from training.error_report import CONTEXT_WORDS, document_errors, error_summary
+from training.evaluate import SECTIONS, document_counts, entities_to_spans, evaluate
+
+RECORD_FILE = "training_record.json"
+
+
+def document_fingerprint(document: Document) -> str:
+    """sha256 of a gold document's id, text and spans (relations left out: not scored here)."""
+    spans = [s.to_dict() for s in sorted(document.spans)]
+    payload = {"id": document.id, "text": document.text, "spans": spans}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def gold_digest(fingerprints: list[str]) -> str:
+    return hashlib.sha256("\n".join(fingerprints).encode()).hexdigest()
+
+
+def model_record_digest(model_dir: str | Path) -> str | None:
+    """sha256 of the model's training record: names the trained model whatever its path."""
+    path = Path(model_dir) / RECORD_FILE
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def build_report(
+    documents: list[Document],
+    entities: list[list[dict[str, Any]]],
+    tokenizer: Any,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    context_words: int = CONTEXT_WORDS,
+) -> dict[str, Any]:
+    predicted = [entities_to_spans(e) for e in entities]
+    report = evaluate(documents, predicted, tokenizer)
+    counts = document_counts(documents, predicted, tokenizer)
+    report["bootstrap"] = {
+        section: confidence_interval([c[section] for c in counts], resamples, seed) for section in SECTIONS
+    }
+    fingerprints = [document_fingerprint(d) for d in documents]
+    per_document = [
+        {
+            "id": document.id,
+            "gold_sha256": fingerprint,
+            "entities": document_entities,
+            "counts": {
+                section: {label: list(triple) for label, triple in by_label.items()}
+                for section, by_label in document_counts_row.items()
+            },
+            "errors": document_errors(document.text, document.spans, spans, context_words),
+        }
+        for document, fingerprint, document_entities, spans, document_counts_row in zip(
+            documents, fingerprints, entities, predicted, counts, strict=True
+        )
+    ]
+    report["errors"] = error_summary(per_document)
+    report["gold"] = {"sha256": gold_digest(fingerprints), "documents": len(documents)}
+    report["per_document"] = per_document
+    return report
+
+
+def run_evaluation(
+    model: str | Path,
+    data: str | Path,
+    device: str = "auto",
+    batch_size: int = 16,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    progress: bool = False,
+) -> tuple[dict[str, Any], list[Document], list[list[dict[str, Any]]]]:
+    """Load the gold and the model, predict, build the report: (report, documents, entities)."""
+    from inference import Extractor
+    from training.corpus import load_documents
+
+    documents = load_documents(data)
+    extractor = Extractor.from_pretrained(model, device=device, batch_size=batch_size)
+    entities = extractor.extract([d.text for d in documents], progress=progress)
+    report = {
+        "model": str(model),
+        "data": str(data),
+        "model_record_sha256": model_record_digest(model),
+        **build_report(documents, entities, extractor.tokenizer, resamples, seed),
+    }
+    return report, documents, entities
