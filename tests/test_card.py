@@ -133,3 +133,13 @@ def test_card_command_writes_the_file_and_refuses_foreign_reports(card_inputs, t
     assert "training_record.json does not exist" in capsys.readouterr().err
     assert not (tmp_path / "c.md").exists()
 
+
+
+def test_no_text_of_external_evaluation_sets_is_quoted(card_inputs):
+    """FA-KES may not be committed, so the card quotes error examples from the own corpus only."""
+    model, paths = card_inputs
+    card = build_card(model, paths, "conflict-ie-test")
+    fakes_report = json.loads(paths[1].read_text())
+    own_report = json.loads(paths[0].read_text())
+    assert all(row["example"] not in card for row in fakes_report["errors"][:3])
+    assert any(row["example"] in card for row in own_report["errors"][:3])

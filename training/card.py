@@ -368,9 +368,11 @@ def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
                 f"{_f(interval['high'])}; smaller differences between models are within noise."
             )
         for row in report.get("errors", [])[:3]:
+            # Text from evaluation sets outside this repository (FA-KES) must not be committed.
+            example = f"; e.g. {row['example']}" if dataset["type"] == "conflict-ie" else ""
             lines.append(
                 f"- Frequent error on {where}: {row['error'].replace('_', ' ')} of kind *{row['type']}* "
-                f"on `{row['label']}`, {row['count']} times; e.g. {row['example']}"
+                f"on `{row['label']}`, {row['count']} times{example}"
             )
     own = [r for d, r in entries if d["type"] == "conflict-ie"]
     fakes = [r for d, r in entries if d["type"] == "fa-kes"]
