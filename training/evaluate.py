@@ -45,13 +45,18 @@ def scores_from_counts(documents: list[DocumentCounts]) -> dict[str, Any]:
 
 def exact_counts(gold_spans: list[Span], pred_spans: list[Span]) -> DocumentCounts:
     """Exact character-span matches in one document (outcome not required to match)."""
-    gold_keys = {(s.start, s.end, s.label) for s in gold_spans}
-    pred_keys = {(s.start, s.end, s.label) for s in pred_spans}
+    gold_keys = {(s.label, s.start, s.end) for s in gold_spans}
+    pred_keys = {(s.label, s.start, s.end) for s in pred_spans}
+    return _matches_by_label(gold_keys, pred_keys)
+
+
+def _matches_by_label(gold: set[tuple], pred: set[tuple]) -> DocumentCounts:
+    """(true positives, predicted, gold) per label, for entities keyed ``(label, ...)``."""
     return {
         label: (
-            sum(1 for k in pred_keys if k[2] == label and k in gold_keys),
-            sum(1 for k in pred_keys if k[2] == label),
-            sum(1 for k in gold_keys if k[2] == label),
+            sum(1 for k in pred if k[0] == label and k in gold),
+            sum(1 for k in pred if k[0] == label),
+            sum(1 for k in gold if k[0] == label),
         )
         for label in LABELS
     }
@@ -149,15 +154,7 @@ def seqeval_scores(
 
 def seqeval_document_counts(gold_tags: list[str], pred_tags: list[str], mode: str) -> DocumentCounts:
     """One document's counts, with seqeval's own entity extraction for ``mode``."""
-    gold, pred = _seqeval_entities(gold_tags, mode), _seqeval_entities(pred_tags, mode)
-    return {
-        label: (
-            sum(1 for e in pred if e[0] == label and e in gold),
-            sum(1 for e in pred if e[0] == label),
-            sum(1 for e in gold if e[0] == label),
-        )
-        for label in LABELS
-    }
+    return _matches_by_label(_seqeval_entities(gold_tags, mode), _seqeval_entities(pred_tags, mode))
 
 
 def _seqeval_entities(tags: list[str], mode: str) -> set[tuple[str, int, int]]:
