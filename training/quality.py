@@ -118,6 +118,9 @@ class _Located:
     tokens: list[_Token]
     sentences: list[tuple[int, int]]
 
+    def suspect(self, start: int, end: int, check: str, message: str) -> Suspect:
+        return Suspect(self.path, self.line, start, end, self.document.id, check, message)
+
 
 def _context(text: str, start: int, end: int, width: int = 40) -> str:
     left = text[max(0, start - width) : start].replace("\n", " ")
@@ -160,12 +163,9 @@ def untagged_numbers(
 def _untagged_numbers(item: _Located) -> list[Suspect]:
     text = item.document.text
     return [
-        Suspect(
-            item.path,
-            item.line,
+        item.suspect(
             start,
             end,
-            item.document.id,
             "untagged-number",
             f"{text[start:end]!r} near {cue!r} is in no span: {_context(text, start, end)}",
         )
@@ -272,12 +272,9 @@ def _inconsistencies(items: list[_Located]) -> list[Suspect]:
                 continue
             text = item.document.text
             suspects.append(
-                Suspect(
-                    item.path,
-                    item.line,
+                item.suspect(
                     start,
                     end,
-                    item.document.id,
                     "inconsistent",
                     f"{text[start:end]!r} between {before!r} and {after!r} is {label} here; corpus-wide "
                     f"in this context: {summary}: {_context(text, start, end)}",
@@ -316,12 +313,9 @@ def _counts_without_victims(item: _Located) -> list[Suspect]:
                 and not _PARTITIVE.match(document.text, span.end)
             ):
                 suspects.append(
-                    Suspect(
-                        item.path,
-                        item.line,
+                    item.suspect(
                         span.start,
                         span.end,
-                        document.id,
                         "count-without-victim",
                         f"count {document.text[span.start : span.end]!r} ({span.outcome}) has no VICTIM_TYPE "
                         f"in its sentence: {document.text[sentence_start:sentence_end].strip()!r}",
@@ -350,12 +344,9 @@ def _span_edges(item: _Located) -> list[Suspect]:
             problems.append(f"ends with {last!r}")
         if problems:
             suspects.append(
-                Suspect(
-                    item.path,
-                    item.line,
+                item.suspect(
                     span.start,
                     span.end,
-                    document.id,
                     "span-edge",
                     f"{_label_name(span)} {covered!r} {'; '.join(problems)}",
                 )
@@ -366,12 +357,9 @@ def _span_edges(item: _Located) -> list[Suspect]:
 def _unreadable_counts(item: _Located) -> list[Suspect]:
     document = item.document
     return [
-        Suspect(
-            item.path,
-            item.line,
+        item.suspect(
             span.start,
             span.end,
-            document.id,
             "unreadable-count",
             f"{document.text[span.start : span.end]!r} does not read as a number: "
             f"{_context(document.text, span.start, span.end)}",
