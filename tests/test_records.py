@@ -67,17 +67,17 @@ def summary(records: list[dict]) -> list[tuple]:
         ),
         (  # a clause of its own: "while" separates two attacks
             "[[Rebels|P]] killed [[five|K]] [[soldiers|V]] on Monday, while the army said its "
-            "[[helicopters|P]] killed [[20|K]] [[fighters|V]].",
-            [("five", ["soldiers"], ["Rebels"]), ("20", ["fighters"], ["helicopters"])],
+            "[[troops|P]] killed [[20|K]] [[fighters|V]].",
+            [("five", ["soldiers"], ["Rebels"]), ("20", ["fighters"], ["troops"])],
         ),
         (  # coordinated victims and perpetrators
-            "[[Russian|P]] and [[Syrian warplanes|P]] killed [[eight|K]] [[women|V]] and "
+            "[[Russian|P]] and [[Syrian|P]] warplanes killed [[eight|K]] [[women|V]] and "
             "[[children|V]] in Idlib.",
-            [("eight", ["women", "children"], ["Russian", "Syrian warplanes"])],
+            [("eight", ["women", "children"], ["Russian", "Syrian"])],
         ),
         (  # "and a woman" is not counted by "3"
-            "[[Jets|P]] killed [[3|K]] [[children|V]] and a [[woman|V]].",
-            [("3", ["children"], ["Jets"])],
+            "[[Gunmen|P]] killed [[3|K]] [[children|V]] and a [[woman|V]].",
+            [("3", ["children"], ["Gunmen"])],
         ),
         (  # "N of the dead were V"; no perpetrator outside the sentence
             "A [[suicide bomber|P]] struck a checkpoint. Police said [[four|K]] of the dead were "
