@@ -23,8 +23,8 @@ run: setup
 	$(PY) -m training.cli validate data/annotations/train.jsonl data/annotations/dev.jsonl data/annotations/test.jsonl
 	$(PY) -m training.cli train --config training/configs/default.yaml --output $(MODEL) --overwrite
 	rm -rf $(REPORTS)
-	$(PY) -m training.cli evaluate --model $(MODEL) --data data/annotations/test.jsonl --output $(REPORTS)/test.json --html $(REPORTS)/test.html
-	if [ -f $(FAKES) ]; then $(PY) -m training.cli evaluate --model $(MODEL) --data $(FAKES) --output $(REPORTS)/fakes-gold-dev.json; fi
+	$(PY) -m training.cli evaluate --model $(MODEL) --precision fp32 --data data/annotations/test.jsonl --output $(REPORTS)/test.json --html $(REPORTS)/test.html
+	if [ -f $(FAKES) ]; then $(PY) -m training.cli evaluate --model $(MODEL) --precision fp32 --data $(FAKES) --output $(REPORTS)/fakes-gold-dev.json; fi
 	$(PY) -m training.cli predict --model $(MODEL) data/examples/report.txt
 	$(PY) -m training.cli card --model $(MODEL) --reports $(REPORTS)/*.json --output model_cards/conflict-ie-default.md
 

@@ -25,6 +25,7 @@ from inference.model_dir import (
     load_tokenizer,
     read_settings,
     resolve_device,
+    resolve_precision,
 )
 from inference.records import build_records
 from inference.spans import CASUALTY_COUNT
@@ -37,23 +38,55 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    def __init__(self, model: Any, device: str, half: bool = False) -> None:
-        if half:
-            if not device.startswith("cuda"):
-                raise ValueError(f"half precision needs a CUDA device, not {device!r}")
+    """``precision`` as ``resolve_precision`` returns it: "fp32", "bf16" (autocast, so layer norms
+    and softmax stay float32) or "fp16" (CUDA: the weights themselves in float16)."""
+
+    def __init__(self, model: Any, device: str, precision: str = "fp32") -> None:
+        import torch
+
+        if precision == "fp16":
             model = model.half()
         self.model = model
         self.device = device
+        self.precision = precision
+        self._autocast_dtype = torch.bfloat16 if precision == "bf16" else None
 
     def probabilities(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        autocast = torch.autocast(
+            device_type, dtype=self._autocast_dtype, enabled=self._autocast_dtype is not None
+        )
+        with torch.inference_mode(), autocast:
             logits = self.model(
                 input_ids=torch.from_numpy(input_ids).to(self.device),
                 attention_mask=torch.from_numpy(attention_mask).to(self.device),
             ).logits
             return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+
+# A window joins a batch only if padding it to the batch's longest window wastes at most this share:
+# a document's short last window then runs on its own instead of padded to a full window.
+MAX_PADDING_SHARE = 0.2
+
+
+def similar_length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices into ``lengths``, longest first, cut into batches of at most ``batch_size`` whose
+    shortest member is no more than ``MAX_PADDING_SHARE`` shorter than their longest."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batches: list[list[int]] = []
+    for index in order:
+        current = batches[-1] if batches else None
+        if (
+            current is None
+            or len(current) == batch_size
+            or lengths[index] < (1 - MAX_PADDING_SHARE) * lengths[current[0]]
+        ):
+            batches.append([index])
+        else:
+            current.append(index)
+    return batches
 
 
 @dataclass
@@ -99,13 +132,14 @@ class Extractor:
         *,
         backend: str = "auto",
         threads: int | None = None,
-        half: bool = False,
+        precision: str = "auto",
     ) -> Extractor:
         """Load a model directory: PyTorch safetensors, or ONNX (``model.onnx``, see ``export``).
 
         ``backend`` is "auto" (ONNX when the directory holds ``model.onnx``), "torch" or "onnx";
-        ``threads`` caps CPU threads (for torch this is process-wide); ``half`` runs the PyTorch
-        model in float16, CUDA only.
+        ``threads`` caps CPU threads (for torch this is process-wide). ``precision`` is for the
+        PyTorch backend: "auto" (float16 on CUDA, bfloat16 on CPUs that multiply it natively, else
+        float32), "fp32", "bf16" or "fp16" (CUDA only). The ONNX backend runs what was exported.
         """
         from inference.onnx_backend import is_onnx_dir, load_onnx
 
@@ -113,20 +147,24 @@ class Extractor:
             backend = "onnx" if is_onnx_dir(model_dir) else "torch"
         runner: Backend
         if backend == "onnx":
-            if half:
-                raise ValueError("half precision is for the PyTorch backend; export an int8 model instead")
+            if precision not in ("auto", "fp32"):
+                raise ValueError(
+                    f"precision {precision!r} is for the PyTorch backend; an ONNX model runs as exported "
+                    "(fp32 or int8)"
+                )
             runner, directory, id2label = load_onnx(model_dir, device, threads)
             tokenizer = load_tokenizer(directory)
         elif backend == "torch":
             directory = check_model_dir(model_dir)
             resolved = resolve_device(device)
+            chosen = resolve_precision(precision, resolved)
             if threads and resolved == "cpu":
                 import torch
 
                 torch.set_num_threads(threads)
             model, tokenizer = load_model_and_tokenizer(directory, resolved)
             id2label = {int(k): v for k, v in model.config.id2label.items()}
-            runner = TorchBackend(model, resolved, half=half)
+            runner = TorchBackend(model, resolved, chosen)
         else:
             raise ValueError(f"unknown backend {backend!r}: use 'auto', 'torch' or 'onnx'")
         settings = read_settings(directory)
@@ -169,18 +207,18 @@ class Extractor:
         ]
 
     def _run(self, jobs: list[_WindowJob], progress: bool = False) -> list[np.ndarray]:
-        """Forward every window, batched by similar length so padding stays small."""
-        order = sorted(range(len(jobs)), key=lambda i: len(jobs[i].input_ids), reverse=True)
-        results: list[np.ndarray | None] = [None] * len(jobs)
+        """Forward every window, in batches of similar length so that padding stays small."""
         pad_id = self.tokenizer.pad_token_id or 0
-        starts: Iterable[int] = range(0, len(order), self.batch_size)
+        batches: Iterable[list[int]] = similar_length_batches(
+            [len(job.input_ids) for job in jobs], self.batch_size
+        )
         if progress:
             from tqdm.auto import tqdm  # a dependency of transformers
 
-            starts = tqdm(starts, desc="batches", unit="batch")
-        for begin in starts:
-            batch = order[begin : begin + self.batch_size]
-            width = max(len(jobs[i].input_ids) for i in batch)
+            batches = tqdm(list(batches), desc="batches", unit="batch")
+        results: list[np.ndarray | None] = [None] * len(jobs)
+        for batch in batches:
+            width = len(jobs[batch[0]].input_ids)
             input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
             attention_mask = np.zeros((len(batch), width), dtype=np.int64)
             for row, i in enumerate(batch):

@@ -63,6 +63,33 @@ def resolve_device(device: str) -> str:
     return device
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX); elsewhere bf16 is
+    emulated and slower than float32."""
+    import torch
+
+    probes = [
+        getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    ]
+    return any(probe() for probe in probes if probe is not None)
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """ "auto": float16 on CUDA, bfloat16 on CPUs with native bf16, else float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.startswith("cuda"):
+            return "fp16"
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise ValueError(f"precision 'fp16' needs a CUDA device, not {device!r}; use 'bf16' or 'fp32' on CPU")
+    return precision
+
+
 def load_model_and_tokenizer(directory: Path, device: str) -> tuple[Any, Any]:
     from transformers import AutoModelForTokenClassification
 

@@ -445,7 +445,7 @@ def serve(
     device: str = "auto",
     batch_size: int = 16,
     threads: int | None = None,
-    half: bool = False,
+    precision: str = "auto",
     graceful_timeout: float = 30.0,
     log_level: str = "info",
 ) -> None:
@@ -460,7 +460,7 @@ def serve(
     if host not in LOOPBACK_HOSTS and api_key is None:
         logger.warning("serving on %s without an API key: anyone who can reach it can use it", host)
     extractor = Extractor.from_pretrained(
-        model_dir, device=device, batch_size=batch_size, threads=threads, half=half
+        model_dir, device=device, batch_size=batch_size, threads=threads, precision=precision
     )
     app = create_app(extractor, limits=limits, batching=batching, api_key=api_key)
     config = uvicorn.Config(

@@ -49,10 +49,18 @@ def test_export_writes_two_loadable_models_and_a_manifest(exported: Path):
     fp32, int8 = exported / "fp32" / "model.onnx", exported / "int8" / "model.onnx"
     assert int8.stat().st_size < 0.6 * fp32.stat().st_size  # the weights really are 8-bit
     assert not [p for p in exported.parent.iterdir() if p.name.startswith(".")]  # no staging left
+    # The first layer stays float32; the other layer's products are int8.
+    import onnx
+
+    kept = manifest["int8_kept_float"]
+    assert kept and all("layer.0" in name or name == "Attention_0" for name in kept)
+    ops = {node.name: node.op_type for node in onnx.load(str(int8)).graph.node}
+    assert all(ops[name] in ("MatMul", "Attention") for name in kept)
+    assert "QAttention" in ops.values() or "MatMulInteger" in ops.values()
 
 
 def test_onnx_fp32_gives_the_pytorch_entities(busy_model: Path, exported: Path, texts):
-    torch_results = Extractor.from_pretrained(busy_model, device="cpu").extract(texts)
+    torch_results = Extractor.from_pretrained(busy_model, device="cpu", precision="fp32").extract(texts)
     onnx_extractor = Extractor.from_pretrained(exported / "fp32")
     assert isinstance(onnx_extractor.backend, OnnxBackend)
     onnx_results = onnx_extractor.extract(texts)
@@ -96,5 +104,5 @@ def test_onnx_dirs_are_checked_with_clear_errors(exported: Path, busy_model: Pat
     (broken / "model.onnx").write_bytes((exported / "int8" / "model.onnx").read_bytes())
     with pytest.raises(ModelDirError, match="no config.json"):
         Extractor.from_pretrained(broken)
-    with pytest.raises(ValueError, match="half precision is for the PyTorch backend"):
-        Extractor.from_pretrained(exported / "int8", half=True)
+    with pytest.raises(ValueError, match="precision 'bf16' is for the PyTorch backend"):
+        Extractor.from_pretrained(exported / "int8", precision="bf16")

@@ -59,7 +59,7 @@ class ServerThread:
 
 @pytest.fixture(scope="module")
 def extractor(busy_model: Path) -> Extractor:
-    return Extractor.from_pretrained(busy_model, device="cpu", batch_size=8)
+    return Extractor.from_pretrained(busy_model, device="cpu", batch_size=8, precision="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +287,7 @@ def test_cli_serve_binds_loopback_takes_key_from_env_and_shuts_down_gracefully(b
     port = free_port()
     env = {**os.environ, API_KEY_ENV: "from-env", "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "training.cli", "serve", "--model", str(busy_model), "--port", str(port)]
+    command += ["--precision", "fp32"]  # compared with the float32 extractor below
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90

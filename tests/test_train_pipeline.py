@@ -11,7 +11,7 @@ from inference import Extractor
 from inference.alignment import entity_types
 from training.cli import main
 from training.config import ConfigError, config_from_dict, load_config
-from training.corpus import load_documents, write_documents
+from training.corpus import CorpusError, load_documents, write_documents
 from training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,3 +140,36 @@ def test_evaluate_command_writes_a_report(tiny_model, tmp_path, capsys):
     assert set(report["seqeval_strict"]["per_label"]) == {"CASUALTY_COUNT", "VICTIM_TYPE", "PERPETRATOR"}
     assert 0.0 <= report["span_exact"]["micro"]["f1"] <= 1.0
     assert "seqeval_strict:  micro F1" in capsys.readouterr().out
+
+
+def test_extra_train_files_are_trained_on_and_checked_against_dev(tmp_path, tiny_base):
+    train_docs = load_documents(ROOT / "data/annotations/train.jsonl")[:4]
+    extra_docs = load_documents(ROOT / "data/annotations/train.jsonl")[4:7]
+    dev_docs = load_documents(ROOT / "data/annotations/dev.jsonl")[:2]
+    write_documents(tmp_path / "train.jsonl", train_docs)
+    write_documents(tmp_path / "silver.jsonl", extra_docs)
+    write_documents(tmp_path / "dev.jsonl", dev_docs)
+    raw = {
+        "base_model": str(tiny_base),
+        "train_file": str(tmp_path / "train.jsonl"),
+        "extra_train_files": [str(tmp_path / "silver.jsonl")],
+        "dev_file": str(tmp_path / "dev.jsonl"),
+        "epochs": 1,
+        "max_length": 64,
+        "stride": 16,
+        "train_fraction": 0.5,
+    }
+    lines: list[str] = []
+    record = train(config_from_dict(raw), tmp_path / "model", log=lines.append)
+    # train_fraction thins the corpus only: 2 of 4 corpus documents + all 3 extra ones.
+    assert any(line.startswith("training on 5 documents") for line in lines), lines
+    assert record["config"]["extra_train_files"] == [str(tmp_path / "silver.jsonl")]
+
+    # A dev document inside the extra data is a leak: refused before any work, naming file and line.
+    write_documents(tmp_path / "leaky.jsonl", extra_docs + dev_docs[1:])
+    raw["extra_train_files"] = [str(tmp_path / "leaky.jsonl")]
+    with pytest.raises(CorpusError, match=r"leaky\.jsonl:4: id also in .*dev\.jsonl:2"):
+        train(config_from_dict(raw), tmp_path / "model2", log=lambda _: None)
+    assert not (tmp_path / "model2").exists()
+    with pytest.raises(ConfigError, match="extra_train_files must be a list of file paths"):
+        config_from_dict({"extra_train_files": [3]})

@@ -254,8 +254,11 @@ def _results(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
         for label, row in report["seqeval_strict"]["per_label"].items():
             label_rows.append(_row(label, row["precision"], row["recall"], row["f1"], row["support"]))
         outcome = report["outcome"]
+        precision = report.get("precision")
+        run_as = f"Run in {precision} (`Extractor` precision).\n\n" if precision else ""
         parts.append(
             f"### {dataset_title(dataset)} ({report['documents']} documents)\n\n"
+            + run_as
             + "\n".join(rows)
             + "\n\nPer label (seqeval strict):\n\n"
             + "\n".join(label_rows)
@@ -291,8 +294,12 @@ def _training_data(record: dict[str, Any]) -> str:
         f"- Training: `{config['train_file']}`, {record['train_documents']} documents as trained on "
         f"(config `train_fraction: {config['train_fraction']}`, `augment_strip_punctuation: "
         f"{config['augment_strip_punctuation']}` adds punctuation-stripped copies of that share).\n"
-        f"- Model selection: `{config['dev_file']}`, {record['dev_documents']} documents.\n"
-        f"- Corpus sha256 (train and dev files): `{record['corpus_sha256']}`.\n"
+        + "".join(
+            f"- Also trained on: `{path}` (`extra_train_files`; not part of the project corpus).\n"
+            for path in config.get("extra_train_files", [])
+        )
+        + f"- Model selection: `{config['dev_file']}`, {record['dev_documents']} documents.\n"
+        + f"- Corpus sha256 (training and dev files): `{record['corpus_sha256']}`.\n"
         + (_CORPUS_ORIGIN if Path(config["train_file"]).resolve().parent == PROJECT_CORPUS else "")
         + "- Annotated by the project's guidelines (`data/annotations/README.md`), which restate the "
         "annotation specification used by the evaluation sets (`ANNOTATION_SPEC.md`): flat, "

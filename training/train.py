@@ -18,7 +18,7 @@ from typing import Any
 from training.augment import augment
 from training.checkpoint import Checkpoints
 from training.config import ConfigError, TrainConfig
-from training.corpus import corpus_hash, load_documents
+from training.corpus import CorpusError, corpus_hash, load_documents, validate_files
 from training.features import document_windows, length_grouped_batches
 
 RECORD_FILE = "training_record.json"
@@ -125,9 +125,16 @@ def train(
     output = Path(output)
     # Everything that can fail on bad input is checked before any training work.
     check_output(output, overwrite)
+    data_files = [config.train_file, *config.extra_train_files, config.dev_file]
+    # One check over all files, dev first so that a dev document found in training data (inside
+    # silver data, say) is reported at the training file's line.
+    problems = validate_files([config.dev_file, config.train_file, *config.extra_train_files])
+    if problems:
+        raise CorpusError(problems)
     train_docs = load_documents(config.train_file)
+    extra_docs = [doc for path in config.extra_train_files for doc in load_documents(path)]
     dev_docs = load_documents(config.dev_file)
-    trained_on = corpus_hash([config.train_file, config.dev_file])
+    trained_on = corpus_hash(data_files)
     base_model = resolve_base_model(config.base_model)
 
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
@@ -149,7 +156,8 @@ def train(
     model = AutoModelForTokenClassification.from_pretrained(
         base_model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id
     )
-    train_docs = augment(select_fraction(train_docs, config), config.augment_strip_punctuation, config.seed)
+    train_docs = select_fraction(train_docs, config) + extra_docs
+    train_docs = augment(train_docs, config.augment_strip_punctuation, config.seed)
     features = [
         window
         for document in train_docs
