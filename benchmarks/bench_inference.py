@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     documents = load_documents(args.data)[: args.max_docs]
     texts = [d.text for d in documents]
     settings = read_settings(args.model)
-    extractor = Extractor.from_pretrained(args.model, device="cpu", batch_size=16, precision="fp32")
-    fast = Extractor.from_pretrained(args.model, device="cpu", batch_size=16, precision="auto")
+    extractor = Extractor.from_pretrained(args.model, device="cpu", precision="fp32")
+    fast = Extractor.from_pretrained(args.model, device="cpu", precision="auto")
     tokens = sum(len(tokenize_text(extractor.tokenizer, text).token_ids) for text in texts)
     words = sum(len(text.split()) for text in texts)
     print(f"{len(texts)} documents, {words} words, {tokens} tokens from {args.data}", file=sys.stderr)

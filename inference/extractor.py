@@ -34,6 +34,8 @@ from inference.spans import CASUALTY_COUNT
 class Backend(Protocol):
     """Runs the network: padded id and mask arrays in, tag probabilities out."""
 
+    device: str
+
     def probabilities(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
 
 
@@ -66,6 +68,8 @@ class TorchBackend:
             return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
 
+CPU_BATCH_SIZE = 16
+GPU_BATCH_SIZE = 64
 # A window joins a batch only if padding it to the batch's longest window wastes at most this share:
 # a document's short last window then runs on its own instead of padded to a full window.
 MAX_PADDING_SHARE = 0.2
@@ -128,7 +132,7 @@ class Extractor:
         cls,
         model_dir: str | Path,
         device: str = "auto",
-        batch_size: int = 16,
+        batch_size: int | None = None,
         *,
         backend: str = "auto",
         threads: int | None = None,
@@ -136,6 +140,7 @@ class Extractor:
     ) -> Extractor:
         """Load a model directory: PyTorch safetensors, or ONNX (``model.onnx``, see ``export``).
 
+        ``batch_size`` is windows per forward pass: by default 16 on CPU, 64 on CUDA.
         ``backend`` is "auto" (ONNX when the directory holds ``model.onnx``), "torch" or "onnx";
         ``threads`` caps CPU threads (for torch this is process-wide). ``precision`` is for the
         PyTorch backend: "auto" (float16 on CUDA, bfloat16 on CPUs that multiply it natively, else
@@ -168,6 +173,10 @@ class Extractor:
         else:
             raise ValueError(f"unknown backend {backend!r}: use 'auto', 'torch' or 'onnx'")
         settings = read_settings(directory)
+        if batch_size is None:
+            batch_size = GPU_BATCH_SIZE if runner.device.startswith("cuda") else CPU_BATCH_SIZE
+        elif batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         return cls(
             runner,
             tokenizer,

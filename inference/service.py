@@ -443,7 +443,7 @@ def serve(
     limits: ServiceLimits | None = None,
     batching: BatchSettings | None = None,
     device: str = "auto",
-    batch_size: int = 16,
+    batch_size: int | None = None,
     threads: int | None = None,
     precision: str = "auto",
     graceful_timeout: float = 30.0,

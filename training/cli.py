@@ -454,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, help="windows per forward pass (default: 16 on CPU, 64 on CUDA)")
     p.add_argument("files", nargs="+", help=".jsonl (id, text) or plain text files")
     p.set_defaults(func=cmd_predict)
 
@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", help="require this X-API-Key header on /extract (or set CONFLICT_IE_API_KEY)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
+    p.add_argument("--batch-size", type=int, help="windows per forward pass (default: 16 on CPU, 64 on CUDA)")
     p.add_argument("--threads", type=int, help="CPU threads for the model")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--max-body-bytes", type=int, default=1024 * 1024)

@@ -78,7 +78,7 @@ def run_evaluation(
     model: str | Path,
     data: str | Path,
     device: str = "auto",
-    batch_size: int = 16,
+    batch_size: int | None = None,
     precision: str = "auto",
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
