@@ -68,7 +68,7 @@ def mismatch(record: dict[str, Any], config: Any) -> list[str]:
         for key in wanted
         if trained.get(key) != wanted[key]
     ]
-    files = [config.train_file, config.dev_file]
+    files = [config.train_file, *config.extra_train_files, config.dev_file]
     if all(Path(f).is_file() for f in files) and record.get("corpus_sha256") != corpus_hash(files):
         reasons.append("corpus: the train/dev files have changed since it was trained")
     return reasons
@@ -80,7 +80,7 @@ def evaluate_dir(model_dir: Path, data: Path, device: str) -> dict[str, Any]:
     from training.evaluate import entities_to_spans, evaluate
 
     documents = load_documents(data)
-    extractor = Extractor.from_pretrained(model_dir, device=device)
+    extractor = Extractor.from_pretrained(model_dir, device=device, precision="fp32")
     predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
     return evaluate(documents, predicted, extractor.tokenizer)
 

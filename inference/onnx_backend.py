@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.model_dir import ModelDirError, check_tokenizer_files
+from inference.model_dir import ModelDirError, check_tokenizer_files, read_settings
 
 ONNX_FILE = "model.onnx"
 EXPORT_VARIANTS = ("fp32", "int8")
@@ -71,7 +71,9 @@ def resolve_onnx_device(device: str) -> str:
 class OnnxBackend:
     """Runs ``model.onnx`` with ONNX Runtime; same contract as ``TorchBackend``."""
 
-    def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, device: str = "cpu", threads: int | None = None, precision: str = "fp32"
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -86,6 +88,7 @@ class OnnxBackend:
         else:
             providers = ["CPUExecutionProvider"]
         self.device = device
+        self.precision = precision  # what the export wrote: "fp32" or "int8"
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         self._inputs = {i.name for i in self.session.get_inputs()}
         missing = {"input_ids", "attention_mask"} - self._inputs
@@ -111,5 +114,6 @@ def load_onnx(
     """Backend, checked directory and tag names of an ONNX model directory."""
     directory = check_onnx_dir(model_dir)
     id2label = read_id2label(directory)
-    backend = OnnxBackend(directory / ONNX_FILE, resolve_onnx_device(device), threads)
+    precision = str(read_settings(directory).get("precision", "fp32"))
+    backend = OnnxBackend(directory / ONNX_FILE, resolve_onnx_device(device), threads, precision)
     return backend, directory, id2label

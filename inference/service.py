@@ -96,6 +96,8 @@ class ErrorResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     backend: str
+    device: str
+    precision: str
 
 
 # ---------------------------------------------------------------- errors and parsing
@@ -374,11 +376,16 @@ def create_app(
     async def on_unexpected(_: Request, error: Exception) -> JSONResponse:
         return error_response(500, "internal_error", f"{type(error).__name__} while extracting")
 
-    backend_name = type(getattr(extractor, "backend", extractor)).__name__
+    backend = getattr(extractor, "backend", extractor)
+    described = {
+        "backend": type(backend).__name__,
+        "device": str(getattr(backend, "device", "unknown")),
+        "precision": str(getattr(backend, "precision", "unknown")),
+    }
 
     @app.get("/health", response_model=HealthResponse)
     async def health() -> dict[str, str]:
-        return {"status": "ok", "backend": backend_name}
+        return {"status": "ok", **described}
 
     error_docs: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorResponse, "description": description}

@@ -62,7 +62,8 @@ def test_export_writes_two_loadable_models_and_a_manifest(exported: Path):
 def test_onnx_fp32_gives_the_pytorch_entities(busy_model: Path, exported: Path, texts):
     torch_results = Extractor.from_pretrained(busy_model, device="cpu", precision="fp32").extract(texts)
     onnx_extractor = Extractor.from_pretrained(exported / "fp32")
-    assert isinstance(onnx_extractor.backend, OnnxBackend)
+    assert isinstance(onnx_extractor.backend, OnnxBackend) and onnx_extractor.backend.precision == "fp32"
+    assert Extractor.from_pretrained(exported / "int8").backend.precision == "int8"
     onnx_results = onnx_extractor.extract(texts)
     assert sum(map(len, torch_results)) > 100
     assert without_scores(onnx_results) == without_scores(torch_results)

@@ -107,7 +107,12 @@ def same_entities(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> bool
 
 def test_health_and_openapi_schema(server: ServerThread):
     health = httpx.get(f"{server.url}/health")
-    assert health.status_code == 200 and health.json() == {"status": "ok", "backend": "TorchBackend"}
+    assert health.status_code == 200 and health.json() == {
+        "status": "ok",
+        "backend": "TorchBackend",
+        "device": "cpu",
+        "precision": "fp32",
+    }
     schema = httpx.get(f"{server.url}/openapi.json").json()
     body = schema["paths"]["/extract"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["texts"] and set(body["properties"]) == {"texts", "ids"}

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.model_dir import SETTINGS_FILE, check_model_dir, load_tokenizer
+from inference.model_dir import SETTINGS_FILE, check_model_dir, load_tokenizer, read_settings
 from inference.onnx_backend import ONNX_FILE, OnnxBackend
 from inference.spans import Document
 
@@ -96,7 +96,7 @@ def _build(
     fp32_dir, int8_dir = staging / "fp32", staging / "int8"
     for directory in (fp32_dir, int8_dir):
         directory.mkdir()
-        _copy_support_files(source, directory)
+        _copy_support_files(source, directory, precision=directory.name)
     raw = staging / "raw.onnx"
     log(f"exporting {source} to ONNX (opset {OPSET})")
     model_type, reference = _export_onnx(source, raw)
@@ -161,10 +161,10 @@ def _move_into_place(staging: Path, output: Path) -> None:
         staging.rename(output)
 
 
-def _copy_support_files(source: Path, target: Path) -> None:
+def _copy_support_files(source: Path, target: Path, precision: str) -> None:
     shutil.copy2(source / "config.json", target / "config.json")
-    if (source / SETTINGS_FILE).is_file():
-        shutil.copy2(source / SETTINGS_FILE, target / SETTINGS_FILE)
+    settings = {**read_settings(source), "precision": precision}
+    (target / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     load_tokenizer(source).save_pretrained(target)
 
 

@@ -1,0 +1,141 @@
+"""Importers from annotation tools (Label Studio, doccano, CoNLL BIO) and exporters from the corpus.
+
+The package holds one module per concern: ``common`` (label names, ``parse_label``, ``Issue``,
+``Imported`` and the document builder every importer shares), ``label_studio``, ``doccano`` and
+``conll`` (each format's reader and writer) and ``convert`` (reading and writing files for the
+``convert`` command). Import from ``training.formats``, which re-exports the public names.
+
+Every importer returns the documents it could build plus an ``Issue`` for everything that did not fit
+(an unknown label, a count without outcome, offsets out of range, a tool's span text that differs from
+``text[start:end]``, a span cutting a word, overlapping spans, a task without annotation). Nothing is
+dropped without an issue naming the file, the task or line, and the span.
+
+Label names (all formats)
+-------------------------
+Names are compared after upper-casing and turning every run of non-alphanumeric characters into
+``_``, so ``casualty-count:killed``, ``Casualty Count Killed`` and ``CASUALTY_COUNT_KILLED`` are the
+same name.
+
+=========================================================  =======================================
+name                                                       becomes
+=========================================================  =======================================
+``CASUALTY_COUNT``, ``CASUALTY``, ``CASUALTIES``, ``COUNT``  CASUALTY_COUNT, outcome from elsewhere
+``VICTIM_TYPE``, ``VICTIM``, ``VICTIMS``                     VICTIM_TYPE
+``PERPETRATOR``, ``PERP``, ``ACTOR``, ``ATTACKER``           PERPETRATOR
+``K``, ``I``, ``V``, ``P``                                   as in ``training.markup``
+count name + outcome word, either order                    CASUALTY_COUNT with that outcome
+(``CASUALTY_COUNT_KILLED``, ``CASUALTY_COUNT:injured``,
+``KILLED_COUNT``)
+an outcome word alone (``KILLED``, ``WOUNDED``, ``DEATHS``)  CASUALTY_COUNT with that outcome
+=========================================================  =======================================
+
+Outcome words: killed, kill, dead, death, deaths, died, fatal, fatality, fatalities → ``killed``;
+injured, injury, injuries, wounded, wound, wounds, hurt → ``injured``.
+
+Where a count's name carries no outcome, the outcome comes from (in this order) the tool's own
+outcome field (Label Studio: a per-region ``choices`` result, ``value.outcome`` or the region's
+``meta.text``; a second label on the region that is an outcome word), else from
+``default_outcome`` (``--default-outcome``), else the span is reported as missing its outcome. An
+outcome that contradicts the label's own is reported too.
+
+Label Studio
+------------
+The JSON export: a list of tasks ``{"id", "data": {"text", "doc_id"?}, "annotations": [{"result":
+[...], "was_cancelled"}]}``. Regions are results whose ``value`` has ``start``, ``end`` and
+``labels``; a ``choices`` result with the same region ``id`` (``perRegion`` choices) gives the
+outcome. Offsets are Python string indices; Label Studio counts UTF-16 code units, so where the two
+differ (characters beyond U+FFFF) offsets are converted when that makes ``value.text`` match. The
+document id is ``data.doc_id``, else ``data.id``, else the task id. A task with no submitted
+annotation is reported (it is not the same thing as a report without casualties); a task with
+several is reported unless ``annotation`` picks one by position. Relation results (count → victim or
+perpetrator; the type from the relation's label, else from the target's label) become the corpus
+``relations``; the exporter writes them back, so corpus → Label Studio → corpus is exact. The
+JSON-MIN export (flat objects with ``text`` and region lists) is read too. A labelling config that
+fits::
+
+    <View>
+      <Labels name="label" toName="text">
+        <Label value="CASUALTY_COUNT_KILLED"/><Label value="CASUALTY_COUNT_INJURED"/>
+        <Label value="VICTIM_TYPE"/><Label value="PERPETRATOR"/>
+      </Labels>
+      <Text name="text" value="$text"/>
+    </View>
+
+doccano
+-------
+JSON Lines, one document a line: ``text`` plus ``label`` (or ``labels``) as ``[[start, end,
+"LABEL"], ...]``, or ``entities`` as ``[{"id", "start_offset", "end_offset", "label"}, ...]`` with
+``relations`` ``[{"from_id", "to_id", "type"}]`` (what the exporter writes for documents that have
+relations). The id is ``doc_id``, else ``meta.doc_id`` / ``meta.id``, else ``id``.
+
+CoNLL BIO
+---------
+One token a line, the token in the first column and the tag in the last (tab or spaces between);
+a blank line ends a sentence; a ``-DOCSTART-`` line starts a document. Tags: ``O``, ``B-X``,
+``I-X`` (an ``I-`` with no open span starts one, as in IOB1; one that follows a span of another
+type is reported, and its span skipped), and ``S-``/``U-``, ``E-``/``L-`` of BIOES/BILOU. ``X`` is
+a label name as above, so ``B-CASUALTY_COUNT:killed`` (what the exporter writes) and
+``B-CASUALTY_COUNT`` with ``default_outcome`` both work. The exporter writes two
+comment lines after ``-DOCSTART-``: ``# id = <id>`` and ``# text = <the text as a JSON string>``;
+with them the import gives back the identical document. Without them the text is rebuilt from the
+tokens, one space between tokens and a line break between sentences; a file with neither
+``-DOCSTART-`` nor ``# id`` lines gives one document per sentence, named ``<file stem>-<n>``. CoNLL
+holds no relations: the exporter lists each document whose relations it leaves out.
+"""
+
+from __future__ import annotations
+
+from training.formats.common import (
+    EXPORT_NAMES,
+    LABEL_ALIASES,
+    MARKUP_TAGS,
+    OUTCOME_WORDS,
+    RELATION_FOR_LABEL,
+    RELATION_OF,
+    Imported,
+    Issue,
+    normalize_name,
+    parse_label,
+    parse_outcome,
+)
+from training.formats.conll import DOCSTART, conll_tokens, read_conll, to_conll
+from training.formats.convert import (
+    ConvertError,
+    load_source,
+    read_any,
+    report_and_check,
+    write_corpus_validated,
+    write_target,
+    write_text_atomic,
+)
+from training.formats.doccano import read_doccano, to_doccano
+from training.formats.label_studio import read_label_studio, to_label_studio
+
+__all__ = [
+    "ConvertError",
+    "DOCSTART",
+    "EXPORT_NAMES",
+    "Imported",
+    "Issue",
+    "LABEL_ALIASES",
+    "MARKUP_TAGS",
+    "OUTCOME_WORDS",
+    "RELATION_FOR_LABEL",
+    "RELATION_OF",
+    "conll_tokens",
+    "load_source",
+    "normalize_name",
+    "parse_label",
+    "parse_outcome",
+    "read_any",
+    "read_conll",
+    "read_doccano",
+    "read_label_studio",
+    "report_and_check",
+    "to_conll",
+    "to_doccano",
+    "to_label_studio",
+    "write_corpus_validated",
+    "write_target",
+    "write_text_atomic",
+]

@@ -1,0 +1,190 @@
+"""Label Studio: the JSON (and JSON-MIN) export reader and the task exporter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from inference.spans import Document
+from training.formats.common import EXPORT_NAMES, Imported, Issue, _DocumentBuilder, parse_outcome
+
+
+def _utf16_to_index(text: str, offset: int) -> int | None:
+    units = 0
+    for index, char in enumerate(text):
+        if units == offset:
+            return index
+        units += 2 if ord(char) > 0xFFFF else 1
+    return len(text) if units == offset else None
+
+
+def _ls_offsets(text: str, value: dict[str, Any]) -> tuple[Any, Any]:
+    start, end = value.get("start"), value.get("end")
+    expected = value.get("text")
+    if (
+        isinstance(start, int)
+        and isinstance(end, int)
+        and isinstance(expected, str)
+        and text[start:end] != expected
+        and any(ord(c) > 0xFFFF for c in text)
+    ):
+        converted = _utf16_to_index(text, start), _utf16_to_index(text, end)
+        if None not in converted and text[converted[0] : converted[1]] == expected:  # type: ignore[index]
+            return converted
+    return start, end
+
+
+def _region_key(item: dict[str, Any]) -> Any:
+    value = item.get("value") or {}
+    return item.get("id") or (value.get("start"), value.get("end"))
+
+
+def _ls_regions(where: str, results: list[Any], builder: _DocumentBuilder, issues: list[Issue]) -> None:
+    outcomes: dict[Any, list[Any]] = {}
+    regions: list[tuple[int, dict[str, Any]]] = []
+    for number, item in enumerate(results):
+        if not isinstance(item, dict) or not isinstance(item.get("value", {}), dict):
+            issues.append(
+                Issue(f"{where} result {number}", "a result must be an object with a 'value' object")
+            )
+            continue
+        value = item.get("value", {})
+        kind = item.get("type")
+        if kind == "relation" or {"from_id", "to_id"} <= set(item):
+            names = item.get("labels") or []
+            builder.add_relation(f"{where} result {number}", item.get("from_id"), item.get("to_id"), names)
+        elif "labels" in value:
+            regions.append((number, item))
+        elif "choices" in value:
+            outcomes.setdefault(_region_key(item), []).extend(value["choices"])
+            if "start" not in value and any(parse_outcome(c) for c in value["choices"]):
+                issues.append(Issue(f"{where} result {number}", "an outcome choice not attached to a region"))
+        elif kind in ("labels", "hypertextlabels") or "startOffset" in value:
+            issues.append(Issue(f"{where} result {number}", "a region without character offsets or labels"))
+    for number, item in regions:
+        value = item["value"]
+        start, end = _ls_offsets(builder.text, value)
+        meta = item.get("meta") or {}
+        extra = [value.get("outcome"), *outcomes.get(_region_key(item), [])]
+        extra += meta.get("text", []) if isinstance(meta.get("text"), list) else []
+        labels = value["labels"] if isinstance(value["labels"], list) else [value["labels"]]
+        builder.add(f"{where} result {number}", start, end, labels, extra, value.get("text"), item.get("id"))
+
+
+def _json_min_results(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """JSON-MIN puts each control's regions in a list under the control's name."""
+    results: list[dict[str, Any]] = []
+    for key, value in task.items():
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and "start" in item and ("labels" in item or "choices" in item):
+                    results.append({"from_name": key, "value": item})
+    return results
+
+
+def read_label_studio(
+    path: str | Path,
+    default_outcome: str | None = None,
+    annotation: int | None = None,
+    text_field: str = "text",
+) -> Imported:
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return Imported([], [Issue(str(path), f"cannot read a Label Studio JSON export: {error}")])
+    tasks = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(tasks, list):
+        return Imported([], [Issue(str(path), "expected a JSON list of tasks")])
+    documents: list[Document] = []
+    issues: list[Issue] = []
+    for index, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            issues.append(Issue(f"{path}: task #{index + 1}", "a task must be a JSON object"))
+            continue
+        data = task.get("data") if isinstance(task.get("data"), dict) else task
+        where = f"{path}: task {task.get('id', '#' + str(index + 1))}"
+        text = data.get(text_field)
+        if not isinstance(text, str):
+            issues.append(Issue(where, f"no string data.{text_field}; task skipped"))
+            continue
+        doc_id = data.get("doc_id", data.get("id", task.get("id", f"{path.stem}-{index + 1}")))
+        if "data" in task:
+            results = _ls_annotation_results(where, task, annotation, issues)
+            if results is None:
+                continue
+        else:
+            results = _json_min_results(task)
+        builder = _DocumentBuilder(where, str(doc_id), text, default_outcome)
+        builder.relations_annotated = data.get("relations_annotated") is True
+        _ls_regions(where, results, builder, issues)
+        documents.append(builder.build())
+        issues.extend(builder.issues)
+    return Imported(documents, issues)
+
+
+def _ls_annotation_results(
+    where: str, task: dict[str, Any], annotation: int | None, issues: list[Issue]
+) -> list[Any] | None:
+    annotations = [
+        a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")
+    ]
+    if not annotations:
+        why = " (it has only predictions)" if task.get("predictions") else ""
+        issues.append(
+            Issue(where, f"no submitted annotation{why}; task skipped (unannotated is not casualty-free)")
+        )
+        return None
+    if annotation is None and len(annotations) > 1:
+        who = ", ".join(str(a.get("completed_by", a.get("id", "?"))) for a in annotations)
+        issues.append(
+            Issue(where, f"{len(annotations)} annotations (by {who}); pick one with --annotation N")
+        )
+        return None
+    chosen = annotation or 0
+    if chosen >= len(annotations):
+        issues.append(Issue(where, f"no annotation number {chosen} (the task has {len(annotations)})"))
+        return None
+    results = annotations[chosen].get("result", [])
+    if not isinstance(results, list):
+        issues.append(Issue(where, "annotation 'result' must be a list"))
+        return None
+    return results
+
+
+def to_label_studio(documents: list[Document]) -> list[dict[str, Any]]:
+    """Tasks with the spans as a submitted annotation (import them into a project using the config
+    in the ``training.formats`` docstring)."""
+    tasks = []
+    for document in documents:
+        result: list[dict[str, Any]] = [
+            {
+                "id": f"s{number}",
+                "from_name": "label",
+                "to_name": "text",
+                "type": "labels",
+                "value": {
+                    "start": span.start,
+                    "end": span.end,
+                    "text": document.text[span.start : span.end],
+                    "labels": [EXPORT_NAMES[(span.label, span.outcome)]],
+                },
+            }
+            for number, span in enumerate(sorted(document.spans))
+        ]
+        data: dict[str, Any] = {"doc_id": document.id, "text": document.text}
+        if document.relations is not None:
+            data["relations_annotated"] = True
+            result += [
+                {
+                    "from_id": f"s{r.head}",
+                    "to_id": f"s{r.tail}",
+                    "type": "relation",
+                    "direction": "right",
+                    "labels": [r.type],
+                }
+                for r in document.relations
+            ]
+        tasks.append({"data": data, "annotations": [{"result": result}]})
+    return tasks
