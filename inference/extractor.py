@@ -26,6 +26,7 @@ from inference.model_dir import (
     read_settings,
     resolve_device,
     resolve_precision,
+    settings_min_scores,
 )
 from inference.records import build_records
 from inference.spans import CASUALTY_COUNT
@@ -116,6 +117,7 @@ class Extractor:
         max_length: int = 256,
         stride: int = 64,
         batch_size: int = 16,
+        min_scores: dict[str, float] | None = None,
     ) -> None:
         self.backend = backend
         self.tokenizer = tokenizer
@@ -123,6 +125,8 @@ class Extractor:
         self.batch_size = batch_size
         self.max_length = max_length
         self.stride = stride
+        # Spans of a label scoring under its minimum are dropped (``training.calibrate``).
+        self.min_scores = dict(min_scores or {})
         self._special = SpecialTokens.of(tokenizer)
         self._content_tokens = max_length - self._special.count
         self._prefix = len(self._special.prefix)
@@ -137,6 +141,7 @@ class Extractor:
         backend: str = "auto",
         threads: int | None = None,
         precision: str = "auto",
+        min_scores: dict[str, float] | None = None,
     ) -> Extractor:
         """Load a model directory: PyTorch safetensors, or ONNX (``model.onnx``, see ``export``).
 
@@ -145,6 +150,8 @@ class Extractor:
         ``threads`` caps CPU threads (for torch this is process-wide). ``precision`` is for the
         PyTorch backend: "auto" (float16 on CUDA, bfloat16 on CPUs that multiply it natively, else
         float32), "fp32", "bf16" or "fp16" (CUDA only). The ONNX backend runs what was exported.
+        ``min_scores`` (label -> minimum span score) replaces the model directory's own, the ones
+        ``conflict-ie train`` chose on dev; ``{}`` keeps every span.
         """
         from inference.onnx_backend import is_onnx_dir, load_onnx
 
@@ -184,6 +191,7 @@ class Extractor:
             max_length=int(settings["max_length"]),
             stride=int(settings["stride"]),
             batch_size=batch_size,
+            min_scores=settings_min_scores(directory, settings) if min_scores is None else min_scores,
         )
 
     def extract(self, texts: list[str], progress: bool = False) -> list[list[dict[str, Any]]]:
@@ -249,6 +257,8 @@ class Extractor:
         ]
         entities = []
         for span, score in spans_from_unit_probs(tokenized.units, unit_probs, self.tag_names):
+            if score < self.min_scores.get(span.label, 0.0):
+                continue
             entity: dict[str, Any] = {
                 "label": span.label,
                 "start": span.start,

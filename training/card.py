@@ -345,6 +345,7 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> str:
         ("window, stride (tokens)", f"{config['max_length']}, {config['stride']}"),
         ("seed, mixed precision", f"{config['seed']}, {config['mixed_precision']}"),
         ("device", record["device"]),
+        ("minimum span scores (chosen on dev)", _calibration(record.get("calibration"))),
         ("training time (sum of epochs)", f"{record['train_seconds'] / 60:.1f} min"),
         ("throughput", f"{record['tokens_per_second']:.0f} tokens/s"),
         ("libraries", ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())),
@@ -355,6 +356,14 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> str:
         "batches, overlapping windows for long documents; the epoch with the best seqeval strict F1 on "
         "the dev split is kept).\n\n| setting | value |\n|---|---|\n" + table
     )
+
+
+def _calibration(calibration: dict[str, Any] | None) -> str:
+    if calibration is None:
+        return "not calibrated"
+    minimums = ", ".join(f"{label} {value}" for label, value in calibration["min_scores"].items()) or "none"
+    scores = calibration["dev_exact_f1"]
+    return f"{minimums} (dev exact-span micro F1 {_f(scores['before'])} → {_f(scores['after'])})"
 
 
 def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:

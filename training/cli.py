@@ -147,6 +147,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from inference.model_dir import check_model_dir
+    from training.calibrate import calibrate
+
+    check_model_dir(args.model)
+    result = calibrate(args.model, args.data, device=args.device)
+    scores = result["dev_exact_f1"]
+    print(
+        f"minimum span scores {result['min_scores'] or 'none'}: exact-span micro F1 on {args.data} "
+        f"{scores['before']:.4f} -> {scores['after']:.4f}; written to {args.model}"
+    )
+    return 0
+
+
 def cmd_card(args: argparse.Namespace) -> int:
     from training.card import CardError, write_card
 
@@ -443,6 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--output", help="write the comparison as JSON")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("calibrate", help="choose per-label minimum span scores on dev (train does it)")
+    p.add_argument("--model", required=True, help="trained PyTorch model directory")
+    p.add_argument("--data", default="data/annotations/dev.jsonl", help="gold .jsonl to choose them on")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("card", help="write a model card from the training record and evaluation reports")
     p.add_argument("--model", required=True, help="trained model directory (with training_record.json)")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from training.augment import augment
+from training.calibrate import tune_min_scores
 from training.checkpoint import Checkpoints
 from training.config import ConfigError, TrainConfig
 from training.corpus import CorpusError, corpus_hash, load_documents, validate_files
@@ -246,9 +247,20 @@ def train(
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.load_state_dict(checkpoints.load_best())
-        save_model_dir(unwrapped, tokenizer, config, record, output)
+        dev_entities = predict_entities(unwrapped, tokenizer, dev_docs, config, str(accelerator.device))
+        min_scores, dev_scores = tune_min_scores(dev_docs, dev_entities)
+        record["calibration"] = {
+            "min_scores": min_scores,
+            "dev_file": config.dev_file,
+            "dev_exact_f1": dev_scores,
+        }
+        save_model_dir(unwrapped, tokenizer, config, record, output, min_scores)
         checkpoints.remove()
-        log(f"best epoch {record['best_epoch']} (dev strict F1 {progress.best_f1:.4f}); saved {output}")
+        log(
+            f"best epoch {record['best_epoch']} (dev strict F1 {progress.best_f1:.4f}); minimum span scores "
+            f"{min_scores or 'none'} (dev exact F1 {dev_scores['before']:.4f} -> {dev_scores['after']:.4f}); "
+            f"saved {output}"
+        )
     accelerator.wait_for_everyone()
     return record
 
@@ -267,21 +279,34 @@ def select_fraction(documents: list[Any], config: TrainConfig) -> list[Any]:
     return shuffled[: max(1, round(len(shuffled) * config.train_fraction))]
 
 
-def evaluate_model(
+def predict_entities(
     model: Any, tokenizer: Any, documents: list[Any], config: TrainConfig, device: str
-) -> dict:
+) -> list[list[dict[str, Any]]]:
+    """Entities of the model being trained, as ``Extractor`` gives them (no minimum scores)."""
     from inference.extractor import Extractor, TorchBackend
-    from training.evaluate import entities_to_spans, evaluate
 
     model.eval()
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     extractor = Extractor(TorchBackend(model, device), tokenizer, id2label, config.max_length, config.stride)
-    predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
-    return evaluate(documents, predicted, tokenizer)
+    return extractor.extract([d.text for d in documents])
+
+
+def evaluate_model(
+    model: Any, tokenizer: Any, documents: list[Any], config: TrainConfig, device: str
+) -> dict:
+    from training.evaluate import entities_to_spans, evaluate
+
+    entities = predict_entities(model, tokenizer, documents, config, device)
+    return evaluate(documents, [entities_to_spans(e) for e in entities], tokenizer)
 
 
 def save_model_dir(
-    model: Any, tokenizer: Any, config: TrainConfig, record: dict[str, Any], output: Path
+    model: Any,
+    tokenizer: Any,
+    config: TrainConfig,
+    record: dict[str, Any],
+    output: Path,
+    min_scores: dict[str, float] | None = None,
 ) -> None:
     """Write into a temporary sibling, then swap it in: the output appears only complete."""
     from inference.model_dir import SETTINGS_FILE
@@ -291,7 +316,7 @@ def save_model_dir(
     try:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        settings = {"max_length": config.max_length, "stride": config.stride}
+        settings = {"max_length": config.max_length, "stride": config.stride, "min_scores": min_scores or {}}
         (staging / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if output.exists():
