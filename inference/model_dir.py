@@ -53,14 +53,17 @@ def read_settings(directory: Path) -> dict[str, Any]:
 
 def settings_min_scores(directory: Path, settings: dict[str, Any]) -> dict[str, float]:
     """The ``min_scores`` of a model's settings (label -> minimum span score), checked."""
+    from inference.spans import LABELS
+
     raw = settings.get("min_scores", {})
     valid = isinstance(raw, dict) and all(
-        isinstance(label, str) and isinstance(value, int | float) and 0 <= value <= 1
+        label in LABELS and isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
         for label, value in raw.items()
     )
     if not valid:
         raise ModelDirError(
-            f"{directory / SETTINGS_FILE}: min_scores must map labels to numbers in [0, 1], got {raw!r}"
+            f"{directory / SETTINGS_FILE}: min_scores must map labels ({', '.join(LABELS)}) to numbers "
+            f"in [0, 1], got {raw!r}"
         )
     return {label: float(value) for label, value in raw.items()}
 

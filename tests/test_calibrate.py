@@ -77,10 +77,12 @@ def test_extractor_drops_spans_under_the_model_minimums(model_copy: Path):
     assert [e for doc in again.extract(texts) for e in doc] == found
 
 
-@pytest.mark.parametrize("bad", [{"PERPETRATOR": 1.5}, ["PERPETRATOR", 0.8], {"PERPETRATOR": "high"}])
+@pytest.mark.parametrize(
+    "bad", [{"PERPETRATOR": 1.5}, ["PERPETRATOR", 0.8], {"PERPETRATOR": "high"}, {"PERPETRATORS": 0.8}]
+)
 def test_invalid_minimums_are_refused_naming_the_file(model_copy: Path, bad: object):
     set_min_scores(model_copy, bad)
-    with pytest.raises(ModelDirError, match=r"conflict_ie\.json: min_scores must map labels to numbers"):
+    with pytest.raises(ModelDirError, match=r"conflict_ie\.json: min_scores must map labels \("):
         Extractor.from_pretrained(model_copy, device="cpu")
 
 
