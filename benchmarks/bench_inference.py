@@ -7,7 +7,11 @@
 - ``Extractor`` on the ONNX fp32 and int8 exports, at batch 1 and 16.
 
 "batch N" means N documents per call. Tokens/s counts each document's tokens once (no special tokens,
-no window overlap), so every row measures the same work. Usage:
+no window overlap), so every row measures the same work. Each row also gets the GFLOP/s it reached
+(the encoder's arithmetic for the Extractor's windows, ``roofline.py``) and its share of the float32
+matrix-multiply rate this machine sustains on the model's shapes: a float32 path at that rate
+cannot be made faster on this machine, and ``fp32_speedup_ceiling`` says how far above the
+pipeline that is. Usage:
 
     .venv/bin/python benchmarks/bench_inference.py --model runs/default/model [--onnx DIR]
 """
@@ -24,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from roofline import encoder_flops, gemm_gflops, window_lengths
 
 from inference.alignment import tokenize_text
 from inference.extractor import Extractor
@@ -171,7 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         for (name, batch, _), seconds, predicted in zip(runners, best, spans, strict=True)
     ]
 
+    from transformers import AutoConfig
+
+    model_config = AutoConfig.from_pretrained(args.model)
+    flops = encoder_flops(model_config, window_lengths(extractor.tokenizer, texts, max_length, stride))
+    peak = gemm_gflops(model_config.hidden_size, model_config.intermediate_size)
+    for row in rows:
+        row["gflops_per_s"] = flops / row["seconds"] / 1e9
+        row["share_of_gemm_peak"] = row["gflops_per_s"] / peak
+
     baseline = {row["batch"]: row["tokens_per_s"] for row in rows if row["name"] == "pipeline"}
+    baseline_seconds = {row["batch"]: row["seconds"] for row in rows if row["name"] == "pipeline"}
     pytorch_f1 = next(row["strict_f1"] for row in rows if row["name"] == "extractor")
     for row in rows:
         row["speedup_vs_pipeline"] = row["tokens_per_s"] / baseline[row["batch"]]
@@ -202,17 +218,27 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": os.getloadavg(),
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
+        "encoder_gflop": flops / 1e9,
+        "gemm_fp32_gflops_per_s": peak,
+        "fp32_speedup_ceiling": {batch: peak / (flops / 1e9) * baseline_seconds[batch] for batch in (1, 16)},
         "rows": rows,
         "goals": goals,
     }
     print()
-    header = ["batch", "seconds", "docs/s", "tokens/s", "x pipe", "F1"]
-    print(f"{'path':14s} " + " ".join(f"{h:>{w}s}" for h, w in zip(header, (5, 8, 8, 9, 7, 6), strict=True)))
+    header = ["batch", "seconds", "docs/s", "tokens/s", "x pipe", "F1", "GFLOP/s", "of peak"]
+    widths = (5, 8, 8, 9, 7, 6, 8, 8)
+    print(f"{'path':14s} " + " ".join(f"{h:>{w}s}" for h, w in zip(header, widths, strict=True)))
     for row in rows:
         print(
             f"{row['name']:14s} {row['batch']:5d} {row['seconds']:8.2f} {row['docs_per_s']:8.2f} "
-            f"{row['tokens_per_s']:9.0f} {row['speedup_vs_pipeline']:7.2f} {100 * row['strict_f1']:6.2f}"
+            f"{row['tokens_per_s']:9.0f} {row['speedup_vs_pipeline']:7.2f} {100 * row['strict_f1']:6.2f} "
+            f"{row['gflops_per_s']:8.1f} {100 * row['share_of_gemm_peak']:7.0f}%"
         )
+    print(
+        f"\nencoder work {flops / 1e9:.1f} GFLOP; float32 GEMM on the model's shapes {peak:.1f} GFLOP/s; "
+        "fastest possible float32 path vs the pipeline: "
+        + ", ".join(f"batch {b} {v:.2f}x" for b, v in report["fp32_speedup_ceiling"].items())
+    )
     print()
     for goal, value in goals.items():
         print(f"{goal:38s} {'n/a' if value is None else f'{value:.2f}x'}")

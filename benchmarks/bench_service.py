@@ -2,7 +2,10 @@
 ~500-word reports, and the peak resident memory of the server process.
 
 Starts ``conflict-ie serve`` as a subprocess on 127.0.0.1 (a free port), sends a bounded number of
-requests from N client threads, then stops it with SIGTERM. Usage:
+requests from N client threads, then stops it with SIGTERM. Beside the measured figures it prints
+the arithmetic bound (``roofline.py``): with N clients that each wait for their answer, the mean
+latency can be no lower than N reports' encoder FLOPs divided by this machine's float32
+matrix-multiply rate, whatever the server does. Usage:
 
     .venv/bin/python benchmarks/bench_service.py --model runs/default/model [--clients 16]
 """
@@ -24,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from roofline import encoder_flops, gemm_gflops, window_lengths
 
+from inference.model_dir import load_tokenizer, read_settings
 from training.corpus import load_documents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +77,24 @@ def memory_mb(pid: int) -> dict[str, float]:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def arithmetic_bound(model_dir: Path, reports: list[str], clients: int) -> dict[str, float]:
+    """The float32 arithmetic limit of serving ``reports`` with this model on this machine."""
+    from transformers import AutoConfig
+
+    settings = read_settings(model_dir)
+    tokenizer = load_tokenizer(model_dir)
+    lengths = window_lengths(tokenizer, reports, int(settings["max_length"]), int(settings["stride"]))
+    config = AutoConfig.from_pretrained(model_dir)
+    per_report = encoder_flops(config, lengths) / len(reports) / 1e9
+    peak = gemm_gflops(config.hidden_size, config.intermediate_size)
+    return {
+        "gflop_per_report": per_report,
+        "gemm_fp32_gflops_per_s": peak,
+        "max_requests_per_s": peak / per_report,
+        "min_mean_latency_s": clients * per_report / peak,
+    }
 
 
 def run_load(
@@ -179,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
         "load_average": os.getloadavg(),
     }
+    report["arithmetic_bound"] = arithmetic_bound(Path(args.model), reports, args.clients)
     report["goals"] = {
         "p99<=1s": report["latency_s"]["p99"] <= 1.0,
         "peak_rss<=800MB": report["server_rss_mb"]["peak"] <= 800,
@@ -191,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{lat['p50']:8.3f} {lat['p90']:8.3f} {lat['p99']:8.3f} {lat['max']:8.3f} "
         f"{report['throughput']['requests_per_s']:8.2f} {report['throughput']['words_per_s']:8.0f} "
         f"{idle['VmRSS']:8.0f} {peak['VmHWM']:8.0f}"
+    )
+    bound = report["arithmetic_bound"]
+    print(
+        f"arithmetic bound: {bound['gflop_per_report']:.1f} GFLOP a report at "
+        f"{bound['gemm_fp32_gflops_per_s']:.1f} GFLOP/s -> at most {bound['max_requests_per_s']:.2f} req/s, "
+        f"mean latency with {args.clients} clients at least {bound['min_mean_latency_s']:.2f} s (float32)"
     )
     print(f"failures: {report['failures']}  goals: {report['goals']}")
     args.output.parent.mkdir(parents=True, exist_ok=True)

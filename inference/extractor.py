@@ -11,7 +11,7 @@ import numpy as np
 
 from inference.alignment import (
     SpecialTokens,
-    TokenizedText,
+    Unit,
     Window,
     assign_units,
     make_windows,
@@ -92,6 +92,14 @@ def similar_length_batches(lengths: list[int], batch_size: int) -> list[list[int
         else:
             current.append(index)
     return batches
+
+
+@dataclass
+class UnitProbabilities:
+    """A text's units (``inference.alignment.Unit``) and their tag probabilities, one row each."""
+
+    units: list[Unit]
+    probs: np.ndarray
 
 
 @dataclass
@@ -196,6 +204,15 @@ class Extractor:
 
     def extract(self, texts: list[str], progress: bool = False) -> list[list[dict[str, Any]]]:
         """Entities per text; ``progress`` shows a bar over the model's batches on stderr."""
+        return [
+            self._decode(text, text_probs)
+            for text, text_probs in zip(texts, self.unit_probabilities(texts, progress), strict=True)
+        ]
+
+    def unit_probabilities(self, texts: list[str], progress: bool = False) -> list[UnitProbabilities]:
+        """Per text, its units and each unit's tag probabilities (one row per unit, columns in
+        ``tag_names`` order), each unit read from the window where it has the most context: what
+        ``extract`` decodes into entities."""
         if isinstance(texts, str):
             raise TypeError("extract() takes a list of texts, not a single string")
         tokenized = [tokenize_text(self.tokenizer, text) for text in texts]
@@ -209,10 +226,16 @@ class Extractor:
         by_document: list[list[np.ndarray]] = [[] for _ in texts]
         for job, probs in zip(jobs, window_probs, strict=True):
             by_document[job.document].append(probs)
-        return [
-            self._decode(text, t, w, p)
-            for text, t, w, p in zip(texts, tokenized, windows, by_document, strict=True)
-        ]
+        results = []
+        for t, doc_windows, probs in zip(tokenized, windows, by_document, strict=True):
+            owners = assign_units(t, doc_windows)
+            rows = [
+                probs[owner][self._prefix + unit.token - doc_windows[owner].start]
+                for unit, owner in zip(t.units, owners, strict=True)
+            ]
+            matrix = np.stack(rows) if rows else np.zeros((0, len(self.tag_names)), dtype=np.float32)
+            results.append(UnitProbabilities(t.units, matrix))
+        return results
 
     def extract_records(self, texts: list[str], progress: bool = False) -> list[dict[str, Any]]:
         """Per text ``{"entities": [...], "records": [...]}``: entities as ``extract`` gives them,
@@ -247,16 +270,10 @@ class Extractor:
                 results[i] = probs[row, : len(jobs[i].input_ids)]
         return [r for r in results if r is not None]
 
-    def _decode(
-        self, text: str, tokenized: TokenizedText, windows: list[Window], probs: list[np.ndarray]
-    ) -> list[dict[str, Any]]:
-        owners = assign_units(tokenized, windows)
-        unit_probs = [
-            probs[owner][self._prefix + unit.token - windows[owner].start].tolist()
-            for unit, owner in zip(tokenized.units, owners, strict=True)
-        ]
+    def _decode(self, text: str, text_probs: UnitProbabilities) -> list[dict[str, Any]]:
+        unit_probs = text_probs.probs.tolist()
         entities = []
-        for span, score in spans_from_unit_probs(tokenized.units, unit_probs, self.tag_names):
+        for span, score in spans_from_unit_probs(text_probs.units, unit_probs, self.tag_names):
             if score < self.min_scores.get(span.label, 0.0):
                 continue
             entity: dict[str, Any] = {

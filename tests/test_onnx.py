@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from inference.extractor import Extractor
+from inference.extractor import Extractor, UnitProbabilities
 from inference.model_dir import ModelDirError
 from inference.onnx_backend import OnnxBackend
 from training.cli import main
@@ -59,16 +60,52 @@ def test_export_writes_two_loadable_models_and_a_manifest(exported: Path):
     assert "QAttention" in ops.values() or "MatMulInteger" in ops.values()
 
 
+PROB_TOLERANCE = 1e-4
+
+
+def span_key(entity: dict[str, Any]) -> tuple[str, int, int]:
+    return entity["label"], entity["start"], entity["end"]
+
+
+def near_tie_units(probabilities: list[UnitProbabilities], margin: float) -> list[list[tuple[int, int]]]:
+    """Per text, the character ranges of units whose two most probable tags are within ``margin``."""
+    ranges = []
+    for text_probs in probabilities:
+        ordered = np.sort(text_probs.probs, axis=1)
+        close = (ordered[:, -1] - ordered[:, -2]) < margin if len(ordered) else []
+        ranges.append([(u.start, u.end) for u, tie in zip(text_probs.units, close, strict=True) if tie])
+    return ranges
+
+
 def test_onnx_fp32_gives_the_pytorch_entities(busy_model: Path, exported: Path, texts):
-    torch_results = Extractor.from_pretrained(busy_model, device="cpu", precision="fp32").extract(texts)
+    torch_extractor = Extractor.from_pretrained(busy_model, device="cpu", precision="fp32")
     onnx_extractor = Extractor.from_pretrained(exported / "fp32")
     assert isinstance(onnx_extractor.backend, OnnxBackend) and onnx_extractor.backend.precision == "fp32"
     assert Extractor.from_pretrained(exported / "int8").backend.precision == "int8"
+    torch_probs = torch_extractor.unit_probabilities(texts)
+    onnx_probs = onnx_extractor.unit_probabilities(texts)
+    for want, got in zip(torch_probs, onnx_probs, strict=True):
+        assert [u.start for u in got.units] == [u.start for u in want.units]
+        assert np.abs(got.probs - want.probs).max(initial=0.0) < PROB_TOLERANCE
+    torch_results = torch_extractor.extract(texts)
     onnx_results = onnx_extractor.extract(texts)
     assert sum(map(len, torch_results)) > 100
-    assert without_scores(onnx_results) == without_scores(torch_results)
+    # float32 kernels of the two runtimes round differently (and differently on each CPU), so a unit
+    # whose two best tags are within that rounding of each other may flip; every other entity is equal.
+    ties = near_tie_units(torch_probs, margin=2 * PROB_TOLERANCE)
+    flipped = 0
+    pairs = zip(without_scores(onnx_results), without_scores(torch_results), ties, strict=True)
+    for got, want, text_ties in pairs:
+        differing = [e for e in got if e not in want] + [e for e in want if e not in got]
+        for entity in differing:
+            assert any(start < entity["end"] and entity["start"] < end for start, end in text_ties), entity
+        flipped += len(differing)
+    assert flipped <= 0.01 * sum(map(len, torch_results))
     for got, want in zip(onnx_results, torch_results, strict=True):
-        assert [e["score"] for e in got] == pytest.approx([e["score"] for e in want], abs=1e-3)
+        scores = {span_key(e): e["score"] for e in want}
+        for entity in got:
+            if span_key(entity) in scores:
+                assert entity["score"] == pytest.approx(scores[span_key(entity)], abs=1e-3)
 
 
 def test_onnx_int8_runs_and_gives_well_formed_entities(exported: Path, texts):
