@@ -122,3 +122,17 @@ def test_markup_round_trips_and_reports_problems(tmp_path):
         f"{path}:3: a: unknown tag 'Q' on 'y' (use K, I, V or P)",
         f"{path}:0: duplicate id 'a'",
     }
+
+
+def test_the_shipped_second_annotation_matches_the_corpus_texts_and_its_reported_agreement():
+    from training.quality import agreement
+
+    root = Path(__file__).resolve().parents[1] / "data" / "annotations"
+    second_path = root / "agreement" / "second-annotation.jsonl"
+    assert validate_files([second_path]) == []
+    corpus = [d for split in ("train", "dev", "test") for d in load_documents(root / f"{split}.jsonl")]
+    second = load_documents(second_path)
+    report, _ = agreement(corpus, second, only_common=True)
+    assert report["documents"] == len(second) == 40
+    # The figure the guidelines report; a corpus edit that moves it must update the guidelines too.
+    assert round(report["span_exact"]["micro"]["f1"], 3) == 0.967
