@@ -72,7 +72,7 @@ def near_tie_units(probabilities: list[UnitProbabilities], margin: float) -> lis
     ranges = []
     for text_probs in probabilities:
         ordered = np.sort(text_probs.probs, axis=1)
-        close = (ordered[:, -1] - ordered[:, -2]) < margin if len(ordered) else []
+        close = (ordered[:, -1] - ordered[:, -2]) < margin
         ranges.append([(u.start, u.end) for u, tie in zip(text_probs.units, close, strict=True) if tie])
     return ranges
 
