@@ -1,40 +1,113 @@
-"""Training-time copies of documents as badly delivered feeds deliver them (punctuation gone)."""
+"""Training-time copies of documents as badly delivered feeds deliver them.
+
+Two renderings, each applied to a seeded share of the training documents:
+
+* ``strip_punctuation``: sentence punctuation gone (``,.;:!?"()[]``), apostrophes kept;
+* ``render_as_feed``: what scraped real-news feeds such as FA-KES look like: commas and apostrophes
+  gone ("Assads forces"), every line break and paragraph run together with single spaces, so the
+  headline runs into the body, and a dateline in one of the feeds' forms glued in front
+  ("Posted on July 20 2016 by ...", "Date of publication 12 March 2016", "2016-03-12").
+
+Spans move with their text. A span that would end inside a word because an apostrophe after it was
+dropped ("army" in "army's" -> "armys") is widened to the whole word, as a tagger sees it.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
-from inference.spans import Document, Span, cuts_word
+from inference.spans import Document, Span, cuts_word, is_word_char
 
 # Apostrophes stay: dropping them glues "Syria's" into one word and cuts the span "Syria".
 STRIPPED = set(',.;:!?"()[]“”')
+FEED_DROPPED = set(",'’‘")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)
+_OUTLETS = ("Asharq Al-Awsat", "Syria Direct", "Al-Manar", "Enab Baladi", "Al Arabiya", "SANA")
 
 
-def strip_punctuation(document: Document) -> Document | None:
-    """The document without punctuation, spans moved with their text; None if a span would break."""
+def _rewrite(document: Document, render: Callable[[str, int], str], suffix: str) -> Document | None:
+    """Rewrite ``document.text`` one character at a time (``render(text, i)`` gives what character
+    ``i`` becomes) and move every span with its text; None if a span would break."""
     kept: list[str] = []
     new_index: list[int] = []  # position in the new text of each old character (or of the next kept)
-    for char in document.text:
+    for index in range(len(document.text)):
         new_index.append(len(kept))
-        if char not in STRIPPED:
-            kept.append(char)
+        kept.append(render(document.text, index))
     new_index.append(len(kept))
     text = "".join(kept)
+    positions = [0]
+    for piece in kept:
+        positions.append(positions[-1] + len(piece))
     spans = []
     for span in document.spans:
-        start, end = new_index[span.start], new_index[span.end]
+        start, end = positions[new_index[span.start]], positions[new_index[span.end]]
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
             end -= 1
+        if end < len(text) and span.end < len(document.text) and document.text[span.end] in FEED_DROPPED:
+            while end < len(text) and is_word_char(text[end]):
+                end += 1
         if start == end or cuts_word(text, start, end):
             return None
         spans.append(Span(start, end, span.label, span.outcome))
-    return Document(f"{document.id}#nopunct", text, spans)
+    return Document(f"{document.id}#{suffix}", text, spans)
 
 
-def augment(documents: list[Document], share: float, seed: int) -> list[Document]:
-    """The documents plus punctuation-stripped copies of a seeded random share of them."""
+def _stripped(text: str, index: int) -> str:
+    return "" if text[index] in STRIPPED else text[index]
+
+
+def strip_punctuation(document: Document) -> Document | None:
+    """The document without punctuation, spans moved with their text; None if a span would break."""
+    return _rewrite(document, _stripped, "nopunct")
+
+
+def _as_feed(text: str, index: int) -> str:
+    char = text[index]
+    if char in FEED_DROPPED:
+        return ""
+    if char.isspace():
+        # A run of whitespace becomes one space; nothing is left before the first word.
+        previous_space = index > 0 and text[index - 1].isspace()
+        return "" if previous_space or index == 0 else " "
+    return char
+
+
+def dateline(rng: random.Random) -> str:
+    """A dateline in one of the forms scraped feeds prepend to the headline."""
+    year, month, day = rng.randint(2012, 2024), rng.randrange(12), rng.randint(1, 28)
+    forms = (
+        f"Posted on {_MONTHS[month]} {day} {year} by {rng.choice(_OUTLETS)}",
+        f"Date of publication {day} {_MONTHS[month]} {year}",
+        f"Published {_MONTHS[month]} {day} {year}",
+        f"{year}-{month + 1:02d}-{day:02d}",
+        f"{day} {_MONTHS[month]} {year}",
+        f"Last updated at {_MONTHS[month][:3]} {day} {year}",
+    )
+    return rng.choice(forms)
+
+
+def render_as_feed(document: Document, rng: random.Random) -> Document | None:
+    """The document as a scraped feed delivers it (see the module docstring); None if a span breaks."""
+    flat = _rewrite(document, _as_feed, "feed")
+    if flat is None:
+        return None
+    text = flat.text.rstrip()
+    prefix = dateline(rng) + " "
+    spans = [Span(s.start + len(prefix), s.end + len(prefix), s.label, s.outcome) for s in flat.spans]
+    return Document(flat.id, prefix + text, spans)
+
+
+def augment(documents: list[Document], share: float, seed: int, feed_share: float = 0.0) -> list[Document]:
+    """The documents plus punctuation-stripped copies of a seeded random share of them and feed
+    renderings of another (independently drawn) share."""
     rng = random.Random(seed)
     copies = [strip_punctuation(d) for d in documents if rng.random() < share]
+    feed_rng = random.Random(seed + 1)
+    copies += [render_as_feed(d, feed_rng) for d in documents if feed_rng.random() < feed_share]
     return documents + [c for c in copies if c is not None]

@@ -284,7 +284,7 @@ def _predict_sharded(state: Any, args: argparse.Namespace, texts: list[str]) -> 
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from training.formats import ConvertError, load_source, report_and_check, write_target
+    from training.formats import ConvertError, Imported, load_source, report_and_check, write_target
 
     source = args.source_format or ("markup" if args.target_format == "corpus" else "corpus")
 
@@ -302,10 +302,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
             except SilverError as error:
                 raise UsageError(str(error)) from error
             log(summary)
+        elif source == "fakes-standoff":
+            imported = Imported(load_fakes_standoff(args.inputs, args.fakes_dir), [])
         else:
             options = (args.default_outcome, args.annotation, args.text_field)
             imported = load_source(source, args.inputs, *options)
         report_and_check(imported, args.skip_bad, log)
+        if args.target_format == "fakes-standoff":
+            write_fakes_standoff(args.output, imported.documents, args.fakes_dir)
+            print(f"wrote {len(imported.documents)} standoff annotations to {args.output}")
+            return 0
         for note in write_target(args.target_format, args.output, imported.documents, not args.plain_conll):
             log(str(note))
     except ConvertError as error:
@@ -313,6 +319,30 @@ def cmd_convert(args: argparse.Namespace) -> int:
     spans = sum(len(d.spans) for d in imported.documents)
     print(f"wrote {len(imported.documents)} documents ({spans} spans) to {args.output}")
     return 0
+
+
+def load_fakes_standoff(inputs: list[str], fakes_dir: str | None) -> list[Any]:
+    from training.fakes_standoff import FakesError, read_standoff
+
+    if not fakes_dir or not inputs:
+        raise UsageError("--from fakes-standoff reads standoff FILE(s) and the texts from --fakes-dir DIR")
+    try:
+        return [doc for name in inputs for doc in read_standoff(name, fakes_dir)]
+    except FakesError as error:
+        raise UsageError(str(error)) from error
+
+
+def write_fakes_standoff(output: str, documents: list[Any], fakes_dir: str | None) -> None:
+    from training.fakes_standoff import FakesError, to_standoff
+    from training.formats import write_text_atomic
+
+    if not fakes_dir:
+        raise UsageError("--to fakes-standoff checks the texts against --fakes-dir DIR")
+    try:
+        lines = to_standoff(documents, fakes_dir)
+    except FakesError as error:
+        raise UsageError(str(error)) from error
+    write_text_atomic(output, "".join(json.dumps(line) + "\n" for line in lines))
 
 
 def cmd_check_corpus(args: argparse.Namespace) -> int:
@@ -489,11 +519,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--from",
         dest="source_format",
-        choices=["markup", "corpus", "label-studio", "doccano", "conll", "fakes-crowd"],
+        choices=["markup", "corpus", "label-studio", "doccano", "conll", "fakes-crowd", "fakes-standoff"],
         help="input format (default: markup, or corpus when --to is not corpus)",
     )
     p.add_argument(
-        "--to", dest="target_format", choices=["corpus", "conll", "label-studio", "doccano"], default="corpus"
+        "--to",
+        dest="target_format",
+        choices=["corpus", "conll", "label-studio", "doccano", "fakes-standoff"],
+        default="corpus",
     )
     p.add_argument("inputs", nargs="*", help="input file(s)")
     p.add_argument("--output", required=True)
@@ -502,7 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotation", type=int, help="Label Studio: which annotation of each task (0 = first)")
     p.add_argument("--text-field", default="text", help="Label Studio data / doccano key of the text")
     p.add_argument("--plain-conll", action="store_true", help="no '# id' / '# text' comment lines")
-    p.add_argument("--fakes-dir", help="--from fakes-crowd: folder with fakes.csv, crowd CSV, splits.json")
+    p.add_argument(
+        "--fakes-dir",
+        help="--from fakes-crowd / fakes-standoff, --to fakes-standoff: the FA-KES folder",
+    )
     p.add_argument("--split", choices=["train"], default="train", help="--from fakes-crowd: only train")
     p.set_defaults(func=cmd_convert)
 

@@ -32,10 +32,22 @@ class TrainConfig:
     seed: int = 13
     train_fraction: float = 1.0
     augment_strip_punctuation: float = 0.0
+    # Share of training documents also rendered as scraped feeds deliver them (training/augment.py).
+    augment_feed: float = 0.0
     mixed_precision: str = "no"
+    # The project's standoff annotations of FA-KES train articles, joined with the texts of a local
+    # FA-KES folder; a folder that does not exist means training on the corpus alone.
+    fakes_dir: str | None = None
+    fakes_annotations: str | None = None
+    fakes_max_documents: int = 0  # 0 = all; else the first N of the annotations (learning curves)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# Paths in a config file that are read relative to the file's own folder.
+RELATIVE_TO_CONFIG = ("fakes_dir", "fakes_annotations")
+OPTIONAL_STRINGS = ("base_model", "fakes_dir", "fakes_annotations")
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -59,6 +71,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         raise ConfigError(f"{path}: invalid YAML ({error})") from error
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the config must be a mapping of keys to values")
+    for key in RELATIVE_TO_CONFIG:
+        if isinstance(raw.get(key), str):
+            raw[key] = str(path.parent / raw[key])
     raw.update(overrides or {})
     return config_from_dict(raw, source=str(path))
 
@@ -71,9 +86,9 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> TrainConfig
     values: dict[str, Any] = {}
     for name, value in raw.items():
         expected = type(getattr(TrainConfig(), name))
-        if name == "base_model":
+        if name in OPTIONAL_STRINGS:
             if value is not None and not isinstance(value, str):
-                raise ConfigError(f"{source}: base_model must be a string or null")
+                raise ConfigError(f"{source}: {name} must be a string or null")
         elif expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif not isinstance(value, expected) or isinstance(value, bool):
@@ -99,6 +114,12 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
         (0 <= config.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
         (0 < config.train_fraction <= 1, "train_fraction must be in (0, 1]"),
         (0 <= config.augment_strip_punctuation <= 1, "augment_strip_punctuation must be in [0, 1]"),
+        (0 <= config.augment_feed <= 1, "augment_feed must be in [0, 1]"),
+        (config.fakes_max_documents >= 0, "fakes_max_documents must be >= 0 (0 = all)"),
+        (
+            (config.fakes_dir is None) == (config.fakes_annotations is None),
+            "fakes_dir and fakes_annotations go together (both set or both null)",
+        ),
         (config.mixed_precision in ("no", "bf16", "fp16"), "mixed_precision must be no, bf16 or fp16"),
     ]
     for ok, message in checks:

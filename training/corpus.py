@@ -32,7 +32,7 @@ class CorpusError(ValueError):
         super().__init__(f"{len(problems)} problem(s) in the corpus:\n{shown}{more}")
 
 
-def _document_problems(raw: Any) -> tuple[Document | None, list[str]]:
+def document_problems(raw: Any) -> tuple[Document | None, list[str]]:
     if not isinstance(raw, dict):
         return None, ["a line must hold a JSON object"]
     problems: list[str] = []
@@ -128,7 +128,7 @@ def read_documents(path: str | Path) -> tuple[list[tuple[int, Document]], list[P
         except json.JSONDecodeError as error:
             problems.append(Problem(str(path), number, f"invalid JSON: {error.msg} at column {error.colno}"))
             continue
-        document, messages = _document_problems(raw)
+        document, messages = document_problems(raw)
         doc_id = raw.get("id") if isinstance(raw, dict) else None
         prefix = f"document {doc_id!r}: " if isinstance(doc_id, str) else ""
         problems.extend(Problem(str(path), number, prefix + m) for m in messages)

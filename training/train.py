@@ -20,6 +20,7 @@ from training.calibrate import tune_min_scores
 from training.checkpoint import Checkpoints
 from training.config import ConfigError, TrainConfig
 from training.corpus import CorpusError, corpus_hash, load_documents, validate_files
+from training.fakes_standoff import read_standoff
 from training.features import document_windows, length_grouped_batches
 
 RECORD_FILE = "training_record.json"
@@ -134,8 +135,9 @@ def train(
         raise CorpusError(problems)
     train_docs = load_documents(config.train_file)
     extra_docs = [doc for path in config.extra_train_files for doc in load_documents(path)]
+    fakes_docs = load_fakes(config, log)
     dev_docs = load_documents(config.dev_file)
-    trained_on = corpus_hash(data_files)
+    trained_on = corpus_hash(data_files + ([config.fakes_annotations] if fakes_docs else []))
     base_model = resolve_base_model(config.base_model)
 
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
@@ -157,8 +159,10 @@ def train(
     model = AutoModelForTokenClassification.from_pretrained(
         base_model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id
     )
-    train_docs = select_fraction(train_docs, config) + extra_docs
-    train_docs = augment(train_docs, config.augment_strip_punctuation, config.seed)
+    corpus_docs = select_fraction(train_docs, config)
+    train_docs = corpus_docs + extra_docs + fakes_docs
+    original_count = len(train_docs)
+    train_docs = augment(train_docs, config.augment_strip_punctuation, config.seed, config.augment_feed)
     features = [
         window
         for document in train_docs
@@ -230,6 +234,14 @@ def train(
         "base_model": base_model,
         "corpus_sha256": trained_on,
         "train_documents": len(train_docs),
+        "data": {
+            "train_file": {"path": config.train_file, "documents": len(corpus_docs)},
+            "extra_train_files": [
+                {"path": path, "documents": len(load_documents(path))} for path in config.extra_train_files
+            ],
+            "fakes": fakes_data(config, fakes_docs),
+            "augmented_copies": len(train_docs) - original_count,
+        },
         "dev_documents": len(dev_docs),
         "labels": names,
         "best_epoch": max(progress.history, key=lambda h: h["dev_f1"])["epoch"],
@@ -263,6 +275,26 @@ def train(
         )
     accelerator.wait_for_everyone()
     return record
+
+
+def load_fakes(config: TrainConfig, log: Callable[[str], None]) -> list[Any]:
+    """The FA-KES train articles the project annotated, or none (said) where FA-KES is absent."""
+    if config.fakes_dir is None or config.fakes_annotations is None:
+        return []
+    if not Path(config.fakes_dir).is_dir():
+        log(f"FA-KES folder {config.fakes_dir} not found: training on the corpus alone")
+        return []
+    documents = read_standoff(config.fakes_annotations, config.fakes_dir)
+    if config.fakes_max_documents:
+        documents = documents[: config.fakes_max_documents]
+    log(f"adding {len(documents)} annotated FA-KES train articles from {config.fakes_annotations}")
+    return documents
+
+
+def fakes_data(config: TrainConfig, documents: list[Any]) -> dict[str, Any] | None:
+    if not documents:
+        return None
+    return {"dir": config.fakes_dir, "annotations": config.fakes_annotations, "documents": len(documents)}
 
 
 def _silent(_: str) -> None:
