@@ -12,7 +12,7 @@ from inference.alignment import tokenize_text, unit_tags
 from inference.spans import LABELS, Document, Span
 from training.bootstrap import confidence_interval, paired_test
 from training.cli import main
-from training.compare import CompareError, compare_reports
+from training.compare import CompareError, compare_reports, format_comparison
 from training.corpus import load_documents, write_documents
 from training.error_report import context, document_errors
 from training.evaluate import (
@@ -239,6 +239,40 @@ def test_paired_test_on_identical_and_on_clearly_better_systems():
     result = paired_test(a, better, resamples=300)
     assert result["delta"] == pytest.approx(0.5) and result["p_value"] == 0.0 and result["low"] > 0
     assert paired_test(better, a, resamples=300)["p_value"] == 1.0
+
+
+def test_paired_test_gives_the_p_value_in_both_directions():
+    a = [{"PERPETRATOR": (1, 2, 2)} for _ in range(20)]
+    worse = [{"PERPETRATOR": (0, 2, 2)} for _ in range(20)]
+    result = paired_test(a, worse, resamples=300)
+    assert result["p_value"] == 1.0 and result["p_value_a_over_b"] == 0.0
+    same = paired_test(a, a, resamples=300)
+    assert same["p_value"] == same["p_value_a_over_b"] == 1.0
+    doc = " ".join((paired_test.__doc__ or "").split())
+    assert "accident" not in doc and "share of resamples in which B is *not* better than A" in doc
+
+
+def gold_entities(documents: list[Document]) -> list[list[dict]]:
+    return [
+        [{**s.to_dict(), "text": d.text[s.start : s.end], "score": 1.0} for s in d.spans] for d in documents
+    ]
+
+
+@pytest.mark.parametrize("resamples,shown", [(1000, "p < 0.001"), (300, "p < 0.0033")])
+def test_compare_says_which_model_is_better(tokenizer, resamples, shown):
+    documents = load_documents(ROOT / "data/annotations/dev.jsonl")[:6]
+    perfect = build_report(documents, gold_entities(documents), tokenizer, resamples=10)
+    empty = build_report(documents, [[] for _ in documents], tokenizer, resamples=10)
+    worse_b = format_comparison(compare_reports(perfect, empty, resamples=resamples))
+    assert f"seqeval_strict: A is better at the 5% level ({shown} for A over B)" in worse_b
+    assert "favouring B" not in worse_b and "p = 1.0000" not in worse_b.splitlines()[-1]
+    better_b = format_comparison(compare_reports(empty, perfect, resamples=resamples))
+    assert f"seqeval_strict: B is better at the 5% level ({shown} for B over A)" in better_b
+    same = format_comparison(compare_reports(empty, empty, resamples=resamples))
+    assert same.splitlines()[-1] == (
+        "seqeval_strict: no significant difference at the 5% level "
+        "(p = 1.0000 for B over A, p = 1.0000 for A over B)"
+    )
 
 
 def test_false_positives_and_negatives_with_their_context():
