@@ -80,6 +80,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Pat
             "learning_rate": 1e-3,
             "max_length": 64,
             "stride": 16,
+            "augment_strip_punctuation": 0.0,
         }
     )
     train(config, work / "model", log=lambda _: None)

@@ -127,9 +127,10 @@ def train(
     # Everything that can fail on bad input is checked before any training work.
     check_output(output, overwrite)
     data_files = [config.train_file, *config.extra_train_files, config.dev_file]
-    # One check over all files, dev first so that a dev document found in training data (inside
-    # silver data, say) is reported at the training file's line.
-    problems = validate_files([config.dev_file, config.train_file, *config.extra_train_files])
+    # One check over all files, dev and test first so that an evaluation document found in training
+    # data (inside silver data, say) is reported at the training file's line.
+    evaluation_files = [config.dev_file, *([config.test_file] if config.test_file else [])]
+    problems = validate_files([*evaluation_files, config.train_file, *config.extra_train_files])
     if problems:
         raise CorpusError(problems)
     train_docs = load_documents(config.train_file)
