@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -288,3 +289,29 @@ def test_extra_train_files_holding_test_documents_are_refused(tmp_path, tiny_bas
     with pytest.raises(CorpusError, match=r"leaky\.jsonl:1: text also in .*own-test\.jsonl:1"):
         train(config_from_dict(raw), tmp_path / "model", log=lambda _: None)
     assert not (tmp_path / "model").exists()
+
+
+def modes(directory: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(directory)): p.stat().st_mode & 0o777 for p in [directory, *directory.rglob("*")]
+    }
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask-022", "umask-027"])
+def test_saved_model_directory_has_the_permissions_the_umask_gives(tiny_model, tmp_path, umask):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from training.train import save_model_dir
+
+    model = AutoModelForTokenClassification.from_pretrained(tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    output = tmp_path / "saved" / "model"
+    previous = os.umask(umask)
+    try:
+        save_model_dir(model, tokenizer, config_from_dict({"max_length": 64, "stride": 16}), {}, output)
+    finally:
+        os.umask(previous)
+    found = modes(output)
+    assert "model.safetensors" in found and "tokenizer.json" in found
+    expected = {name: (0o777 if (output / name).is_dir() else 0o666) & ~umask for name in found}
+    assert found == expected

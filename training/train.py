@@ -21,6 +21,7 @@ from training.checkpoint import Checkpoints
 from training.config import ConfigError, TrainConfig
 from training.corpus import CorpusError, corpus_hash, load_documents, validate_files
 from training.features import document_windows, length_grouped_batches
+from training.permissions import apply_umask
 
 RECORD_FILE = "training_record.json"
 
@@ -320,6 +321,7 @@ def save_model_dir(
         settings = {"max_length": config.max_length, "stride": config.stride, "min_scores": min_scores or {}}
         (staging / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        apply_umask(staging)
         if output.exists():
             retired = output.with_name(f".{output.name}.old")
             shutil.rmtree(retired, ignore_errors=True)
