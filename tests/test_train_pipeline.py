@@ -315,3 +315,30 @@ def test_saved_model_directory_has_the_permissions_the_umask_gives(tiny_model, t
     assert "model.safetensors" in found and "tokenizer.json" in found
     expected = {name: (0o777 if (output / name).is_dir() else 0o666) & ~umask for name in found}
     assert found == expected
+
+
+def test_a_model_with_dev_f1_zero_is_saved_with_a_loud_warning(tmp_path, tiny_base, capsys):
+    from training.card import build_card
+
+    write_documents(tmp_path / "train.jsonl", load_documents(ROOT / "data/annotations/train.jsonl")[:4])
+    unannotated = [
+        Document(d.id, d.text, []) for d in load_documents(ROOT / "data/annotations/dev.jsonl")[:2]
+    ]
+    write_documents(tmp_path / "dev.jsonl", unannotated)  # nothing to find: dev F1 is 0 whatever the model
+    raw = {
+        "base_model": str(tiny_base),
+        "train_file": str(tmp_path / "train.jsonl"),
+        "dev_file": str(tmp_path / "dev.jsonl"),
+        "epochs": 1,
+        "max_length": 64,
+        "stride": 16,
+        "augment_strip_punctuation": 0.0,
+    }
+    record = train(config_from_dict(raw), tmp_path / "model", log=lambda _: None)
+    (warning,) = record["warnings"]
+    assert "dev strict F1 is 0.0000" in warning and str(tmp_path / "dev.jsonl") in warning
+    assert f"WARNING: {warning}" in capsys.readouterr().err
+    saved = json.loads((tmp_path / "model" / "training_record.json").read_text())
+    assert saved["warnings"] == [warning]
+    card = build_card(tmp_path / "model", [])
+    assert f"## Warning\n\n- **{warning}**" in card

@@ -189,6 +189,7 @@ def build_card(model_dir: Path, report_paths: list[Path], name: str | None = Non
         "**victim types** and **perpetrators** in English news about armed conflict. It is "
         f"`{base['id']}` fine-tuned with `conflict-ie train`. Every number on this card is read from "
         "the training record and the evaluation reports listed at the end.",
+        *_warnings(record),
         _results(entries),
         _INTENDED_USE,
         _training_data(record),
@@ -211,6 +212,11 @@ def write_card(model_dir: Path, report_paths: list[Path], output: Path | None = 
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(output)
     return output
+
+
+def _warnings(record: dict[str, Any]) -> list[str]:
+    warnings = record.get("warnings") or []
+    return ["## Warning\n\n" + "\n".join(f"- **{w}**" for w in warnings)] if warnings else []
 
 
 def _project_licence() -> str:

@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -244,6 +245,7 @@ def train(
         "device": str(accelerator.device),
         "resumed": resume and progress.resumed_from > 0,
         "versions": library_versions(),
+        "warnings": quality_warnings(progress.best_f1, config),
     }
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -263,12 +265,24 @@ def train(
             f"{min_scores or 'none'} (dev exact F1 {dev_scores['before']:.4f} -> {dev_scores['after']:.4f}); "
             f"saved {output}"
         )
+        for warning in record["warnings"]:
+            print(f"WARNING: {warning}", file=sys.stderr)
     accelerator.wait_for_everyone()
     return record
 
 
 def _silent(_: str) -> None:
     pass
+
+
+def quality_warnings(best_f1: float, config: TrainConfig) -> list[str]:
+    """What must not go unnoticed about a trained model: a dev F1 of 0 is a failed run."""
+    if best_f1 > 0:
+        return []
+    return [
+        f"dev strict F1 is {best_f1:.4f} at every epoch on {config.dev_file}: the model found "
+        "no dev entity; it was saved but is not fit for use (check the data, learning rate and epochs)"
+    ]
 
 
 def select_fraction(documents: list[Any], config: TrainConfig) -> list[Any]:
