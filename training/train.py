@@ -135,8 +135,7 @@ def train(
     problems = validate_files([*evaluation_files, config.train_file, *config.extra_train_files])
     if problems:
         raise CorpusError(problems)
-    train_docs = load_documents(config.train_file)
-    extra_docs = [doc for path in config.extra_train_files for doc in load_documents(path)]
+    train_docs, data_counts = training_documents(config)
     dev_docs = load_documents(config.dev_file)
     trained_on = corpus_hash(data_files)
     base_model = resolve_base_model(config.base_model)
@@ -160,8 +159,6 @@ def train(
     model = AutoModelForTokenClassification.from_pretrained(
         base_model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id
     )
-    train_docs = select_fraction(train_docs, config) + extra_docs
-    train_docs = augment(train_docs, config.augment_strip_punctuation, config.seed)
     features = [
         window
         for document in train_docs
@@ -233,6 +230,7 @@ def train(
         "base_model": base_model,
         "corpus_sha256": trained_on,
         "train_documents": len(train_docs),
+        **data_counts,
         "dev_documents": len(dev_docs),
         "labels": names,
         "best_epoch": max(progress.history, key=lambda h: h["dev_f1"])["epoch"],
@@ -283,6 +281,22 @@ def quality_warnings(best_f1: float, config: TrainConfig) -> list[str]:
         f"dev strict F1 is {best_f1:.4f} at every epoch on {config.dev_file}: the model found "
         "no dev entity; it was saved but is not fit for use (check the data, learning rate and epochs)"
     ]
+
+
+def training_documents(config: TrainConfig) -> tuple[list[Any], dict[str, Any]]:
+    """The documents trained on, and how many came from where (for the record and the card)."""
+    corpus = load_documents(config.train_file)
+    extra_files = [(path, load_documents(path)) for path in config.extra_train_files]
+    chosen = select_fraction(corpus, config)
+    extra = [document for _, documents in extra_files for document in documents]
+    documents = augment(chosen + extra, config.augment_strip_punctuation, config.seed)
+    counts = {
+        "train_file_documents": len(corpus),
+        "train_fraction_documents": len(chosen),
+        "extra_train_documents": [{"path": path, "documents": len(docs)} for path, docs in extra_files],
+        "augmented_copies": len(documents) - len(chosen) - len(extra),
+    }
+    return documents, counts
 
 
 def select_fraction(documents: list[Any], config: TrainConfig) -> list[Any]:
