@@ -176,3 +176,27 @@ def test_card_counts_the_train_file_extra_files_and_augmented_copies_apart(tiny_
     assert f"- Augmented: {copies} punctuation-stripped copies" in card
     assert f"{record['train_documents']} documents as trained on" in card
     assert front_matter(card)["model-index"][0]["name"] == "conflict-ie-run-7"
+
+
+def test_the_card_s_pipeline_call_reads_the_whole_text(card_inputs):
+    from transformers import pipeline
+
+    from inference import Extractor
+
+    model, _ = card_inputs
+    card = build_card(model, [])
+    call = re.search(
+        r'pipeline\("token-classification", model="path/to/model", stride=(\d+), '
+        r'aggregation_strategy="(\w+)"\)',
+        card,
+    )
+    assert call, "the card shows how to call the pipeline on long texts"
+    stride, strategy = int(call.group(1)), call.group(2)
+    text = " ".join(d.text for d in load_documents(ROOT / "data/annotations/dev.jsonl")[:3])
+    tagger = pipeline("token-classification", model=str(model), device="cpu")
+    assert len(tagger.tokenizer(text)["input_ids"]) > 6 * tagger.tokenizer.model_max_length
+    half = len(text) // 2
+    assert max(e["end"] for e in tagger(text, stride=stride, aggregation_strategy=strategy)) > half
+    assert max(e["end"] for e in tagger(text, aggregation_strategy=strategy)) < half  # truncated
+    extracted = Extractor.from_pretrained(model, device="cpu", min_scores={}).extract([text])[0]
+    assert max(e["end"] for e in extracted) > half

@@ -342,3 +342,12 @@ def test_a_model_with_dev_f1_zero_is_saved_with_a_loud_warning(tmp_path, tiny_ba
     assert saved["warnings"] == [warning]
     card = build_card(tmp_path / "model", [])
     assert f"## Warning\n\n- **{warning}**" in card
+
+
+def test_saved_tokenizer_says_the_training_window(tiny_model):
+    from transformers import AutoTokenizer
+
+    settings = json.loads((tiny_model / "conflict_ie.json").read_text())
+    saved = json.loads((tiny_model / "tokenizer_config.json").read_text())
+    assert saved["model_max_length"] == settings["max_length"] == 64
+    assert AutoTokenizer.from_pretrained(tiny_model).model_max_length == 64

@@ -197,7 +197,7 @@ def build_card(model_dir: Path, report_paths: list[Path], name: str | None = Non
         _labels(record),
         _training_procedure(record, base),
         _limitations(entries),
-        _usage(),
+        _usage(record),
         _provenance(model_dir, reports),
     ]
     front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, width=1000)
@@ -465,13 +465,19 @@ def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def _usage() -> str:
+def _usage(record: dict[str, Any]) -> str:
+    config = record["config"]
     return (
         "## How to use\n\n```python\nfrom inference import Extractor\n\n"
         'extractor = Extractor.from_pretrained("path/to/model")\n'
         'extractor.extract(["Gunmen killed twelve villagers and wounded three in Zamfara."])\n```\n\n'
-        "or `conflict-ie predict --model path/to/model FILE`, or "
-        '`transformers.pipeline("token-classification", model="path/to/model")`.'
+        "or `conflict-ie predict --model path/to/model FILE`. `Extractor` reads texts of any length in "
+        "overlapping windows and applies the minimum span scores chosen on dev. With plain "
+        "`transformers`, pass `stride` so that the pipeline reads the whole text in windows of the "
+        f"tokenizer's `model_max_length` ({config['max_length']} tokens, the training window) instead "
+        "of cutting it after the first window:\n\n```python\nfrom transformers import pipeline\n\n"
+        f'tagger = pipeline("token-classification", model="path/to/model", stride={config["stride"]}, '
+        'aggregation_strategy="first")\n```'
     )
 
 

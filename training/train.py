@@ -346,6 +346,7 @@ def save_model_dir(
     try:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+        set_model_max_length(staging, config.max_length)
         settings = {"max_length": config.max_length, "stride": config.stride, "min_scores": min_scores or {}}
         (staging / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -361,3 +362,12 @@ def save_model_dir(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def set_model_max_length(directory: Path, max_length: int) -> None:
+    """The saved tokenizer's ``model_max_length`` is the training window, so that
+    ``transformers.pipeline(..., stride=N)`` cuts long texts into the windows the model learnt on."""
+    path = directory / "tokenizer_config.json"
+    tokenizer_config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    tokenizer_config["model_max_length"] = max_length
+    path.write_text(json.dumps(tokenizer_config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
