@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "annotations"
 SHARED = ROOT.parent / "shared"
 FAKES_GOLD = SHARED / "datasets" / "fa-kes" / "gold-dev.jsonl"
+# Config values for tiny trainings on corpus slices: no FA-KES articles, no feed copies.
+CORPUS_ONLY = {"augment_feed": 0.0, "fakes_dir": None, "fakes_annotations": None}
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +82,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Pat
             "learning_rate": 1e-3,
             "max_length": 64,
             "stride": 16,
+            "augment_strip_punctuation": 0.0,
+            **CORPUS_ONLY,
         }
     )
     train(config, work / "model", log=lambda _: None)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CORPUS_ONLY
 
-from training.card import CardError, base_model_info, build_card
+from training.card import CardError, base_model_info, build_card, card_name
 from training.cli import main
 from training.corpus import load_documents, write_documents
 from training.report import run_evaluation
@@ -119,9 +120,12 @@ def test_base_model_name_and_licence_come_from_its_readme(base_model_path, tmp_p
 
 def test_card_command_writes_the_file_and_refuses_foreign_reports(card_inputs, tmp_path, capsys):
     model, paths = card_inputs
-    output = tmp_path / "cards" / "conflict-ie-x.md"
+    output = tmp_path / "cards" / "some-file.md"
     args = ["card", "--model", str(model), "--reports", *map(str, paths), "--output", str(output)]
     assert main(args) == 0
+    assert front_matter(output.read_text())["model-index"][0]["name"] == card_name(model)
+    assert output.read_text().splitlines()[0] == "---" and f"# {card_name(model)}\n" in output.read_text()
+    assert main([*args, "--name", "conflict-ie-x"]) == 0
     assert front_matter(output.read_text())["model-index"][0]["name"] == "conflict-ie-x"
 
     foreign = json.loads(paths[0].read_text())
@@ -134,7 +138,6 @@ def test_card_command_writes_the_file_and_refuses_foreign_reports(card_inputs, t
     assert not (tmp_path / "c.md").exists()
 
 
-
 def test_no_text_of_external_evaluation_sets_is_quoted(card_inputs):
     """FA-KES may not be committed, so the card quotes error examples from the own corpus only."""
     model, paths = card_inputs
@@ -143,3 +146,59 @@ def test_no_text_of_external_evaluation_sets_is_quoted(card_inputs):
     own_report = json.loads(paths[0].read_text())
     assert all(row["example"] not in card for row in fakes_report["errors"][:3])
     assert any(row["example"] in card for row in own_report["errors"][:3])
+
+
+def test_card_counts_the_train_file_extra_files_and_augmented_copies_apart(tiny_base, tmp_path):
+    from training.config import config_from_dict
+    from training.train import train
+
+    corpus = load_documents(ROOT / "data/annotations/train.jsonl")
+    write_documents(tmp_path / "train.jsonl", corpus[:4])
+    write_documents(tmp_path / "silver.jsonl", corpus[4:7])
+    write_documents(tmp_path / "dev.jsonl", load_documents(ROOT / "data/annotations/dev.jsonl")[:2])
+    raw = {
+        "base_model": str(tiny_base),
+        "train_file": str(tmp_path / "train.jsonl"),
+        "extra_train_files": [str(tmp_path / "silver.jsonl")],
+        "dev_file": str(tmp_path / "dev.jsonl"),
+        "epochs": 1,
+        "max_length": 64,
+        "stride": 16,
+        "augment_strip_punctuation": 0.5,
+        **CORPUS_ONLY,
+    }
+    record = train(config_from_dict(raw), tmp_path / "run-7" / "model", log=lambda _: None)
+    copies = record["augmented_copies"]
+    assert copies > 0 and record["train_documents"] == 4 + 3 + copies
+    assert record["train_file_documents"] == 4
+    assert record["extra_train_documents"] == [{"path": str(tmp_path / "silver.jsonl"), "documents": 3}]
+    card = build_card(tmp_path / "run-7" / "model", [])
+    assert f"- Training: `{tmp_path / 'train.jsonl'}`, 4 documents" in card
+    assert f"- Also trained on: `{tmp_path / 'silver.jsonl'}`, 3 documents" in card
+    assert f"- Augmented: {copies} punctuation-stripped copies" in card
+    assert f"{record['train_documents']} documents as trained on" in card
+    assert front_matter(card)["model-index"][0]["name"] == "conflict-ie-run-7"
+
+
+def test_the_card_s_pipeline_call_reads_the_whole_text(card_inputs):
+    from transformers import pipeline
+
+    from inference import Extractor
+
+    model, _ = card_inputs
+    card = build_card(model, [])
+    call = re.search(
+        r'pipeline\("token-classification", model="path/to/model", stride=(\d+), '
+        r'aggregation_strategy="(\w+)"\)',
+        card,
+    )
+    assert call, "the card shows how to call the pipeline on long texts"
+    stride, strategy = int(call.group(1)), call.group(2)
+    text = " ".join(d.text for d in load_documents(ROOT / "data/annotations/dev.jsonl")[:3])
+    tagger = pipeline("token-classification", model=str(model), device="cpu")
+    assert len(tagger.tokenizer(text)["input_ids"]) > 6 * tagger.tokenizer.model_max_length
+    half = len(text) // 2
+    assert max(e["end"] for e in tagger(text, stride=stride, aggregation_strategy=strategy)) > half
+    assert max(e["end"] for e in tagger(text, aggregation_strategy=strategy)) < half  # truncated
+    extracted = Extractor.from_pretrained(model, device="cpu", min_scores={}).extract([text])[0]
+    assert max(e["end"] for e in extracted) > half

@@ -81,6 +81,8 @@ def test_two_process_training_is_as_good_as_one_process(one_layer_minilm, tmp_pa
     common = (
         f"base_model: {one_layer_minilm}\ntrain_file: {tmp_path / 'train.jsonl'}\n"
         f"dev_file: {tmp_path / 'dev.jsonl'}\nepochs: 3\nmax_length: 64\nstride: 16\nlearning_rate: 2.0e-3\n"
+        "augment_strip_punctuation: 0.0\n"
+        "augment_feed: 0.0\nfakes_dir: null\nfakes_annotations: null\n"
     )
     # The same global batch: 8 windows in one process, 4 in each of two.
     (tmp_path / "one.yaml").write_text(common + "batch_size: 8\n")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
+from inference.alignment import tokenize_text, unit_tags
 from inference.spans import LABELS, Document, Span
 from training.bootstrap import confidence_interval, paired_test
 from training.cli import main
-from training.compare import CompareError, compare_reports
+from training.compare import CompareError, compare_reports, format_comparison
 from training.corpus import load_documents, write_documents
 from training.error_report import context, document_errors
 from training.evaluate import (
@@ -77,6 +79,97 @@ def test_seqeval_scores_by_hand(tokenizer):
         assert report[mode]["micro"]["f1"] == pytest.approx(0.5)
         assert report[mode]["per_label"]["VICTIM_TYPE"]["f1"] == 1.0
     assert report["outcome"] == {"accuracy": 0.0, "matched_counts": 0}
+
+
+OVERLAP_TEXT = "Gunmen killed at least 14 people in the town."
+OVERLAP_GOLD = [
+    Span(0, 6, "PERPETRATOR"),
+    Span(14, 25, "CASUALTY_COUNT", "killed"),
+    Span(26, 32, "VICTIM_TYPE"),
+]
+
+
+def test_overlapping_predictions_are_each_scored_not_overwritten(tokenizer):
+    predicted = [OVERLAP_GOLD[0], Span(14, 32, "CASUALTY_COUNT", "killed"), OVERLAP_GOLD[2]]
+    assert OVERLAP_TEXT[14:32] == "at least 14 people"
+    report = evaluate([Document("d", OVERLAP_TEXT, OVERLAP_GOLD)], [predicted], tokenizer)
+    assert report["span_exact"]["micro"]["f1"] == pytest.approx(2 / 3)
+    for mode in ("seqeval_strict", "seqeval_default"):
+        assert report[mode]["micro"]["f1"] == pytest.approx(2 / 3)
+        assert report[mode]["per_label"]["CASUALTY_COUNT"]["f1"] == 0.0
+
+
+def test_a_prediction_cut_inside_a_word_is_a_false_positive(tokenizer):
+    predicted = [Span(0, 5, "PERPETRATOR"), *OVERLAP_GOLD[1:]]
+    assert OVERLAP_TEXT[0:5] == "Gunme"
+    documents = [Document("d", OVERLAP_TEXT, OVERLAP_GOLD)]
+    (counts,) = document_counts(documents, [predicted], tokenizer)
+    report = evaluate(documents, [predicted], tokenizer)
+    for mode in ("seqeval_strict", "seqeval_default"):
+        assert counts[mode]["PERPETRATOR"] == (0, 1, 1)
+        assert report[mode]["per_label"]["PERPETRATOR"] == {
+            "precision": 0.0,
+            "recall": 0.0,
+            "f1": 0.0,
+            "support": 1,
+        }
+        assert report[mode]["micro"]["precision"] == pytest.approx(2 / 3)
+
+
+def randomly_perturbed(documents: list[Document], seed: int) -> list[list[Span]]:
+    """Gold spans dropped, relabelled, duplicated, with boundaries shifted by characters (into
+    words, across words) and with overlapping extra predictions."""
+    rng = random.Random(seed)
+
+    def labelled(start: int, end: int, label: str) -> Span:
+        return Span(start, end, label, "killed" if label == "CASUALTY_COUNT" else None)
+
+    out = []
+    for document in documents:
+        spans: list[Span] = []
+        for span in document.spans:
+            roll = rng.random()
+            if roll < 0.15:
+                continue
+            start = min(max(0, span.start + rng.choice([0, 0, 0, -2, -1, 1, 3])), span.end - 1)
+            end = max(min(len(document.text), span.end + rng.choice([0, 0, 0, -1, 1, 2, 7])), start + 1)
+            spans.append(labelled(start, end, rng.choice(LABELS) if roll > 0.9 else span.label))
+            if roll > 0.7:
+                spans.append(labelled(max(0, span.start - rng.choice([0, 10])), span.end, rng.choice(LABELS)))
+        out.append(spans)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_seqeval_is_never_more_lenient_than_exact_spans(dev_documents, tokenizer, seed):
+    predicted = randomly_perturbed(dev_documents, seed)
+    report = evaluate(dev_documents, predicted, tokenizer)
+    exact = report["span_exact"]["micro"]
+    for mode in ("seqeval_strict", "seqeval_default"):
+        for measure in ("precision", "recall", "f1"):
+            assert report[mode]["micro"][measure] <= exact[measure] + 1e-9, (mode, measure)
+    counts = document_counts(dev_documents, predicted, tokenizer)
+    for section in ("seqeval_strict", "span_exact"):
+        tp, n_pred, n_gold = (sum(c[section][label][i] for c in counts for label in LABELS) for i in range(3))
+        assert report[section]["micro"]["precision"] == pytest.approx(tp / n_pred)
+        assert report[section]["micro"]["recall"] == pytest.approx(tp / n_gold)
+
+
+def test_seqeval_scores_of_well_formed_predictions_are_seqeval_s_own(dev_documents, tokenizer):
+    predicted = perturbed(dev_documents)
+    report = evaluate(dev_documents, predicted, tokenizer)
+    units = [tokenize_text(tokenizer, d.text).units for d in dev_documents]
+    gold_tags, pred_tags = (
+        [unit_tags(u, spans, type_of=lambda s: s.label)[0] for u, spans in zip(units, side, strict=True)]
+        for side in ([d.spans for d in dev_documents], predicted)
+    )
+    for mode in ("strict", "default"):
+        expected = seqeval_from_tags(gold_tags, pred_tags, mode)
+        scores = report[f"seqeval_{mode}"]
+        assert scores["micro"] == pytest.approx(expected["micro"])
+        assert scores["macro"] == pytest.approx(expected["macro"])
+        for label in LABELS:
+            assert scores["per_label"][label] == pytest.approx(expected["per_label"][label])
 
 
 def test_strict_and_default_modes_differ_on_ill_formed_tags():
@@ -146,6 +239,40 @@ def test_paired_test_on_identical_and_on_clearly_better_systems():
     result = paired_test(a, better, resamples=300)
     assert result["delta"] == pytest.approx(0.5) and result["p_value"] == 0.0 and result["low"] > 0
     assert paired_test(better, a, resamples=300)["p_value"] == 1.0
+
+
+def test_paired_test_gives_the_p_value_in_both_directions():
+    a = [{"PERPETRATOR": (1, 2, 2)} for _ in range(20)]
+    worse = [{"PERPETRATOR": (0, 2, 2)} for _ in range(20)]
+    result = paired_test(a, worse, resamples=300)
+    assert result["p_value"] == 1.0 and result["p_value_a_over_b"] == 0.0
+    same = paired_test(a, a, resamples=300)
+    assert same["p_value"] == same["p_value_a_over_b"] == 1.0
+    doc = " ".join((paired_test.__doc__ or "").split())
+    assert "accident" not in doc and "share of resamples in which B is *not* better than A" in doc
+
+
+def gold_entities(documents: list[Document]) -> list[list[dict]]:
+    return [
+        [{**s.to_dict(), "text": d.text[s.start : s.end], "score": 1.0} for s in d.spans] for d in documents
+    ]
+
+
+@pytest.mark.parametrize("resamples,shown", [(1000, "p < 0.001"), (300, "p < 0.0033")])
+def test_compare_says_which_model_is_better(tokenizer, resamples, shown):
+    documents = load_documents(ROOT / "data/annotations/dev.jsonl")[:6]
+    perfect = build_report(documents, gold_entities(documents), tokenizer, resamples=10)
+    empty = build_report(documents, [[] for _ in documents], tokenizer, resamples=10)
+    worse_b = format_comparison(compare_reports(perfect, empty, resamples=resamples))
+    assert f"seqeval_strict: A is better at the 5% level ({shown} for A over B)" in worse_b
+    assert "favouring B" not in worse_b and "p = 1.0000" not in worse_b.splitlines()[-1]
+    better_b = format_comparison(compare_reports(empty, perfect, resamples=resamples))
+    assert f"seqeval_strict: B is better at the 5% level ({shown} for B over A)" in better_b
+    same = format_comparison(compare_reports(empty, empty, resamples=resamples))
+    assert same.splitlines()[-1] == (
+        "seqeval_strict: no significant difference at the 5% level "
+        "(p = 1.0000 for B over A, p = 1.0000 for A over B)"
+    )
 
 
 def test_false_positives_and_negatives_with_their_context():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CORPUS_ONLY
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "annotations"
@@ -39,6 +40,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> dict:
         "max_length": 64,
         "stride": 16,
         "augment_strip_punctuation": 0.0,
+        **CORPUS_ONLY,
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     script = load_script()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,17 @@ def texts() -> list[str]:
 
 def without_scores(results: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
     return [[{k: v for k, v in e.items() if k != "score"} for e in entities] for entities in results]
+
+
+def test_export_has_the_permissions_the_umask_gives(busy_model: Path, tmp_path: Path):
+    previous = os.umask(0o027)
+    try:
+        export(busy_model, tmp_path / "onnx", log=lambda _: None)
+    finally:
+        os.umask(previous)
+    paths = [tmp_path / "onnx", *(tmp_path / "onnx").rglob("*")]
+    found = {str(p): p.stat().st_mode & 0o777 for p in paths}
+    assert found == {str(p): 0o750 if p.is_dir() else 0o640 for p in paths}
 
 
 def test_export_writes_two_loadable_models_and_a_manifest(exported: Path):

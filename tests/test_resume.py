@@ -26,6 +26,8 @@ def run_config(tmp_path_factory, tiny_base) -> Path:
     config.write_text(
         f"base_model: {tiny_base}\ntrain_file: {work / 'train.jsonl'}\ndev_file: {work / 'dev.jsonl'}\n"
         "epochs: 4\nbatch_size: 4\nmax_length: 64\nstride: 16\nlearning_rate: 1.0e-3\n"
+        "augment_strip_punctuation: 0.0\n"
+        "augment_feed: 0.0\nfakes_dir: null\nfakes_annotations: null\n"
     )
     return config
 

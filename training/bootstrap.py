@@ -70,7 +70,8 @@ def paired_test(
 
     Each resample draws documents with replacement and scores both systems on the same draw.
     ``p_value`` is the share of resamples in which B is *not* better than A (ties count against
-    B): the chance that B's advantage is an accident of which documents were drawn.
+    B), the p-value of "B is better than A"; ``p_value_a_over_b`` is the share in which A is not
+    better than B. A share of 0 means no resample went the other way: p < 1 / ``resamples``.
     """
     if len(documents_a) != len(documents_b):
         raise ValueError(f"paired test needs the same documents: {len(documents_a)} vs {len(documents_b)}")
@@ -78,9 +79,15 @@ def paired_test(
     f1_a, f1_b = float(micro_f1(a.sum(axis=0))), float(micro_f1(b.sum(axis=0)))
     result = {"a": f1_a, "b": f1_b, "delta": f1_b - f1_a, "resamples": resamples, "seed": seed}
     if len(documents_a) == 0:
-        return {**result, "low": 0.0, "high": 0.0, "p_value": 1.0}
+        return {**result, "low": 0.0, "high": 0.0, "p_value": 1.0, "p_value_a_over_b": 1.0}
     indices = resample_indices(len(documents_a), resamples, seed)
     deltas = micro_f1(b[indices].sum(axis=1)) - micro_f1(a[indices].sum(axis=1))
     tail = (1.0 - confidence) / 2 * 100
     low, high = np.percentile(deltas, [tail, 100 - tail])
-    return {**result, "low": float(low), "high": float(high), "p_value": float(np.mean(deltas <= 0))}
+    return {
+        **result,
+        "low": float(low),
+        "high": float(high),
+        "p_value": float(np.mean(deltas <= 0)),
+        "p_value_a_over_b": float(np.mean(deltas >= 0)),
+    }

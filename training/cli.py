@@ -166,7 +166,10 @@ def cmd_card(args: argparse.Namespace) -> int:
 
     try:
         path = write_card(
-            Path(args.model), [Path(r) for r in args.reports], Path(args.output) if args.output else None
+            Path(args.model),
+            [Path(r) for r in args.reports],
+            Path(args.output) if args.output else None,
+            args.name,
         )
     except CardError as error:
         raise UsageError(str(error)) from error
@@ -498,6 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="trained model directory (with training_record.json)")
     p.add_argument("--reports", nargs="*", default=[], help="report JSON files from evaluate --output")
     p.add_argument("--output", help="card file (default model_cards/<name>.md)")
+    p.add_argument(
+        "--name",
+        help="model name in the card (default: conflict-ie-<model directory name>, or of its parent "
+        "when the directory is called model)",
+    )
     p.set_defaults(func=cmd_card)
 
     p = sub.add_parser("predict", help="extract entities and casualty records; one JSON line per document")

@@ -109,12 +109,28 @@ def format_comparison(result: dict[str, Any]) -> str:
     for section, test in result["paired_bootstrap"].items():
         lines.append(
             f"paired bootstrap, {section} micro F1: B - A = {test['delta']:+.4f} "
-            f"[{test['low']:+.4f}, {test['high']:+.4f}], p(B not better) = {test['p_value']:.4f} "
+            f"[{test['low']:+.4f}, {test['high']:+.4f}], p(B not better) = {test['p_value']:.4f}, "
+            f"p(A not better) = {test['p_value_a_over_b']:.4f} "
             f"({test['resamples']} resamples over documents, seed {test['seed']})"
         )
     headline = result["paired_bootstrap"].get(result["headline"])
     if headline:
-        significant = headline["p_value"] < 0.05
-        verdict = "B is better than A" if significant else "no significant difference favouring B"
-        lines.append(f"{result['headline']}: {verdict} at the 5% level (p = {headline['p_value']:.4f})")
+        lines.append(f"{result['headline']}: {verdict(headline)}")
     return "\n".join(lines)
+
+
+def verdict(test: dict[str, Any], level: float = 0.05) -> str:
+    """Which model is better at ``level``, with the p-value of that direction (or of both)."""
+    b_over_a = format_p(test["p_value"], test["resamples"])
+    a_over_b = format_p(test["p_value_a_over_b"], test["resamples"])
+    if test["p_value"] < level:
+        return f"B is better at the {level:.0%} level ({b_over_a} for B over A)"
+    if test["p_value_a_over_b"] < level:
+        return f"A is better at the {level:.0%} level ({a_over_b} for A over B)"
+    both = f"{b_over_a} for B over A, {a_over_b} for A over B"
+    return f"no significant difference at the {level:.0%} level ({both})"
+
+
+def format_p(p_value: float, resamples: int) -> str:
+    """``p = 0.0123``, or ``p < 1/resamples`` when no resample went the other way."""
+    return f"p < {1 / resamples:.2g}" if p_value == 0 else f"p = {p_value:.4f}"

@@ -1,12 +1,27 @@
-"""Training configuration: a YAML file of known keys, checked before any work starts."""
+"""Training configuration: a YAML file of known keys, checked before any work starts.
+
+Relative paths in a config file are relative to that file's directory; paths given with ``--set``
+are relative to the working directory. The defaults of ``TrainConfig`` are the values of the shipped
+``configs/default.yaml`` (the tests compare them key by key).
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "annotations"
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
+FAKES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fa-kes"
+PATH_KEYS = ("train_file", "dev_file", "test_file", "fakes_dir", "fakes_annotations")
+OPTIONAL_KEYS = ("base_model", "test_file", "fakes_dir", "fakes_annotations")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 class ConfigError(ValueError):
@@ -16,38 +31,38 @@ class ConfigError(ValueError):
 @dataclass
 class TrainConfig:
     base_model: str | None = None
-    train_file: str = "data/annotations/train.jsonl"
+    train_file: str = str(CORPUS / "train.jsonl")
     # More annotated files trained on with train_file (silver data, another team's export); never
     # subsampled by train_fraction, so a learning curve varies the corpus alone.
     extra_train_files: list[str] = field(default_factory=list)
-    dev_file: str = "data/annotations/dev.jsonl"
+    dev_file: str = str(CORPUS / "dev.jsonl")
+    # Never trained on: a document of the training files also found here (or in dev) is refused.
+    test_file: str | None = str(CORPUS / "test.jsonl")
     max_length: int = 256
     stride: int = 64
     learning_rate: float = 2e-4
-    epochs: int = 10
+    epochs: int = 5
     batch_size: int = 16
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     seed: int = 13
     train_fraction: float = 1.0
-    augment_strip_punctuation: float = 0.0
+    augment_strip_punctuation: float = 0.2
     # Share of training documents also rendered as scraped feeds deliver them (training/augment.py).
-    augment_feed: float = 0.0
+    augment_feed: float = 0.2
     mixed_precision: str = "no"
     # The project's standoff annotations of FA-KES train articles, joined with the texts of a local
     # FA-KES folder; a folder that does not exist means training on the corpus alone.
-    fakes_dir: str | None = None
-    fakes_annotations: str | None = None
+    fakes_dir: str | None = str(FAKES)
+    fakes_annotations: str | None = str(CORPUS / "fakes" / "train.standoff.jsonl")
     fakes_max_documents: int = 0  # 0 = all; else the first N of the annotations (learning curves)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-# Paths in a config file that are read relative to the file's own folder.
-RELATIVE_TO_CONFIG = ("fakes_dir", "fakes_annotations")
-OPTIONAL_STRINGS = ("base_model", "fakes_dir", "fakes_annotations")
+_DEFAULTS = TrainConfig()
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -62,45 +77,94 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The config file's values (its paths taken from its directory), then ``--set`` overrides
+    (their paths taken from the working directory)."""
     path = Path(path)
+    values = _checked(resolve_paths(read_mapping(path), path.absolute().parent), str(path))
+    if not overrides:
+        return _build(values, str(path))
+    values.update(_checked(resolve_paths(overrides, Path.cwd()), "--set"))
+    return _build(values, f"{path} with --set")
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: invalid YAML ({error})") from error
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the config must be a mapping of keys to values")
-    for key in RELATIVE_TO_CONFIG:
-        if isinstance(raw.get(key), str):
-            raw[key] = str(path.parent / raw[key])
-    raw.update(overrides or {})
-    return config_from_dict(raw, source=str(path))
+        found = "nothing" if raw is None else f"a {type(raw).__name__} ({raw!r})"
+        raise ConfigError(f"{path}: the config must be a mapping of keys to values, found {found}")
+    return raw
+
+
+def resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``raw`` with relative file paths, and a relative local ``base_model``, taken from ``base``."""
+    resolved = dict(raw)
+    for key in PATH_KEYS:
+        if isinstance(resolved.get(key), str):
+            resolved[key] = _absolute(resolved[key], base)
+    extra = resolved.get("extra_train_files")
+    if isinstance(extra, list):
+        resolved["extra_train_files"] = [_absolute(p, base) if isinstance(p, str) else p for p in extra]
+    model = resolved.get("base_model")
+    if isinstance(model, str):
+        local = _absolute(model, base)
+        resolved["base_model"] = local if model.startswith((".", "/", "~")) or Path(local).is_dir() else model
+    return resolved
+
+
+def _absolute(path: str, base: Path) -> str:
+    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> TrainConfig:
-    known = {f.name: f for f in fields(TrainConfig)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(known)}")
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        expected = type(getattr(TrainConfig(), name))
-        if name in OPTIONAL_STRINGS:
-            if value is not None and not isinstance(value, str):
-                raise ConfigError(f"{source}: {name} must be a string or null")
-        elif expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif not isinstance(value, expected) or isinstance(value, bool):
-            raise ConfigError(
-                f"{source}: {name} must be {expected.__name__}, got {type(value).__name__} {value!r}"
-            )
-        if name == "extra_train_files" and not all(isinstance(item, str) for item in value):
-            raise ConfigError(f"{source}: extra_train_files must be a list of file paths")
-        values[name] = value
+    """A config from values as given (relative paths stay relative to the working directory)."""
+    return _build(_checked(raw, source), source)
+
+
+def _build(values: dict[str, Any], source: str) -> TrainConfig:
     config = TrainConfig(**values)
     _check_ranges(config, source)
     return config
+
+
+def _checked(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    known = [f.name for f in fields(TrainConfig)]
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(known)}")
+    return {name: _typed(name, value, source) for name, value in raw.items()}
+
+
+def _typed(name: str, value: Any, source: str) -> Any:
+    if name in OPTIONAL_KEYS:
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{source}: {name} must be a string or null")
+        return value
+    expected = type(getattr(_DEFAULTS, name))
+    if expected is float:
+        return _float(name, value, source)
+    if not isinstance(value, expected) or isinstance(value, bool):
+        raise ConfigError(
+            f"{source}: {name} must be {expected.__name__}, got {type(value).__name__} {value!r}"
+        )
+    if name == "extra_train_files" and not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{source}: extra_train_files must be a list of file paths")
+    return value
+
+
+def _float(name: str, value: Any, source: str) -> float:
+    """Ints, floats and numbers written as strings YAML 1.1 does not read as floats (``5e-5``)."""
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{source}: {name} must be float, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{source}: {name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _check_ranges(config: TrainConfig, source: str) -> None:

@@ -9,13 +9,14 @@ scores as the whole-set functions (checked in the tests).
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from seqeval.metrics import classification_report
 from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 
-from inference.alignment import tokenize_text, unit_tags
+from inference.alignment import Unit, tokenize_text, unit_tags
 from inference.spans import CASUALTY_COUNT, LABELS, Document, Span
 
 SEQEVAL_MODES = ("strict", "default")
@@ -117,18 +118,9 @@ def outcome_accuracy(gold: list[list[Span]], predicted: list[list[Span]]) -> dic
     return {"accuracy": correct / total if total else 0.0, "matched_counts": total}
 
 
-def tag_sequences(texts: list[str], spans: list[list[Span]], tokenizer: Any) -> list[list[str]]:
-    """IOB2 tags (labels without outcome) over the units of ``tokenizer``, one list per text."""
-    return [
-        unit_tags(tokenize_text(tokenizer, text).units, text_spans, type_of=_label)[0]
-        for text, text_spans in zip(texts, spans, strict=True)
-    ]
-
-
 def seqeval_from_tags(gold_tags: list[list[str]], pred_tags: list[list[str]], mode: str) -> dict[str, Any]:
     """seqeval's classification report in ``mode`` "strict" (IOB2) or "default" (conlleval)."""
-    if mode not in SEQEVAL_MODES:
-        raise ValueError(f"unknown seqeval mode {mode!r}: use one of {', '.join(SEQEVAL_MODES)}")
+    _check_mode(mode)
     options: dict[str, Any] = {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}
     report = classification_report(gold_tags, pred_tags, output_dict=True, zero_division=0, **options)
     per_label = {label: _seqeval_row(report[label]) if label in report else prf(0, 0, 0) for label in LABELS}
@@ -139,6 +131,73 @@ def seqeval_from_tags(gold_tags: list[list[str]], pred_tags: list[list[str]], mo
     }
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in SEQEVAL_MODES:
+        raise ValueError(f"unknown seqeval mode {mode!r}: use one of {', '.join(SEQEVAL_MODES)}")
+
+
+@dataclass
+class TaggedSpans:
+    """One text's spans for seqeval: IOB2 tags over its units for the spans they can carry (on
+    units, not overlapping an earlier span), and every other span as an entity of its own."""
+
+    units: list[Unit]
+    tags: list[str]
+    others: set[tuple[Any, ...]]
+
+
+def tag_spans(units: list[Unit], spans: list[Span], side: str) -> TaggedSpans:
+    """Entities are keyed ``(label, start, end)``; a span off the units also carries ``side`` so that
+    it never matches: a span the units cannot express is an error, never a match and never dropped."""
+    starts, ends = {u.start for u in units}, {u.end for u in units}
+    tagged: list[Span] = []
+    others: set[tuple[Any, ...]] = set()
+    reach = -1
+    for span in sorted({Span(s.start, s.end, s.label) for s in spans}):
+        if span.start not in starts or span.end not in ends or span.start >= span.end:
+            others.add((span.label, span.start, span.end, side))
+        elif span.start < reach:
+            others.add((span.label, span.start, span.end))
+        else:
+            tagged.append(span)
+            reach = span.end
+    return TaggedSpans(units, unit_tags(units, tagged, type_of=_label)[0], others)
+
+
+def seqeval_entities(tagged: TaggedSpans, mode: str) -> set[tuple[Any, ...]]:
+    """seqeval's entities of the tags in ``mode`` as character spans, and the spans not tagged."""
+    _check_mode(mode)
+    if mode == "strict":
+        found = [(e.tag, e.start, e.end - 1) for e in Entities([tagged.tags], IOB2).entities[0]]
+    else:
+        found = get_entities(tagged.tags)
+    units = tagged.units
+    return {(label, units[first].start, units[last].end) for label, first, last in found} | tagged.others
+
+
+def seqeval_document_counts(gold: TaggedSpans, predicted: TaggedSpans, mode: str) -> DocumentCounts:
+    """One document's counts, with seqeval's own entity extraction for ``mode``."""
+    return _matches_by_label(seqeval_entities(gold, mode), seqeval_entities(predicted, mode))
+
+
+def seqeval_from_counts(documents: list[DocumentCounts]) -> dict[str, Any]:
+    """Scores from seqeval counts; macro F1 over the labels found in gold or predictions, as seqeval's."""
+    scores = scores_from_counts(documents)
+    present = [label for label in LABELS if any(sum(c.get(label, (0, 0, 0))[1:]) for c in documents)]
+    f1s = [scores["per_label"][label]["f1"] for label in present]
+    scores["macro"] = {"f1": sum(f1s) / len(f1s) if f1s else 0.0}
+    return scores
+
+
+def seqeval_counts(
+    text: str, gold: list[Span], predicted: list[Span], tokenizer: Any
+) -> dict[str, DocumentCounts]:
+    """One document's counts in each seqeval mode, on the units of ``tokenizer``."""
+    units = tokenize_text(tokenizer, text).units
+    tagged_gold, tagged_pred = tag_spans(units, gold, "gold"), tag_spans(units, predicted, "predicted")
+    return {f"seqeval_{m}": seqeval_document_counts(tagged_gold, tagged_pred, m) for m in SEQEVAL_MODES}
+
+
 def seqeval_scores(
     texts: list[str],
     gold: list[list[Span]],
@@ -147,20 +206,9 @@ def seqeval_scores(
     mode: str = "strict",
 ) -> dict[str, Any]:
     """seqeval over the units of ``tokenizer`` (labels without outcome); strict IOB2 by default."""
-    return seqeval_from_tags(
-        tag_sequences(texts, gold, tokenizer), tag_sequences(texts, predicted, tokenizer), mode
-    )
-
-
-def seqeval_document_counts(gold_tags: list[str], pred_tags: list[str], mode: str) -> DocumentCounts:
-    """One document's counts, with seqeval's own entity extraction for ``mode``."""
-    return _matches_by_label(_seqeval_entities(gold_tags, mode), _seqeval_entities(pred_tags, mode))
-
-
-def _seqeval_entities(tags: list[str], mode: str) -> set[tuple[str, int, int]]:
-    if mode == "strict":
-        return {(e.tag, e.start, e.end) for e in Entities([tags], IOB2).entities[0]}
-    return set(get_entities(tags))
+    _check_mode(mode)
+    rows = [seqeval_counts(*item, tokenizer) for item in zip(texts, gold, predicted, strict=True)]
+    return seqeval_from_counts([row[f"seqeval_{mode}"] for row in rows])
 
 
 def _label(span: Span) -> str:
@@ -183,12 +231,11 @@ def entities_to_spans(entities: list[dict[str, Any]]) -> list[Span]:
 def evaluate(documents: list[Document], predicted: list[list[Span]], tokenizer: Any) -> dict[str, Any]:
     """The scores: seqeval strict (headline) and default, exact and overlapping spans, outcomes."""
     gold = [d.spans for d in documents]
-    texts = [d.text for d in documents]
-    gold_tags, pred_tags = tag_sequences(texts, gold, tokenizer), tag_sequences(texts, predicted, tokenizer)
+    rows = [seqeval_counts(d.text, d.spans, p, tokenizer) for d, p in zip(documents, predicted, strict=True)]
     return {
         "documents": len(documents),
-        "seqeval_strict": seqeval_from_tags(gold_tags, pred_tags, "strict"),
-        "seqeval_default": seqeval_from_tags(gold_tags, pred_tags, "default"),
+        "seqeval_strict": seqeval_from_counts([row["seqeval_strict"] for row in rows]),
+        "seqeval_default": seqeval_from_counts([row["seqeval_default"] for row in rows]),
         "span_exact": span_scores(gold, predicted),
         "span_overlap": span_overlap_scores(gold, predicted),
         "outcome": outcome_accuracy(gold, predicted),
@@ -199,18 +246,14 @@ def document_counts(
     documents: list[Document], predicted: list[list[Span]], tokenizer: Any
 ) -> list[dict[str, DocumentCounts]]:
     """Per document and score section, the counts behind ``evaluate``'s micro scores."""
-    rows = []
-    for document, pred_spans in zip(documents, predicted, strict=True):
-        gold_tags, pred_tags = tag_sequences([document.text] * 2, [document.spans, pred_spans], tokenizer)
-        rows.append(
-            {
-                "seqeval_strict": seqeval_document_counts(gold_tags, pred_tags, "strict"),
-                "seqeval_default": seqeval_document_counts(gold_tags, pred_tags, "default"),
-                "span_exact": exact_counts(document.spans, pred_spans),
-                "span_overlap": overlap_counts(document.spans, pred_spans),
-            }
-        )
-    return rows
+    return [
+        {
+            **seqeval_counts(document.text, document.spans, pred_spans, tokenizer),
+            "span_exact": exact_counts(document.spans, pred_spans),
+            "span_overlap": overlap_counts(document.spans, pred_spans),
+        }
+        for document, pred_spans in zip(documents, predicted, strict=True)
+    ]
 
 
 SECTIONS = ("seqeval_strict", "seqeval_default", "span_exact", "span_overlap")

@@ -23,6 +23,7 @@ import numpy as np
 from inference.model_dir import SETTINGS_FILE, check_model_dir, load_tokenizer, read_settings
 from inference.onnx_backend import ONNX_FILE, OnnxBackend
 from inference.spans import Document
+from training.permissions import apply_umask
 
 OPSET = 17
 # Model types whose attention/LayerNorm/GELU subgraphs ONNX Runtime's BERT optimizer knows how to fuse.
@@ -72,10 +73,10 @@ def export(
     created = _make_parents(output.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
     try:
-        staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary directory
         manifest = _build(source, staging, documents, max_f1_drop, log)
         manifest["gold"] = str(gold) if gold is not None else None
         (staging / "export.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        apply_umask(staging)
         _move_into_place(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from training.config import ConfigError, TrainConfig
 from training.corpus import CorpusError, corpus_hash, load_documents, validate_files
 from training.fakes_standoff import read_standoff
 from training.features import document_windows, length_grouped_batches
+from training.permissions import apply_umask
 
 RECORD_FILE = "training_record.json"
 
@@ -128,16 +130,16 @@ def train(
     # Everything that can fail on bad input is checked before any training work.
     check_output(output, overwrite)
     data_files = [config.train_file, *config.extra_train_files, config.dev_file]
-    # One check over all files, dev first so that a dev document found in training data (inside
-    # silver data, say) is reported at the training file's line.
-    problems = validate_files([config.dev_file, config.train_file, *config.extra_train_files])
+    # One check over all files, dev and test first so that an evaluation document found in training
+    # data (inside silver data, say) is reported at the training file's line.
+    evaluation_files = [config.dev_file, *([config.test_file] if config.test_file else [])]
+    problems = validate_files([*evaluation_files, config.train_file, *config.extra_train_files])
     if problems:
         raise CorpusError(problems)
-    train_docs = load_documents(config.train_file)
-    extra_docs = [doc for path in config.extra_train_files for doc in load_documents(path)]
-    fakes_docs = load_fakes(config, log)
+    train_docs, data_counts = training_documents(config, log)
     dev_docs = load_documents(config.dev_file)
-    trained_on = corpus_hash(data_files + ([config.fakes_annotations] if fakes_docs else []))
+    fakes_file = [config.fakes_annotations] if data_counts["fakes"] else []
+    trained_on = corpus_hash(data_files + fakes_file)
     base_model = resolve_base_model(config.base_model)
 
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
@@ -159,10 +161,6 @@ def train(
     model = AutoModelForTokenClassification.from_pretrained(
         base_model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id
     )
-    corpus_docs = select_fraction(train_docs, config)
-    train_docs = corpus_docs + extra_docs + fakes_docs
-    original_count = len(train_docs)
-    train_docs = augment(train_docs, config.augment_strip_punctuation, config.seed, config.augment_feed)
     features = [
         window
         for document in train_docs
@@ -234,14 +232,7 @@ def train(
         "base_model": base_model,
         "corpus_sha256": trained_on,
         "train_documents": len(train_docs),
-        "data": {
-            "train_file": {"path": config.train_file, "documents": len(corpus_docs)},
-            "extra_train_files": [
-                {"path": path, "documents": len(load_documents(path))} for path in config.extra_train_files
-            ],
-            "fakes": fakes_data(config, fakes_docs),
-            "augmented_copies": len(train_docs) - original_count,
-        },
+        **data_counts,
         "dev_documents": len(dev_docs),
         "labels": names,
         "best_epoch": max(progress.history, key=lambda h: h["dev_f1"])["epoch"],
@@ -254,6 +245,7 @@ def train(
         "device": str(accelerator.device),
         "resumed": resume and progress.resumed_from > 0,
         "versions": library_versions(),
+        "warnings": quality_warnings(progress.best_f1, config),
     }
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -273,8 +265,45 @@ def train(
             f"{min_scores or 'none'} (dev exact F1 {dev_scores['before']:.4f} -> {dev_scores['after']:.4f}); "
             f"saved {output}"
         )
+        for warning in record["warnings"]:
+            print(f"WARNING: {warning}", file=sys.stderr)
     accelerator.wait_for_everyone()
     return record
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def quality_warnings(best_f1: float, config: TrainConfig) -> list[str]:
+    """What must not go unnoticed about a trained model: a dev F1 of 0 is a failed run."""
+    if best_f1 > 0:
+        return []
+    return [
+        f"dev strict F1 is {best_f1:.4f} at every epoch on {config.dev_file}: the model found "
+        "no dev entity; it was saved but is not fit for use (check the data, learning rate and epochs)"
+    ]
+
+
+def training_documents(
+    config: TrainConfig, log: Callable[[str], None] = print
+) -> tuple[list[Any], dict[str, Any]]:
+    """The documents trained on, and how many came from where (for the record and the card)."""
+    corpus = load_documents(config.train_file)
+    extra_files = [(path, load_documents(path)) for path in config.extra_train_files]
+    fakes = load_fakes(config, log)
+    chosen = select_fraction(corpus, config)
+    extra = [document for _, documents in extra_files for document in documents]
+    originals = chosen + extra + fakes
+    documents = augment(originals, config.augment_strip_punctuation, config.seed, config.augment_feed)
+    counts = {
+        "train_file_documents": len(corpus),
+        "train_fraction_documents": len(chosen),
+        "extra_train_documents": [{"path": path, "documents": len(docs)} for path, docs in extra_files],
+        "fakes": fakes_data(config, fakes),
+        "augmented_copies": len(documents) - len(originals),
+    }
+    return documents, counts
 
 
 def load_fakes(config: TrainConfig, log: Callable[[str], None]) -> list[Any]:
@@ -295,10 +324,6 @@ def fakes_data(config: TrainConfig, documents: list[Any]) -> dict[str, Any] | No
     if not documents:
         return None
     return {"dir": config.fakes_dir, "annotations": config.fakes_annotations, "documents": len(documents)}
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 def select_fraction(documents: list[Any], config: TrainConfig) -> list[Any]:
@@ -348,9 +373,11 @@ def save_model_dir(
     try:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+        set_model_max_length(staging, config.max_length)
         settings = {"max_length": config.max_length, "stride": config.stride, "min_scores": min_scores or {}}
         (staging / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        apply_umask(staging)
         if output.exists():
             retired = output.with_name(f".{output.name}.old")
             shutil.rmtree(retired, ignore_errors=True)
@@ -362,3 +389,12 @@ def save_model_dir(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def set_model_max_length(directory: Path, max_length: int) -> None:
+    """The saved tokenizer's ``model_max_length`` is the training window, so that
+    ``transformers.pipeline(..., stride=N)`` cuts long texts into the windows the model learnt on."""
+    path = directory / "tokenizer_config.json"
+    tokenizer_config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    tokenizer_config["model_max_length"] = max_length
+    path.write_text(json.dumps(tokenizer_config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
