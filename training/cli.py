@@ -194,27 +194,64 @@ def _write_text(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
+PREDICT_INPUTS = (
+    ".jsonl (one {id, text} object a line), .json (an array of {id, text} objects; "
+    "either suffix in any case) or plain text (any other name)"
+)
+
+
 def read_inputs(paths: list[str]) -> list[tuple[str, str]]:
-    """(id, text) pairs from .jsonl files (fields id, text) or plain text files."""
+    """(id, text) pairs of every input file (see ``PREDICT_INPUTS``); all are read before any work."""
+    from training.textfiles import read_utf8
+
     items: list[tuple[str, str]] = []
     for name in paths:
         path = Path(name)
-        if not path.is_file():
+        if path.is_dir():
+            raise UsageError(f"input {path} is a directory; predict reads files: {PREDICT_INPUTS}")
+        if not path.exists():
             raise UsageError(f"input file {path} does not exist")
-        if path.suffix == ".jsonl":
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise UsageError(f"{path}:{number}: invalid JSON ({error.msg})") from error
-                if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
-                    raise UsageError(f"{path}:{number}: expected an object with a string 'text'")
-                items.append((str(raw.get("id", f"{path.name}:{number}")), raw["text"]))
+        text = read_utf8(path)
+        suffix = path.suffix.lower()
+        if suffix == ".jsonl":
+            items += _jsonl_inputs(path, text)
+        elif suffix == ".json":
+            items += _json_array_inputs(path, text)
         else:
-            items.append((path.stem, path.read_text(encoding="utf-8")))
+            items.append((path.stem, text))
     return items
+
+
+def _jsonl_inputs(path: Path, text: str) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{path}:{number}: invalid JSON ({error.msg})") from error
+        items.append(_input_item(raw, f"{path}:{number}", f"{path.name}:{number}"))
+    return items
+
+
+def _json_array_inputs(path: Path, text: str) -> list[tuple[str, str]]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from error
+    if not isinstance(raw, list):
+        raise UsageError(f"{path}: expected a JSON array of {{id, text}} objects (or .jsonl, one a line)")
+    return [
+        _input_item(item, f"{path}: item {number}", f"{path.name}:{number}")
+        for number, item in enumerate(raw, start=1)
+    ]
+
+
+def _input_item(raw: Any, where: str, default_id: str) -> tuple[str, str]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
+        raise UsageError(f"{where}: expected an object with a string 'text'")
+    return str(raw.get("id", default_id)), raw["text"]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -475,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--batch-size", type=int, help="windows per forward pass (default: 16 on CPU, 64 on CUDA)")
-    p.add_argument("files", nargs="+", help=".jsonl (id, text) or plain text files")
+    p.add_argument("files", nargs="+", help=PREDICT_INPUTS)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("split", help="split documents into train/dev/test (stable, by id)")
@@ -551,10 +588,11 @@ def main(argv: list[str] | None = None) -> int:
     from training.config import ConfigError
     from training.corpus import CorpusError
     from training.features import UnalignedSpanError
+    from training.textfiles import InputFileError
 
     try:
         return args.func(args)
-    except (UsageError, ConfigError, CorpusError, ModelDirError, UnalignedSpanError) as error:
+    except (UsageError, ConfigError, CorpusError, ModelDirError, UnalignedSpanError, InputFileError) as error:
         print(f"conflict-ie {args.command}: error: {error}", file=sys.stderr)
         return 2
 
