@@ -33,13 +33,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from training.corpus import label_counts, load_documents
+    from training.corpus import CorpusError, label_counts, read_documents
 
+    read = [read_documents(path) for path in args.paths]
+    problems = [problem for _, file_problems in read for problem in file_problems]
+    if problems:
+        raise CorpusError(problems)
     keys = ["CASUALTY_COUNT:killed", "CASUALTY_COUNT:injured", "VICTIM_TYPE", "PERPETRATOR"]
     print(f"{'split':28s} {'docs':>5s} {'words':>7s} " + " ".join(f"{k:>22s}" for k in keys))
     totals: dict[str, int] = {}
-    for path in args.paths:
-        documents = load_documents(path)
+    for path, (located, _) in zip(args.paths, read, strict=True):
+        documents = [document for _, document in located]
         counts = label_counts(documents)
         words = sum(len(d.text.split()) for d in documents)
         print(
