@@ -367,3 +367,18 @@ def test_label_studio_relations_that_do_not_fit(tmp_path: Path) -> None:
     assert any("result 4" in m and "region that was not imported" in m for m in messages)
     assert any("result 5" in m and "PERPETRATOR -> PERPETRATOR" in m for m in messages)
     assert len(messages) == 3  # and the LOCATION region itself
+
+
+def test_convert_lists_the_accepted_labels_for_an_unknown_one(tmp_path: Path, capsys) -> None:
+    results = [region("w", 0, 6, ["WEAPON"]), region("x", 57, 62, ["Arms"])]
+    source = write_json(tmp_path / "ls.json", [task(1, results)])
+    output = tmp_path / "out.jsonl"
+    assert main(["convert", "--from", "label-studio", str(source), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    accepted = "(accepted: CASUALTY_COUNT_KILLED, CASUALTY_COUNT_INJURED, VICTIM_TYPE, PERPETRATOR"
+    assert f"task 1 result 0: span [0:6] WEAPON 'Rebels': unknown label 'WEAPON' {accepted}" in err
+    assert f"unknown label 'Arms' {accepted}" in err
+    (names,) = [line for line in err.splitlines() if line.startswith("label names accepted")]
+    aliases = ("ACTOR, ATTACKER, P, PERP, PERPETRATORS -> PERPETRATOR", "V, VICTIM", "WOUNDED", "K, I")
+    assert all(alias in names for alias in aliases), names
+    assert not output.exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.spans import Document
-from training.formats.common import Imported, Issue
+from training.formats.common import Imported, Issue, label_names_help
 from training.formats.conll import read_conll, to_conll
 from training.formats.doccano import read_doccano, to_doccano
 from training.formats.label_studio import read_label_studio, to_label_studio
@@ -131,6 +131,8 @@ def report_and_check(imported: Imported, skip_bad: bool, log: Any) -> None:
     """List every issue; fail (nothing written) on errors unless ``skip_bad``."""
     for issue in imported.issues:
         log(str(issue))
+    if any(issue.message.startswith("unknown label") for issue in imported.issues):
+        log(label_names_help())
     errors = imported.errors
     if errors and not skip_bad:
         raise ConvertError(
