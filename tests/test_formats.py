@@ -382,3 +382,52 @@ def test_convert_lists_the_accepted_labels_for_an_unknown_one(tmp_path: Path, ca
     aliases = ("ACTOR, ATTACKER, P, PERP, PERPETRATORS -> PERPETRATOR", "V, VICTIM", "WOUNDED", "K, I")
     assert all(alias in names for alias in aliases), names
     assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    "source,name,content",
+    [
+        (None, "drafts.txt", b"### a\nGunmen killed [[12|K]] in Caf\xe9.\n"),
+        ("doccano", "d.jsonl", b'{"text": "ok"}\n{"text": "Caf\xe9"}\n'),
+        ("conll", "c.conll", b"Gunmen O\r\nkilled O\r\n\r\nCaf\xe9 O\r\n"),
+        ("label-studio", "ls.json", b'[\n {"data": {"text": "Caf\xe9"}}\n]'),
+    ],
+)
+def test_convert_names_the_place_of_a_byte_that_is_not_utf8(
+    tmp_path: Path, capsys, source: str | None, name: str, content: bytes
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    output = tmp_path / "out.jsonl"
+    assert main(["convert", *(["--from", source] if source else []), str(path), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    offset = content.index(b"\xe9")
+    line = content[:offset].count(b"\n") + 1
+    assert f"{path}:{line}: not valid UTF-8: byte 0xe9 at byte offset {offset}" in err
+    assert "Traceback" not in err and not output.exists()
+
+
+def test_convert_says_a_directory_is_a_directory(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert main(["convert", "--from", "doccano", str(folder), "--output", str(tmp_path / "out.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder} is a directory" in err and "not found" not in err
+    markup = tmp_path / "drafts.txt"
+    markup.write_text("### m1\nGunmen killed [[12|K]] [[villagers|V]].\n", encoding="utf-8")
+    for target in ("corpus", "conll"):
+        assert main(["convert", str(markup), "--to", target, "--output", str(folder)]) == 2
+        assert f"--output {folder} is a directory" in capsys.readouterr().err
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*"))
+
+
+def test_doccano_and_conll_keep_unicode_line_separators_inside_a_text(tmp_path: Path) -> None:
+    text = "Rebels killed 12\u2028civilians\x85in Idlib."
+    document = Document("u1", text, [Span(14, 16, "CASUALTY_COUNT", "killed")])
+    doccano = tmp_path / "d.jsonl"
+    doccano.write_text(json.dumps(to_doccano([document])[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    assert read_doccano(doccano).documents == [document]
+    conll = tmp_path / "c.conll"
+    conll.write_text(to_conll([document])[0], encoding="utf-8")
+    imported = read_conll(conll)
+    assert imported.issues == [] and imported.documents == [document]

@@ -328,6 +328,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from training.formats import ConvertError, load_source, report_and_check, write_target
 
     source = args.source_format or ("markup" if args.target_format == "corpus" else "corpus")
+    if Path(args.output).is_dir():
+        raise UsageError(f"--output {args.output} is a directory; give the file to write")
 
     def log(line: str) -> None:
         print(line, file=sys.stderr)

@@ -24,8 +24,8 @@ def check_file(path: str | Path) -> None:
         raise InputFileError(path, "does not exist")
 
 
-def read_utf8(path: str | Path) -> str:
-    """The file's text with universal newlines (as ``Path.read_text`` gives it)."""
+def read_utf8(path: str | Path, universal_newlines: bool = True) -> str:
+    """The file's text, with universal newlines (as ``Path.read_text`` gives it) unless told not to."""
     check_file(path)
     try:
         data = Path(path).read_bytes()
@@ -35,7 +35,7 @@ def read_utf8(path: str | Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise utf8_error(path, data, error) from None
-    return _universal_newlines(text)
+    return _universal_newlines(text) if universal_newlines else text
 
 
 def utf8_error(path: str | Path, data: bytes, error: UnicodeDecodeError) -> InputFileError:

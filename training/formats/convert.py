@@ -71,6 +71,10 @@ def load_source(
     """Documents and issues of the input files in one source format (not fakes-crowd)."""
     if not inputs:
         raise ConvertError(f"--from {source} needs at least one input file")
+    folders = [name for name in inputs if Path(name).is_dir()]
+    if folders:
+        named = "; ".join(f"{name} is a directory" for name in folders)
+        raise ConvertError(f"{named}: give the {source} file(s) in it")
     missing = [name for name in inputs if not Path(name).is_file()]
     if missing:
         raise ConvertError(f"input file(s) not found: {', '.join(missing)}")

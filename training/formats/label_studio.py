@@ -8,6 +8,7 @@ from typing import Any
 
 from inference.spans import Document
 from training.formats.common import EXPORT_NAMES, Imported, Issue, _DocumentBuilder, parse_outcome
+from training.textfiles import InputFileError, read_utf8
 
 
 def _utf16_to_index(text: str, offset: int) -> int | None:
@@ -91,8 +92,10 @@ def read_label_studio(
 ) -> Imported:
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raw = json.loads(read_utf8(path))
+    except InputFileError as error:
+        return Imported([], [Issue(error.where, error.message)])
+    except json.JSONDecodeError as error:
         return Imported([], [Issue(str(path), f"cannot read a Label Studio JSON export: {error}")])
     tasks = [raw] if isinstance(raw, dict) else raw
     if not isinstance(tasks, list):
