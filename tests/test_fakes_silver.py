@@ -154,6 +154,8 @@ def test_convert_command(tmp_path: Path, capsys) -> None:
     assert main(args) == 0
     assert len(load_documents(output)) == 2
     assert "FA-KES silver (train)" in capsys.readouterr().err
+    assert main([*args, "--id-prefix", "fakes-"]) == 0
+    assert [d.id for d in load_documents(output)] == ["fakes-101#s1", "fakes-102#s1"]
 
 
 @pytest.mark.skipif(not FAKES_DIR.is_dir(), reason="../shared/datasets/fa-kes is absent")

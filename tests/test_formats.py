@@ -163,6 +163,12 @@ def test_label_studio_json_min(tmp_path: Path) -> None:
     imported = read_label_studio(write_json(tmp_path / "min.json", rows))
     assert imported.issues == []
     assert imported.documents[0].spans == [Span(14, 16, "CASUALTY_COUNT", "killed")]
+    chosen = read_label_studio(tmp_path / "min.json", annotator="ann@example.org")
+    assert chosen.documents == imported.documents and chosen.errors == []
+    assert [str(issue) for issue in chosen.issues] == [
+        f"{tmp_path / 'min.json'}: JSON-MIN rows hold one annotation each; "
+        "--annotation and --annotator choose only in the JSON export (note)"
+    ]
 
 
 def test_doccano(tmp_path: Path) -> None:
@@ -431,3 +437,139 @@ def test_doccano_and_conll_keep_unicode_line_separators_inside_a_text(tmp_path: 
     conll.write_text(to_conll([document])[0], encoding="utf-8")
     imported = read_conll(conll)
     assert imported.issues == [] and imported.documents == [document]
+
+
+def annotation(who, results: list[dict], **fields) -> dict:
+    return {"id": fields.pop("id", 1), "completed_by": who, "result": results, **fields}
+
+
+def choice_tasks() -> list[dict]:
+    first = [region("p", 0, 6, ["PERPETRATOR"])]
+    second = [region("v", 17, 26, ["VICTIM_TYPE"])]
+    ann = {"id": 1, "email": "ann@example.org", "first_name": "", "last_name": ""}
+    bob = {"id": 2, "email": "bob@example.org", "first_name": "", "last_name": ""}
+    one = [
+        annotation(ann, first, created_at="2024-03-01T10:00:00.000000Z", updated_at="2024-04-15T10:00:00Z"),
+        annotation(bob, [], was_cancelled=True, updated_at="2024-05-01T10:00:00Z"),
+        annotation(
+            bob,
+            second,
+            ground_truth=True,
+            created_at="2024-02-01T09:00:00Z",
+            updated_at="2024-04-01T08:00:00.123456",  # no zone: read as UTC
+        ),
+    ]
+    two = [annotation(2, second, updated_at="2024-01-01T00:00:00Z")]  # completed_by as a bare user id
+    three = [annotation(3, second), annotation(4, first)]  # no timestamps: latest is the last
+    return [
+        {"id": task_id, "data": {"text": TEXT}, "annotations": annotations}
+        for task_id, annotations in ((1, one), (2, two), (3, three))
+    ]
+
+
+@pytest.mark.parametrize(
+    "options,chosen,problems",
+    [
+        (
+            {"annotator": "ann@example.org"},
+            {1: "Rebels"},
+            [
+                "task 2: no submitted annotation by 'ann@example.org' (annotations by 2)",
+                "task 3: no submitted annotation by",
+            ],
+        ),
+        (
+            {"annotator": "BOB@example.org"},
+            {1: "civilians"},
+            ["task 2: no submitted", "task 3: no submitted"],
+        ),
+        ({"annotator": "2"}, {1: "civilians", 2: "civilians"}, ["task 3: no submitted"]),
+        ({"annotation": "latest"}, {1: "Rebels", 2: "civilians", 3: "Rebels"}, []),
+        (
+            {"annotation": "ground-truth"},
+            {1: "civilians"},
+            ["task 2: no submitted annotation marked ground truth", "task 3: no submitted annotation marked"],
+        ),
+        (
+            {"annotation": 1},
+            {1: "civilians", 3: "Rebels"},
+            ["task 2: --annotation 1 asks for submitted annotation number 1 (0 = first); the task has 1"],
+        ),
+        (
+            {"annotator": "2", "annotation": "latest"},
+            {1: "civilians", 2: "civilians"},
+            ["task 3"],
+        ),
+        (
+            {},
+            {2: "civilians"},
+            [
+                "task 1: 2 annotations (by ann@example.org, bob@example.org)",
+                "task 3: 2 annotations (by 3, 4)",
+            ],
+        ),
+    ],
+)
+def test_label_studio_annotation_by_annotator_latest_ground_truth_or_position(
+    tmp_path: Path, options: dict, chosen: dict[int, str], problems: list[str]
+) -> None:
+    imported = read_label_studio(write_json(tmp_path / "ls.json", choice_tasks()), **options)
+    texts = {int(d.id): TEXT[d.spans[0].start : d.spans[0].end] for d in imported.documents}
+    assert texts == chosen
+    messages = [str(issue) for issue in imported.errors]
+    assert len(messages) == len(problems), messages
+    assert all(any(p in m for m in messages) for p in problems), messages
+
+
+def test_convert_label_studio_choice_and_id_prefix_options(tmp_path: Path, capsys) -> None:
+    source = write_json(tmp_path / "ls.json", choice_tasks()[:2])
+    output = tmp_path / "out.jsonl"
+    args = [
+        "convert",
+        "--from",
+        "label-studio",
+        str(source),
+        "--output",
+        str(output),
+        "--id-prefix",
+        "ls-p1-",
+    ]
+    assert main([*args, "--annotation", "ground-truth", "--skip-bad"]) == 0
+    assert [d.id for d in load_documents(output)] == ["ls-p1-1"]
+    assert "task 2: no submitted annotation marked ground truth" in capsys.readouterr().err
+    assert main([*args, "--annotator", "bob@example.org", "--annotation", "latest", "--skip-bad"]) == 0
+    assert [d.id for d in load_documents(output)] == ["ls-p1-1"]
+    assert (
+        "task 2: no submitted annotation by 'bob@example.org' (annotations by 2)" in capsys.readouterr().err
+    )
+    assert main([*args, "--annotator", "2", "--annotation", "latest"]) == 0
+    assert [(d.id, d.spans[0].label) for d in load_documents(output)] == [
+        ("ls-p1-1", "VICTIM_TYPE"),
+        ("ls-p1-2", "VICTIM_TYPE"),
+    ]
+    with pytest.raises(SystemExit):
+        main([*args, "--annotation", "newest"])
+    assert "expected a number (0 = first), 'latest' or 'ground-truth'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["markup", "corpus", "label-studio", "doccano", "conll"])
+def test_id_prefix_applies_to_every_importer(tmp_path: Path, source: str) -> None:
+    document = Document("7", TEXT, [Span(0, 6, "PERPETRATOR"), Span(14, 16, "CASUALTY_COUNT", "killed")])
+    path = tmp_path / "input"
+    if source == "markup":
+        path.write_text(
+            "### 7\n[[Rebels|P]] killed [[12|K]] civilians and wounded three soldiers in Idlib.\n"
+        )
+    elif source == "conll":
+        path.write_text(to_conll([document])[0], encoding="utf-8")
+    else:
+        payload = {"corpus": [document.to_dict()], "doccano": to_doccano([document])}.get(source)
+        if source == "label-studio":
+            write_json(path, to_label_studio([document]))
+        else:
+            path.write_text("".join(json.dumps(line) + "\n" for line in payload), encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert (
+        main(["convert", "--from", source, str(path), "--output", str(output), "--id-prefix", "team-b:"]) == 0
+    )
+    assert load_documents(output) == [replace(document, id="team-b:7")]

@@ -325,7 +325,7 @@ def _predict_sharded(state: Any, args: argparse.Namespace, texts: list[str]) -> 
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from training.formats import ConvertError, load_source, report_and_check, write_target
+    from training.formats import ConvertError, load_source, report_and_check, with_id_prefix, write_target
 
     source = args.source_format or ("markup" if args.target_format == "corpus" else "corpus")
     if Path(args.output).is_dir():
@@ -346,8 +346,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 raise UsageError(str(error)) from error
             log(summary)
         else:
-            options = (args.default_outcome, args.annotation, args.text_field)
+            options = (args.default_outcome, args.annotation, args.text_field, args.annotator)
             imported = load_source(source, args.inputs, *options)
+        imported = with_id_prefix(imported, args.id_prefix)
         report_and_check(imported, args.skip_bad, log)
         for note in write_target(args.target_format, args.output, imported.documents, not args.plain_conll):
             log(str(note))
@@ -456,6 +457,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _annotation_choice(value: str) -> int | str:
+    if value in ("latest", "ground-truth"):
+        return value
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(
+        f"expected a number (0 = first), 'latest' or 'ground-truth', got {value!r}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="conflict-ie", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -542,7 +553,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.add_argument("--skip-bad", action="store_true", help="write what fits; what does not is still listed")
     p.add_argument("--default-outcome", choices=["killed", "injured"], help="for counts whose label has none")
-    p.add_argument("--annotation", type=int, help="Label Studio: which annotation of each task (0 = first)")
+    p.add_argument(
+        "--annotation",
+        type=_annotation_choice,
+        metavar="N|latest|ground-truth",
+        help="Label Studio: which submitted annotation of each task: N (0 = first), the latest "
+        "(updated_at, else created_at) or the one marked ground truth",
+    )
+    p.add_argument(
+        "--annotator", metavar="EMAIL_OR_ID", help="Label Studio: the annotation by this user (completed_by)"
+    )
+    p.add_argument(
+        "--id-prefix", default="", metavar="PREFIX", help="put before every document id (e.g. ls-proj1-)"
+    )
     p.add_argument("--text-field", default="text", help="Label Studio data / doccano key of the text")
     p.add_argument("--plain-conll", action="store_true", help="no '# id' / '# text' comment lines")
     p.add_argument("--fakes-dir", help="--from fakes-crowd: folder with fakes.csv, crowd CSV, splits.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,12 @@ def read_any(
     source: str,
     path: str | Path,
     default_outcome: str | None = None,
-    annotation: int | None = None,
+    annotation: int | str | None = None,
     text_field: str = "text",
+    annotator: str | None = None,
 ) -> Imported:
     if source == "label-studio":
-        return read_label_studio(path, default_outcome, annotation, text_field)
+        return read_label_studio(path, default_outcome, annotation, text_field, annotator)
     if source == "doccano":
         return read_doccano(path, default_outcome, text_field)
     if source == "conll":
@@ -65,8 +67,9 @@ def load_source(
     source: str,
     inputs: list[str],
     default_outcome: str | None = None,
-    annotation: int | None = None,
+    annotation: int | str | None = None,
     text_field: str = "text",
+    annotator: str | None = None,
 ) -> Imported:
     """Documents and issues of the input files in one source format (not fakes-crowd)."""
     if not inputs:
@@ -94,10 +97,15 @@ def load_source(
             # A markup document with a problem is left out whole (its problems are listed).
             documents += [d for d in docs if d.id not in bad]
         else:
-            imported = read_any(source, name, default_outcome, annotation, text_field)
+            imported = read_any(source, name, default_outcome, annotation, text_field, annotator)
             documents += imported.documents
             issues += imported.issues
     return Imported(documents, issues)
+
+
+def with_id_prefix(imported: Imported, prefix: str) -> Imported:
+    """Every document id with ``prefix`` before it (``--id-prefix``: two exports' ids cannot collide)."""
+    return Imported([replace(d, id=f"{prefix}{d.id}") for d in imported.documents], imported.issues)
 
 
 def write_target(
