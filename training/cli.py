@@ -187,6 +187,11 @@ def _read_json(path: Path) -> Any:
         raise UsageError(f"{path}: invalid JSON ({error})") from error
 
 
+def _refuse_directory_output(output: str | None) -> None:
+    if output and Path(output).is_dir():
+        raise UsageError(f"--output {output} is a directory; give the file to write")
+
+
 def _write_json(path: Path, payload: Any) -> None:
     _write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
@@ -328,8 +333,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from training.formats import ConvertError, load_source, report_and_check, with_id_prefix, write_target
 
     source = args.source_format or ("markup" if args.target_format == "corpus" else "corpus")
-    if Path(args.output).is_dir():
-        raise UsageError(f"--output {args.output} is a directory; give the file to write")
+    _refuse_directory_output(args.output)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr)
@@ -379,6 +383,7 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     from training.corpus import load_documents
     from training.quality import AgreementError, agreement, format_agreement, format_differences
 
+    _refuse_directory_output(args.output)
     first, second = load_documents(args.first), load_documents(args.second)
     try:
         report, differences = agreement(first, second, only_common=args.only_common)
