@@ -136,3 +136,29 @@ def test_the_shipped_second_annotation_matches_the_corpus_texts_and_its_reported
     assert report["documents"] == len(second) == 40
     # The figure the guidelines report; a corpus edit that moves it must update the guidelines too.
     assert round(report["span_exact"]["micro"]["f1"], 3) == 0.967
+
+
+def test_validate_names_a_directory_and_the_line_of_a_byte_that_is_not_utf8(tmp_path, capsys):
+    folder = tmp_path / "splits"
+    folder.mkdir()
+    latin1 = tmp_path / "latin1.jsonl"
+    second = json.dumps({**GOOD, "id": "d2", "text": "Caf\xe9 bombed."}, ensure_ascii=False)
+    latin1.write_bytes(f"{json.dumps(GOOD)}\n{second}\n".encode("latin-1"))
+    offset = len(json.dumps(GOOD)) + 1 + len('{"id": "d2", "text": "Caf')
+    assert main(["validate", str(folder), str(latin1)]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder}:0: is a directory, not a corpus file" in err and "does not exist" not in err
+    assert f"{latin1}:2: not valid UTF-8: byte 0xe9 at byte offset {offset}" in err
+    assert "Traceback" not in err
+
+
+def test_stats_reads_every_file_before_printing(tmp_path, capsys):
+    good = write_lines(tmp_path / "train.jsonl", [json.dumps(GOOD)])
+    bad = write_lines(tmp_path / "dev.jsonl", ["{oops"])
+    assert main(["stats", str(good), str(bad), str(tmp_path / "missing.jsonl")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{bad}:1: invalid JSON" in captured.err and f"{tmp_path / 'missing.jsonl'}:0" in captured.err
+    assert main(["stats", str(good)]) == 0
+    header, row, total = capsys.readouterr().out.splitlines()
+    assert header.split()[:3] == ["split", "docs", "words"] and row.split()[:3] == ["train.jsonl", "1", "4"]

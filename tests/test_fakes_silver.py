@@ -154,6 +154,8 @@ def test_convert_command(tmp_path: Path, capsys) -> None:
     assert main(args) == 0
     assert len(load_documents(output)) == 2
     assert "FA-KES silver (train)" in capsys.readouterr().err
+    assert main([*args, "--id-prefix", "fakes-"]) == 0
+    assert [d.id for d in load_documents(output)] == ["fakes-101#s1", "fakes-102#s1"]
 
 
 @pytest.mark.skipif(not FAKES_DIR.is_dir(), reason="../shared/datasets/fa-kes is absent")
@@ -175,3 +177,25 @@ def test_silver_from_the_real_files(tmp_path: Path) -> None:
     write_corpus_validated(output, documents)  # raises if any span does not validate
     labels = {s.label for d in documents for s in d.spans}
     assert labels == {"CASUALTY_COUNT", "VICTIM_TYPE", "PERPETRATOR"}
+
+
+def test_convert_names_what_is_wrong_in_the_fakes_folder(tmp_path: Path, capsys) -> None:
+    folder = fake_folder(tmp_path)
+    output = tmp_path / "silver.jsonl"
+
+    def convert(fakes_dir: Path) -> str:
+        args = ["convert", "--from", "fakes-crowd", "--fakes-dir", str(fakes_dir), "--output", str(output)]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and not output.exists()
+        return err
+
+    assert f"--fakes-dir {folder / 'splits.json'} is not a directory" in convert(folder / "splits.json")
+    (folder / "splits.json").write_text('{"train": ["101"],\n "dev": }', encoding="utf-8")
+    assert f"{folder / 'splits.json'}:2: invalid JSON" in convert(folder)
+    (folder / "splits.json").write_text('["101"]', encoding="utf-8")
+    assert "splits.json: expected an object with lists 'train' and 'dev'" in convert(folder)
+    crowd = folder / "crowdsourced-annotations.derived.csv"
+    crowd.write_bytes(crowd.read_bytes().replace(b"Idlib", b"Idl\xefb", 1))
+    offset = crowd.read_bytes().index(b"\xef")
+    assert f"{crowd}:2: not valid UTF-8: byte 0xef at byte offset {offset}" in convert(folder)

@@ -163,6 +163,12 @@ def test_label_studio_json_min(tmp_path: Path) -> None:
     imported = read_label_studio(write_json(tmp_path / "min.json", rows))
     assert imported.issues == []
     assert imported.documents[0].spans == [Span(14, 16, "CASUALTY_COUNT", "killed")]
+    chosen = read_label_studio(tmp_path / "min.json", annotator="ann@example.org")
+    assert chosen.documents == imported.documents and chosen.errors == []
+    assert [str(issue) for issue in chosen.issues] == [
+        f"{tmp_path / 'min.json'}: JSON-MIN rows hold one annotation each; "
+        "--annotation and --annotator choose only in the JSON export (note)"
+    ]
 
 
 def test_doccano(tmp_path: Path) -> None:
@@ -367,3 +373,203 @@ def test_label_studio_relations_that_do_not_fit(tmp_path: Path) -> None:
     assert any("result 4" in m and "region that was not imported" in m for m in messages)
     assert any("result 5" in m and "PERPETRATOR -> PERPETRATOR" in m for m in messages)
     assert len(messages) == 3  # and the LOCATION region itself
+
+
+def test_convert_lists_the_accepted_labels_for_an_unknown_one(tmp_path: Path, capsys) -> None:
+    results = [region("w", 0, 6, ["WEAPON"]), region("x", 57, 62, ["Arms"])]
+    source = write_json(tmp_path / "ls.json", [task(1, results)])
+    output = tmp_path / "out.jsonl"
+    assert main(["convert", "--from", "label-studio", str(source), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    accepted = "(accepted: CASUALTY_COUNT_KILLED, CASUALTY_COUNT_INJURED, VICTIM_TYPE, PERPETRATOR"
+    assert f"task 1 result 0: span [0:6] WEAPON 'Rebels': unknown label 'WEAPON' {accepted}" in err
+    assert f"unknown label 'Arms' {accepted}" in err
+    (names,) = [line for line in err.splitlines() if line.startswith("label names accepted")]
+    aliases = ("ACTOR, ATTACKER, P, PERP, PERPETRATORS -> PERPETRATOR", "V, VICTIM", "WOUNDED", "K, I")
+    assert all(alias in names for alias in aliases), names
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    "source,name,content",
+    [
+        (None, "drafts.txt", b"### a\nGunmen killed [[12|K]] in Caf\xe9.\n"),
+        ("doccano", "d.jsonl", b'{"text": "ok"}\n{"text": "Caf\xe9"}\n'),
+        ("conll", "c.conll", b"Gunmen O\r\nkilled O\r\n\r\nCaf\xe9 O\r\n"),
+        ("label-studio", "ls.json", b'[\n {"data": {"text": "Caf\xe9"}}\n]'),
+    ],
+)
+def test_convert_names_the_place_of_a_byte_that_is_not_utf8(
+    tmp_path: Path, capsys, source: str | None, name: str, content: bytes
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    output = tmp_path / "out.jsonl"
+    assert main(["convert", *(["--from", source] if source else []), str(path), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    offset = content.index(b"\xe9")
+    line = content[:offset].count(b"\n") + 1
+    assert f"{path}:{line}: not valid UTF-8: byte 0xe9 at byte offset {offset}" in err
+    assert "Traceback" not in err and not output.exists()
+
+
+def test_convert_says_a_directory_is_a_directory(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert main(["convert", "--from", "doccano", str(folder), "--output", str(tmp_path / "out.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder} is a directory" in err and "not found" not in err
+    markup = tmp_path / "drafts.txt"
+    markup.write_text("### m1\nGunmen killed [[12|K]] [[villagers|V]].\n", encoding="utf-8")
+    for target in ("corpus", "conll"):
+        assert main(["convert", str(markup), "--to", target, "--output", str(folder)]) == 2
+        assert f"--output {folder} is a directory" in capsys.readouterr().err
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*"))
+
+
+def test_doccano_and_conll_keep_unicode_line_separators_inside_a_text(tmp_path: Path) -> None:
+    text = "Rebels killed 12\u2028civilians\x85in Idlib."
+    document = Document("u1", text, [Span(14, 16, "CASUALTY_COUNT", "killed")])
+    doccano = tmp_path / "d.jsonl"
+    doccano.write_text(json.dumps(to_doccano([document])[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    assert read_doccano(doccano).documents == [document]
+    conll = tmp_path / "c.conll"
+    conll.write_text(to_conll([document])[0], encoding="utf-8")
+    imported = read_conll(conll)
+    assert imported.issues == [] and imported.documents == [document]
+
+
+def annotation(who, results: list[dict], **fields) -> dict:
+    return {"id": fields.pop("id", 1), "completed_by": who, "result": results, **fields}
+
+
+def choice_tasks() -> list[dict]:
+    first = [region("p", 0, 6, ["PERPETRATOR"])]
+    second = [region("v", 17, 26, ["VICTIM_TYPE"])]
+    ann = {"id": 1, "email": "ann@example.org", "first_name": "", "last_name": ""}
+    bob = {"id": 2, "email": "bob@example.org", "first_name": "", "last_name": ""}
+    one = [
+        annotation(ann, first, created_at="2024-03-01T10:00:00.000000Z", updated_at="2024-04-15T10:00:00Z"),
+        annotation(bob, [], was_cancelled=True, updated_at="2024-05-01T10:00:00Z"),
+        annotation(
+            bob,
+            second,
+            ground_truth=True,
+            created_at="2024-02-01T09:00:00Z",
+            updated_at="2024-04-01T08:00:00.123456",  # no zone: read as UTC
+        ),
+    ]
+    two = [annotation(2, second, updated_at="2024-01-01T00:00:00Z")]  # completed_by as a bare user id
+    three = [annotation(3, second), annotation(4, first)]  # no timestamps: latest is the last
+    return [
+        {"id": task_id, "data": {"text": TEXT}, "annotations": annotations}
+        for task_id, annotations in ((1, one), (2, two), (3, three))
+    ]
+
+
+@pytest.mark.parametrize(
+    "options,chosen,problems",
+    [
+        (
+            {"annotator": "ann@example.org"},
+            {1: "Rebels"},
+            [
+                "task 2: no submitted annotation by 'ann@example.org' (annotations by 2)",
+                "task 3: no submitted annotation by",
+            ],
+        ),
+        (
+            {"annotator": "BOB@example.org"},
+            {1: "civilians"},
+            ["task 2: no submitted", "task 3: no submitted"],
+        ),
+        ({"annotator": "2"}, {1: "civilians", 2: "civilians"}, ["task 3: no submitted"]),
+        ({"annotation": "latest"}, {1: "Rebels", 2: "civilians", 3: "Rebels"}, []),
+        (
+            {"annotation": "ground-truth"},
+            {1: "civilians"},
+            ["task 2: no submitted annotation marked ground truth", "task 3: no submitted annotation marked"],
+        ),
+        (
+            {"annotation": 1},
+            {1: "civilians", 3: "Rebels"},
+            ["task 2: --annotation 1 asks for submitted annotation number 1 (0 = first); the task has 1"],
+        ),
+        (
+            {"annotator": "2", "annotation": "latest"},
+            {1: "civilians", 2: "civilians"},
+            ["task 3"],
+        ),
+        (
+            {},
+            {2: "civilians"},
+            [
+                "task 1: 2 annotations (by ann@example.org, bob@example.org)",
+                "task 3: 2 annotations (by 3, 4)",
+            ],
+        ),
+    ],
+)
+def test_label_studio_annotation_by_annotator_latest_ground_truth_or_position(
+    tmp_path: Path, options: dict, chosen: dict[int, str], problems: list[str]
+) -> None:
+    imported = read_label_studio(write_json(tmp_path / "ls.json", choice_tasks()), **options)
+    texts = {int(d.id): TEXT[d.spans[0].start : d.spans[0].end] for d in imported.documents}
+    assert texts == chosen
+    messages = [str(issue) for issue in imported.errors]
+    assert len(messages) == len(problems), messages
+    assert all(any(p in m for m in messages) for p in problems), messages
+
+
+def test_convert_label_studio_choice_and_id_prefix_options(tmp_path: Path, capsys) -> None:
+    source = write_json(tmp_path / "ls.json", choice_tasks()[:2])
+    output = tmp_path / "out.jsonl"
+    args = [
+        "convert",
+        "--from",
+        "label-studio",
+        str(source),
+        "--output",
+        str(output),
+        "--id-prefix",
+        "ls-p1-",
+    ]
+    assert main([*args, "--annotation", "ground-truth", "--skip-bad"]) == 0
+    assert [d.id for d in load_documents(output)] == ["ls-p1-1"]
+    assert "task 2: no submitted annotation marked ground truth" in capsys.readouterr().err
+    assert main([*args, "--annotator", "bob@example.org", "--annotation", "latest", "--skip-bad"]) == 0
+    assert [d.id for d in load_documents(output)] == ["ls-p1-1"]
+    assert (
+        "task 2: no submitted annotation by 'bob@example.org' (annotations by 2)" in capsys.readouterr().err
+    )
+    assert main([*args, "--annotator", "2", "--annotation", "latest"]) == 0
+    assert [(d.id, d.spans[0].label) for d in load_documents(output)] == [
+        ("ls-p1-1", "VICTIM_TYPE"),
+        ("ls-p1-2", "VICTIM_TYPE"),
+    ]
+    with pytest.raises(SystemExit):
+        main([*args, "--annotation", "newest"])
+    assert "expected a number (0 = first), 'latest' or 'ground-truth'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["markup", "corpus", "label-studio", "doccano", "conll"])
+def test_id_prefix_applies_to_every_importer(tmp_path: Path, source: str) -> None:
+    document = Document("7", TEXT, [Span(0, 6, "PERPETRATOR"), Span(14, 16, "CASUALTY_COUNT", "killed")])
+    path = tmp_path / "input"
+    if source == "markup":
+        path.write_text(
+            "### 7\n[[Rebels|P]] killed [[12|K]] civilians and wounded three soldiers in Idlib.\n"
+        )
+    elif source == "conll":
+        path.write_text(to_conll([document])[0], encoding="utf-8")
+    else:
+        payload = {"corpus": [document.to_dict()], "doccano": to_doccano([document])}.get(source)
+        if source == "label-studio":
+            write_json(path, to_label_studio([document]))
+        else:
+            path.write_text("".join(json.dumps(line) + "\n" for line in payload), encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert (
+        main(["convert", "--from", source, str(path), "--output", str(output), "--id-prefix", "team-b:"]) == 0
+    )
+    assert load_documents(output) == [replace(document, id="team-b:7")]

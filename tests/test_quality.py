@@ -201,3 +201,27 @@ def test_agreement_command(tmp_path: Path, capsys) -> None:
         and "x + [16:25] VICTIM_TYPE 'villagers'" in printed
     )
     assert json.loads(output.read_text())["span_exact"]["micro"]["f1"] == 0.5
+
+
+def test_agreement_names_a_directory_and_a_byte_that_is_not_utf8(tmp_path: Path, capsys) -> None:
+    good = tmp_path / "a.jsonl"
+    good.write_text(json.dumps(doc("x", "Gunmen killed 5.", []).to_dict()) + "\n", encoding="utf-8")
+    assert main(["agreement", str(tmp_path), str(good)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path}:0: is a directory" in err and "does not exist" not in err
+    latin1 = tmp_path / "b.jsonl"
+    latin1.write_bytes(b'{"id": "x", "text": "Caf\xe9"}\n')
+    assert main(["agreement", str(good), str(latin1)]) == 2
+    err = capsys.readouterr().err
+    assert f"{latin1}:1: not valid UTF-8: byte 0xe9 at byte offset 24" in err and "Traceback" not in err
+
+
+def test_agreement_refuses_a_directory_as_output_before_printing(tmp_path: Path, capsys) -> None:
+    good = tmp_path / "a.jsonl"
+    good.write_text(json.dumps(doc("x", "Gunmen killed 5.", []).to_dict()) + "\n", encoding="utf-8")
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    assert main(["agreement", str(good), str(good), "--output", str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert f"--output {folder} is a directory" in captured.err and captured.out == ""
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*"))

@@ -33,13 +33,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from training.corpus import label_counts, load_documents
+    from training.corpus import CorpusError, label_counts, read_documents
 
+    read = [read_documents(path) for path in args.paths]
+    problems = [problem for _, file_problems in read for problem in file_problems]
+    if problems:
+        raise CorpusError(problems)
     keys = ["CASUALTY_COUNT:killed", "CASUALTY_COUNT:injured", "VICTIM_TYPE", "PERPETRATOR"]
     print(f"{'split':28s} {'docs':>5s} {'words':>7s} " + " ".join(f"{k:>22s}" for k in keys))
     totals: dict[str, int] = {}
-    for path in args.paths:
-        documents = load_documents(path)
+    for path, (located, _) in zip(args.paths, read, strict=True):
+        documents = [document for _, document in located]
         counts = label_counts(documents)
         words = sum(len(d.text.split()) for d in documents)
         print(
@@ -186,6 +190,11 @@ def _read_json(path: Path) -> Any:
         raise UsageError(f"{path}: invalid JSON ({error})") from error
 
 
+def _refuse_directory_output(output: str | None) -> None:
+    if output and Path(output).is_dir():
+        raise UsageError(f"--output {output} is a directory; give the file to write")
+
+
 def _write_json(path: Path, payload: Any) -> None:
     _write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
@@ -197,27 +206,64 @@ def _write_text(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
+PREDICT_INPUTS = (
+    ".jsonl (one {id, text} object a line), .json (an array of {id, text} objects; "
+    "either suffix in any case) or plain text (any other name)"
+)
+
+
 def read_inputs(paths: list[str]) -> list[tuple[str, str]]:
-    """(id, text) pairs from .jsonl files (fields id, text) or plain text files."""
+    """(id, text) pairs of every input file (see ``PREDICT_INPUTS``); all are read before any work."""
+    from training.textfiles import read_utf8
+
     items: list[tuple[str, str]] = []
     for name in paths:
         path = Path(name)
-        if not path.is_file():
+        if path.is_dir():
+            raise UsageError(f"input {path} is a directory; predict reads files: {PREDICT_INPUTS}")
+        if not path.exists():
             raise UsageError(f"input file {path} does not exist")
-        if path.suffix == ".jsonl":
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise UsageError(f"{path}:{number}: invalid JSON ({error.msg})") from error
-                if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
-                    raise UsageError(f"{path}:{number}: expected an object with a string 'text'")
-                items.append((str(raw.get("id", f"{path.name}:{number}")), raw["text"]))
+        text = read_utf8(path)
+        suffix = path.suffix.lower()
+        if suffix == ".jsonl":
+            items += _jsonl_inputs(path, text)
+        elif suffix == ".json":
+            items += _json_array_inputs(path, text)
         else:
-            items.append((path.stem, path.read_text(encoding="utf-8")))
+            items.append((path.stem, text))
     return items
+
+
+def _jsonl_inputs(path: Path, text: str) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{path}:{number}: invalid JSON ({error.msg})") from error
+        items.append(_input_item(raw, f"{path}:{number}", f"{path.name}:{number}"))
+    return items
+
+
+def _json_array_inputs(path: Path, text: str) -> list[tuple[str, str]]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from error
+    if not isinstance(raw, list):
+        raise UsageError(f"{path}: expected a JSON array of {{id, text}} objects (or .jsonl, one a line)")
+    return [
+        _input_item(item, f"{path}: item {number}", f"{path.name}:{number}")
+        for number, item in enumerate(raw, start=1)
+    ]
+
+
+def _input_item(raw: Any, where: str, default_id: str) -> tuple[str, str]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
+        raise UsageError(f"{where}: expected an object with a string 'text'")
+    return str(raw.get("id", default_id)), raw["text"]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -287,9 +333,17 @@ def _predict_sharded(state: Any, args: argparse.Namespace, texts: list[str]) -> 
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from training.formats import ConvertError, Imported, load_source, report_and_check, write_target
+    from training.formats import (
+        ConvertError,
+        Imported,
+        load_source,
+        report_and_check,
+        with_id_prefix,
+        write_target,
+    )
 
     source = args.source_format or ("markup" if args.target_format == "corpus" else "corpus")
+    _refuse_directory_output(args.output)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr)
@@ -308,8 +362,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         elif source == "fakes-standoff":
             imported = Imported(load_fakes_standoff(args.inputs, args.fakes_dir), [])
         else:
-            options = (args.default_outcome, args.annotation, args.text_field)
+            options = (args.default_outcome, args.annotation, args.text_field, args.annotator)
             imported = load_source(source, args.inputs, *options)
+        imported = with_id_prefix(imported, args.id_prefix)
         report_and_check(imported, args.skip_bad, log)
         if args.target_format == "fakes-standoff":
             write_fakes_standoff(args.output, imported.documents, args.fakes_dir)
@@ -368,6 +423,7 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     from training.corpus import load_documents
     from training.quality import AgreementError, agreement, format_agreement, format_differences
 
+    _refuse_directory_output(args.output)
     first, second = load_documents(args.first), load_documents(args.second)
     try:
         report, differences = agreement(first, second, only_common=args.only_common)
@@ -446,6 +502,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _annotation_choice(value: str) -> int | str:
+    if value in ("latest", "ground-truth"):
+        return value
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(
+        f"expected a number (0 = first), 'latest' or 'ground-truth', got {value!r}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="conflict-ie", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -513,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--batch-size", type=int, help="windows per forward pass (default: 16 on CPU, 64 on CUDA)")
-    p.add_argument("files", nargs="+", help=".jsonl (id, text) or plain text files")
+    p.add_argument("files", nargs="+", help=PREDICT_INPUTS)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("split", help="split documents into train/dev/test (stable, by id)")
@@ -540,7 +606,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.add_argument("--skip-bad", action="store_true", help="write what fits; what does not is still listed")
     p.add_argument("--default-outcome", choices=["killed", "injured"], help="for counts whose label has none")
-    p.add_argument("--annotation", type=int, help="Label Studio: which annotation of each task (0 = first)")
+    p.add_argument(
+        "--annotation",
+        type=_annotation_choice,
+        metavar="N|latest|ground-truth",
+        help="Label Studio: which submitted annotation of each task: N (0 = first), the latest "
+        "(updated_at, else created_at) or the one marked ground truth",
+    )
+    p.add_argument(
+        "--annotator", metavar="EMAIL_OR_ID", help="Label Studio: the annotation by this user (completed_by)"
+    )
+    p.add_argument(
+        "--id-prefix", default="", metavar="PREFIX", help="put before every document id (e.g. ls-proj1-)"
+    )
     p.add_argument("--text-field", default="text", help="Label Studio data / doccano key of the text")
     p.add_argument("--plain-conll", action="store_true", help="no '# id' / '# text' comment lines")
     p.add_argument(
@@ -595,10 +673,11 @@ def main(argv: list[str] | None = None) -> int:
     from training.config import ConfigError
     from training.corpus import CorpusError
     from training.features import UnalignedSpanError
+    from training.textfiles import InputFileError
 
     try:
         return args.func(args)
-    except (UsageError, ConfigError, CorpusError, ModelDirError, UnalignedSpanError) as error:
+    except (UsageError, ConfigError, CorpusError, ModelDirError, UnalignedSpanError, InputFileError) as error:
         print(f"conflict-ie {args.command}: error: {error}", file=sys.stderr)
         return 2
 

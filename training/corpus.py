@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, Document, Relation, Span, cuts_word
+from training.textfiles import InputFileError, read_utf8
 
 RELATION_TARGETS = {"victim": "VICTIM_TYPE", "perpetrator": "PERPETRATOR"}
 
@@ -111,17 +112,18 @@ def _relations(raw: Any, spans: list[Span], problems: list[str]) -> list[Relatio
 def read_documents(path: str | Path) -> tuple[list[tuple[int, Document]], list[Problem]]:
     """Every document with its line number, and every problem found, of one file."""
     path = Path(path)
+    if path.is_dir():
+        return [], [Problem(str(path), 0, "is a directory, not a corpus file (JSON Lines)")]
     if not path.is_file():
         return [], [Problem(str(path), 0, "file does not exist")]
+    try:
+        text = read_utf8(path)
+    except InputFileError as error:
+        return [], [Problem(str(path), error.line, error.message)]
     documents: list[tuple[int, Document]] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8", errors="strict") as handle:
-        try:
-            lines = list(enumerate(handle, start=1))
-        except UnicodeDecodeError as error:
-            return [], [Problem(str(path), 0, f"not valid UTF-8 ({error})")]
-    for number, line in lines:
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -39,6 +39,7 @@ counts of rows, answers, sentences and spans.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections import Counter, defaultdict
@@ -50,6 +51,7 @@ from inference.records import sentence_bounds
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE, Document, Span, cuts_word
 from training.formats import Imported, Issue
 from training.quality import untagged_numbers
+from training.textfiles import InputFileError, read_utf8
 
 FAKES_FILE = "fakes.csv"
 CROWD_FILE = "crowdsourced-annotations.derived.csv"
@@ -131,14 +133,22 @@ def read_inputs(
     directory: str | Path,
 ) -> tuple[list[dict[str, str]], list[dict[str, str]], dict[str, list[str]]]:
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise SilverError(f"--fakes-dir {directory} is not a directory (the FA-KES folder)")
     missing = [n for n in (FAKES_FILE, CROWD_FILE, SPLITS_FILE) if not (directory / n).is_file()]
     if missing:
         raise SilverError(f"{directory}: missing {', '.join(missing)} (the FA-KES folder holds all three)")
     with (directory / FAKES_FILE).open(encoding="latin-1", newline="") as handle:
         fakes = list(csv.DictReader(handle))
-    with (directory / CROWD_FILE).open(encoding="utf-8", newline="") as handle:
-        crowd = list(csv.DictReader(handle))
-    splits = json.loads((directory / SPLITS_FILE).read_text(encoding="utf-8"))
+    try:
+        crowd = list(csv.DictReader(io.StringIO(read_utf8(directory / CROWD_FILE, universal_newlines=False))))
+        splits = json.loads(read_utf8(directory / SPLITS_FILE))
+    except InputFileError as error:
+        raise SilverError(str(error)) from None
+    except json.JSONDecodeError as error:
+        raise SilverError(f"{directory / SPLITS_FILE}:{error.lineno}: invalid JSON ({error.msg})") from None
+    if not isinstance(splits, dict):
+        raise SilverError(f"{directory / SPLITS_FILE}: expected an object with lists 'train' and 'dev'")
     for name, rows, columns in (
         (FAKES_FILE, fakes, ("unit_id", "article_content")),
         (CROWD_FILE, crowd, ("Content-Title", ACTOR_FIELD, *COUNT_FIELDS)),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE, Document, Span, cuts_word
+from training.textfiles import InputFileError, read_utf8
 
 TAGS: dict[str, tuple[str, str | None]] = {
     "K": (CASUALTY_COUNT, "killed"),
@@ -102,7 +103,11 @@ def read_markup(path: Path) -> tuple[list[Document], list[MarkupError]]:
             errors.append(MarkupError(str(path), header_line, f"{current_id}: empty document"))
         documents.append(Document(current_id, text, spans))
 
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = read_utf8(path)
+    except InputFileError as error:
+        return [], [MarkupError(str(path), error.line, error.message)]
+    for number, line in enumerate(text.split("\n"), start=1):
         header = _HEADER.match(line)
         if header:
             flush()

@@ -8,7 +8,9 @@ The package holds one module per concern: ``common`` (label names, ``parse_label
 Every importer returns the documents it could build plus an ``Issue`` for everything that did not fit
 (an unknown label, a count without outcome, offsets out of range, a tool's span text that differs from
 ``text[start:end]``, a span cutting a word, overlapping spans, a task without annotation). Nothing is
-dropped without an issue naming the file, the task or line, and the span.
+dropped without an issue naming the file, the task or line, and the span. ``convert --id-prefix
+PREFIX`` puts PREFIX before every document id any importer gives, so that exports whose ids overlap
+(the task ids of two Label Studio projects or instances) can go into one corpus.
 
 Label names (all formats)
 -------------------------
@@ -41,16 +43,24 @@ outcome that contradicts the label's own is reported too.
 Label Studio
 ------------
 The JSON export: a list of tasks ``{"id", "data": {"text", "doc_id"?}, "annotations": [{"result":
-[...], "was_cancelled"}]}``. Regions are results whose ``value`` has ``start``, ``end`` and
-``labels``; a ``choices`` result with the same region ``id`` (``perRegion`` choices) gives the
-outcome. Offsets are Python string indices; Label Studio counts UTF-16 code units, so where the two
-differ (characters beyond U+FFFF) offsets are converted when that makes ``value.text`` match. The
-document id is ``data.doc_id``, else ``data.id``, else the task id. A task with no submitted
-annotation is reported (it is not the same thing as a report without casualties); a task with
-several is reported unless ``annotation`` picks one by position. Relation results (count → victim or
-perpetrator; the type from the relation's label, else from the target's label) become the corpus
-``relations``; the exporter writes them back, so corpus → Label Studio → corpus is exact. The
-JSON-MIN export (flat objects with ``text`` and region lists) is read too. A labelling config that
+[...], "was_cancelled", "ground_truth", "completed_by", "created_at", "updated_at"}]}``. Regions
+are results whose ``value`` has ``start``, ``end`` and ``labels``; a ``choices`` result with the
+same region ``id`` (``perRegion`` choices) gives the outcome. Offsets are Python string indices;
+Label Studio counts UTF-16 code units, so where the two differ (characters beyond U+FFFF) offsets
+are converted when that makes ``value.text`` match. The document id is ``data.doc_id``, else
+``data.id``, else the task id. A task with no submitted annotation is reported (it is not the same
+thing as a report without casualties); cancelled annotations (``was_cancelled``) do not count. A
+task with several is reported unless one is chosen: ``annotator`` (``--annotator EMAIL_OR_ID``)
+keeps the annotations whose ``completed_by`` is that user (a user id, or the export's ``{"id",
+"email", ...}`` object, matched by id or email, case ignored), then ``annotation``
+(``--annotation``) picks ``latest`` (the greatest ``updated_at``, else ``created_at``; the last one
+when an annotation has neither), ``ground-truth`` (the one with ``ground_truth`` true) or a
+position N (0 = first) among those left. A task where that finds none (no annotation by the user,
+none marked ground truth, fewer than N + 1) is reported with its annotators. Relation results
+(count → victim or perpetrator; the type from the relation's label, else from the target's label)
+become the corpus ``relations``; the exporter writes them back, so corpus → Label Studio → corpus
+is exact. The JSON-MIN export (flat objects with ``text`` and region lists) is read too; its rows
+hold one annotation each, and the choice does not apply to them. A labelling config that
 fits::
 
     <View>
@@ -104,6 +114,7 @@ from training.formats.convert import (
     load_source,
     read_any,
     report_and_check,
+    with_id_prefix,
     write_corpus_validated,
     write_target,
     write_text_atomic,
@@ -135,6 +146,7 @@ __all__ = [
     "to_conll",
     "to_doccano",
     "to_label_studio",
+    "with_id_prefix",
     "write_corpus_validated",
     "write_target",
     "write_text_atomic",

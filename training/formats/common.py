@@ -33,6 +33,7 @@ OUTCOME_WORDS: dict[str, str] = {
     ),
     **dict.fromkeys(("INJURED", "INJURY", "INJURIES", "WOUNDED", "WOUND", "WOUNDS", "HURT"), "injured"),
 }
+ACCEPTED_NAMES = "CASUALTY_COUNT_KILLED, CASUALTY_COUNT_INJURED, VICTIM_TYPE, PERPETRATOR"
 RELATION_FOR_LABEL = {label: kind for kind, label in RELATION_TARGETS.items()}
 RELATION_OF = {
     **dict.fromkeys(("VICTIM", "VICTIM_TYPE", "VICTIMS", "VICTIM_OF"), "victim"),
@@ -90,6 +91,22 @@ def parse_label(name: str) -> tuple[str, str | None] | None:
         if head in OUTCOME_WORDS and tail in _COUNT_NAMES:
             return CASUALTY_COUNT, OUTCOME_WORDS[head]
     return None
+
+
+def label_names_help() -> str:
+    """Every label name the importers accept, on one line (``convert`` prints it once)."""
+    aliases = "; ".join(
+        f"{', '.join(sorted(n for n, target in LABEL_ALIASES.items() if target == label != n))} -> {label}"
+        for label in (CASUALTY_COUNT, VICTIM_TYPE, PERPETRATOR)
+    )
+    words = {o: ", ".join(w for w, outcome in OUTCOME_WORDS.items() if outcome == o) for o in OUTCOMES}
+    return (
+        f"label names accepted (case and punctuation ignored): {ACCEPTED_NAMES}; "
+        "a count name and an outcome word in either order (KILLED_COUNT, casualty-count:injured); "
+        f"CASUALTY_COUNT alone with an outcome choice or --default-outcome; aliases: {aliases}; "
+        f"K, I or an outcome word alone -> CASUALTY_COUNT killed ({words['killed']}) "
+        f"or injured ({words['injured']})"
+    )
 
 
 def parse_outcome(value: Any) -> str | None:
@@ -177,7 +194,7 @@ class _DocumentBuilder:
             if parsed[1]:
                 named_outcomes.add(parsed[1])
         if unknown:
-            return "", None, f"unknown label {', '.join(unknown)}"
+            return "", None, f"unknown label {', '.join(unknown)} (accepted: {ACCEPTED_NAMES}, or an alias)"
         if len(labels) != 1:
             return "", None, "no label" if not labels else f"several labels {sorted(labels)} on one span"
         label = labels.pop()

@@ -13,6 +13,7 @@ from inference.alignment import entity_type_of
 from inference.records import sentence_bounds
 from inference.spans import Document, Span
 from training.formats.common import Imported, Issue, _DocumentBuilder, parse_label
+from training.textfiles import InputFileError, read_utf8
 
 # Tokens: abbreviations (U.S.), grouped numbers (1,200 / 1.5), words with inner hyphens or
 # apostrophes (17-year-old, Syria's), one punctuation mark. Split again at every span boundary.
@@ -171,9 +172,9 @@ def read_conll(path: str | Path, default_outcome: str | None = None) -> Imported
     path = Path(path)
     issues: list[Issue] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        return Imported([], [Issue(str(path), f"cannot read: {error}")])
+        lines = read_utf8(path).split("\n")
+    except InputFileError as error:
+        return Imported([], [Issue(error.where, error.message)])
     docs, marked = _parse_conll(path, lines, issues)
     if not marked:  # plain sentence-per-block files: one document per sentence
         docs = [

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from inference.spans import Document
-from training.formats.common import Imported, Issue
+from training.formats.common import Imported, Issue, label_names_help
 from training.formats.conll import read_conll, to_conll
 from training.formats.doccano import read_doccano, to_doccano
 from training.formats.label_studio import read_label_studio, to_label_studio
@@ -17,11 +18,12 @@ def read_any(
     source: str,
     path: str | Path,
     default_outcome: str | None = None,
-    annotation: int | None = None,
+    annotation: int | str | None = None,
     text_field: str = "text",
+    annotator: str | None = None,
 ) -> Imported:
     if source == "label-studio":
-        return read_label_studio(path, default_outcome, annotation, text_field)
+        return read_label_studio(path, default_outcome, annotation, text_field, annotator)
     if source == "doccano":
         return read_doccano(path, default_outcome, text_field)
     if source == "conll":
@@ -65,12 +67,17 @@ def load_source(
     source: str,
     inputs: list[str],
     default_outcome: str | None = None,
-    annotation: int | None = None,
+    annotation: int | str | None = None,
     text_field: str = "text",
+    annotator: str | None = None,
 ) -> Imported:
     """Documents and issues of the input files in one source format (not fakes-crowd)."""
     if not inputs:
         raise ConvertError(f"--from {source} needs at least one input file")
+    folders = [name for name in inputs if Path(name).is_dir()]
+    if folders:
+        named = "; ".join(f"{name} is a directory" for name in folders)
+        raise ConvertError(f"{named}: give the {source} file(s) in it")
     missing = [name for name in inputs if not Path(name).is_file()]
     if missing:
         raise ConvertError(f"input file(s) not found: {', '.join(missing)}")
@@ -90,10 +97,15 @@ def load_source(
             # A markup document with a problem is left out whole (its problems are listed).
             documents += [d for d in docs if d.id not in bad]
         else:
-            imported = read_any(source, name, default_outcome, annotation, text_field)
+            imported = read_any(source, name, default_outcome, annotation, text_field, annotator)
             documents += imported.documents
             issues += imported.issues
     return Imported(documents, issues)
+
+
+def with_id_prefix(imported: Imported, prefix: str) -> Imported:
+    """Every document id with ``prefix`` before it (``--id-prefix``: two exports' ids cannot collide)."""
+    return Imported([replace(d, id=f"{prefix}{d.id}") for d in imported.documents], imported.issues)
 
 
 def write_target(
@@ -131,6 +143,8 @@ def report_and_check(imported: Imported, skip_bad: bool, log: Any) -> None:
     """List every issue; fail (nothing written) on errors unless ``skip_bad``."""
     for issue in imported.issues:
         log(str(issue))
+    if any(issue.message.startswith("unknown label") for issue in imported.issues):
+        log(label_names_help())
     errors = imported.errors
     if errors and not skip_bad:
         raise ConvertError(

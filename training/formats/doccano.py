@@ -8,6 +8,7 @@ from typing import Any
 
 from inference.spans import Document
 from training.formats.common import EXPORT_NAMES, Imported, Issue, _DocumentBuilder
+from training.textfiles import InputFileError, read_utf8
 
 
 def read_doccano(path: str | Path, default_outcome: str | None = None, text_field: str = "text") -> Imported:
@@ -15,10 +16,10 @@ def read_doccano(path: str | Path, default_outcome: str | None = None, text_fiel
     documents: list[Document] = []
     issues: list[Issue] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        return Imported([], [Issue(str(path), f"cannot read: {error}")])
-    for number, line in enumerate(lines, start=1):
+        text = read_utf8(path)
+    except InputFileError as error:
+        return Imported([], [Issue(error.where, error.message)])
+    for number, line in enumerate(text.split("\n"), start=1):
         where = f"{path}:{number}"
         if not line.strip():
             continue

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from inference.spans import Document
 from training.formats.common import EXPORT_NAMES, Imported, Issue, _DocumentBuilder, parse_outcome
+from training.textfiles import InputFileError, read_utf8
 
 
 def _utf16_to_index(text: str, offset: int) -> int | None:
@@ -83,16 +85,26 @@ def _json_min_results(task: dict[str, Any]) -> list[dict[str, Any]]:
     return results
 
 
+JSON_MIN_CHOICE = (
+    "JSON-MIN rows hold one annotation each; --annotation and --annotator choose only in the JSON export"
+)
+
+
 def read_label_studio(
     path: str | Path,
     default_outcome: str | None = None,
-    annotation: int | None = None,
+    annotation: int | str | None = None,
     text_field: str = "text",
+    annotator: str | None = None,
 ) -> Imported:
+    """``annotation`` (a position, ``"latest"`` or ``"ground-truth"``) and ``annotator`` (a user's id
+    or email) choose among a task's submitted annotations in the JSON export."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raw = json.loads(read_utf8(path))
+    except InputFileError as error:
+        return Imported([], [Issue(error.where, error.message)])
+    except json.JSONDecodeError as error:
         return Imported([], [Issue(str(path), f"cannot read a Label Studio JSON export: {error}")])
     tasks = [raw] if isinstance(raw, dict) else raw
     if not isinstance(tasks, list):
@@ -111,7 +123,7 @@ def read_label_studio(
             continue
         doc_id = data.get("doc_id", data.get("id", task.get("id", f"{path.stem}-{index + 1}")))
         if "data" in task:
-            results = _ls_annotation_results(where, task, annotation, issues)
+            results = _ls_annotation_results(where, task, annotation, annotator, issues)
             if results is None:
                 continue
         else:
@@ -121,36 +133,100 @@ def read_label_studio(
         _ls_regions(where, results, builder, issues)
         documents.append(builder.build())
         issues.extend(builder.issues)
+    if (annotation is not None or annotator is not None) and any(
+        isinstance(t, dict) and "data" not in t for t in tasks
+    ):
+        issues.append(Issue(str(path), JSON_MIN_CHOICE, error=False))
     return Imported(documents, issues)
 
 
 def _ls_annotation_results(
-    where: str, task: dict[str, Any], annotation: int | None, issues: list[Issue]
+    where: str, task: dict[str, Any], annotation: int | str | None, annotator: str | None, issues: list[Issue]
 ) -> list[Any] | None:
-    annotations = [
-        a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")
-    ]
-    if not annotations:
-        why = " (it has only predictions)" if task.get("predictions") else ""
-        issues.append(
-            Issue(where, f"no submitted annotation{why}; task skipped (unannotated is not casualty-free)")
-        )
+    chosen, problem = _choose_annotation(task, annotation, annotator)
+    if chosen is None:
+        issues.append(Issue(where, problem))
         return None
-    if annotation is None and len(annotations) > 1:
-        who = ", ".join(str(a.get("completed_by", a.get("id", "?"))) for a in annotations)
-        issues.append(
-            Issue(where, f"{len(annotations)} annotations (by {who}); pick one with --annotation N")
-        )
-        return None
-    chosen = annotation or 0
-    if chosen >= len(annotations):
-        issues.append(Issue(where, f"no annotation number {chosen} (the task has {len(annotations)})"))
-        return None
-    results = annotations[chosen].get("result", [])
+    results = chosen.get("result", [])
     if not isinstance(results, list):
         issues.append(Issue(where, "annotation 'result' must be a list"))
         return None
     return results
+
+
+def _choose_annotation(
+    task: dict[str, Any], annotation: int | str | None, annotator: str | None
+) -> tuple[dict[str, Any] | None, str]:
+    """The chosen annotation among the submitted (not cancelled) ones, or None and why."""
+    submitted = [
+        a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")
+    ]
+    if not submitted:
+        why = " (it has only predictions)" if task.get("predictions") else ""
+        return None, f"no submitted annotation{why}; task skipped (unannotated is not casualty-free)"
+    candidates = [a for a in submitted if annotator is None or annotator.strip().lower() in _user_keys(a)]
+    if not candidates:
+        by = f"by {annotator!r} (annotations by {_who(submitted)})"
+        return None, f"no submitted annotation {by}; task skipped"
+    if annotation is None and len(candidates) > 1:
+        return None, (
+            f"{len(candidates)} annotations (by {_who(candidates)}); pick one with --annotator EMAIL_OR_ID "
+            "or --annotation latest|ground-truth|N"
+        )
+    return _pick(candidates, annotation or 0)
+
+
+def _pick(candidates: list[dict[str, Any]], annotation: int | str) -> tuple[dict[str, Any] | None, str]:
+    if annotation == "latest":
+        return _latest(candidates), ""
+    if annotation == "ground-truth":
+        marked = [a for a in candidates if a.get("ground_truth") is True]
+        if len(marked) == 1:
+            return marked[0], ""
+        count = f"{len(marked)} submitted annotations" if marked else "no submitted annotation"
+        return None, f"{count} marked ground truth (annotations by {_who(candidates)}); task skipped"
+    if isinstance(annotation, int) and annotation < len(candidates):
+        return candidates[annotation], ""
+    return None, (
+        f"--annotation {annotation} asks for submitted annotation number {annotation} (0 = first); the task "
+        f"has {len(candidates)} (by {_who(candidates)}); task skipped (or choose by --annotator, or "
+        "--annotation latest)"
+    )
+
+
+def _user_keys(annotation: dict[str, Any]) -> set[str]:
+    """``completed_by``: a user id, or (Label Studio's JSON export) an object with ``id`` and ``email``."""
+    user = annotation.get("completed_by")
+    values = [user.get("id"), user.get("email")] if isinstance(user, dict) else [user]
+    return {str(value).strip().lower() for value in values if value not in (None, "")}
+
+
+def _who(annotations: list[dict[str, Any]]) -> str:
+    names = []
+    for annotation in annotations:
+        user = annotation.get("completed_by")
+        if isinstance(user, dict):
+            user = user.get("email") or user.get("id")
+        names.append(str(user) if user not in (None, "") else f"annotation {annotation.get('id', '?')}")
+    return ", ".join(names)
+
+
+def _latest(annotations: list[dict[str, Any]]) -> dict[str, Any]:
+    """By ``updated_at`` (else ``created_at``); the last one when any annotation has neither."""
+    times = [_timestamp(a.get("updated_at")) or _timestamp(a.get("created_at")) for a in annotations]
+    if any(time is None for time in times):
+        return annotations[-1]
+    return annotations[max(range(len(annotations)), key=lambda i: (times[i], i))]
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def to_label_studio(documents: list[Document]) -> list[dict[str, Any]]:
