@@ -149,12 +149,12 @@ def test_training_adds_the_fakes_articles_and_says_so(
     config = load_config(config_file)
     said: list[str] = []
     record = train(config, tmp_path / "model", log=said.append)
-    assert record["data"]["fakes"]["documents"] == 2 and record["data"]["train_file"]["documents"] == 4
+    assert record["fakes"]["documents"] == 2 and record["train_file_documents"] == 4
     assert any("adding 2 annotated FA-KES train articles" in line for line in said)
 
     config_file = tiny_config(tmp_path / "b", tiny_base, fakes_dir="../gone", fakes_annotations="../s.jsonl")
     config = load_config(config_file)
     said.clear()
     record = train(config, tmp_path / "b" / "model", log=said.append)
-    assert record["data"]["fakes"] is None
+    assert record["fakes"] is None
     assert any("not found: training on the corpus alone" in line for line in said)

@@ -208,7 +208,7 @@ def test_agreement_names_a_directory_and_a_byte_that_is_not_utf8(tmp_path: Path,
     good.write_text(json.dumps(doc("x", "Gunmen killed 5.", []).to_dict()) + "\n", encoding="utf-8")
     assert main(["agreement", str(tmp_path), str(good)]) == 2
     err = capsys.readouterr().err
-    assert f"{tmp_path}:0: is a directory" in err and "does not exist" not in err
+    assert f"{tmp_path}: is a directory" in err and "does not exist" not in err
     latin1 = tmp_path / "b.jsonl"
     latin1.write_bytes(b'{"id": "x", "text": "Caf\xe9"}\n')
     assert main(["agreement", str(good), str(latin1)]) == 2
