@@ -175,7 +175,7 @@ def test_card_counts_the_train_file_extra_files_and_augmented_copies_apart(tiny_
     card = build_card(tmp_path / "run-7" / "model", [])
     assert f"- Training: `{tmp_path / 'train.jsonl'}`, 4 documents" in card
     assert f"- Also trained on: `{tmp_path / 'silver.jsonl'}`, 3 documents" in card
-    assert f"- Augmented: {copies} punctuation-stripped copies" in card
+    assert f"- Augmented: {copies} copies of training documents, punctuation-stripped" in card
     assert f"{record['train_documents']} documents as trained on" in card
     assert front_matter(card)["model-index"][0]["name"] == "conflict-ie-run-7"
 

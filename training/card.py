@@ -327,9 +327,21 @@ def _sources(record: dict[str, Any]) -> list[str]:
         "not part of the project corpus).\n"
         for extra in record["extra_train_documents"]
     ]
+    fakes = record.get("fakes")
+    if fakes:
+        lines.append(
+            f"- Real news: {fakes['documents']} FA-KES `train` articles annotated by the project "
+            f"(`{_shown(fakes['annotations'])}`: article id, SHA-1 of the text and spans; the texts come "
+            "from a local FA-KES folder and are not distributed). FA-KES `dev` articles (gold-dev) and "
+            "every reserved article were never trained on.\n"
+        )
+    elif config.get("fakes_dir"):
+        lines.append(f"- Real news: none (the FA-KES folder `{config['fakes_dir']}` was not found).\n")
     return lines + [
-        f"- Augmented: {record['augmented_copies']} punctuation-stripped copies of training documents "
-        f"(`augment_strip_punctuation: {config['augment_strip_punctuation']}`).\n",
+        f"- Augmented: {record['augmented_copies']} copies of training documents, punctuation-stripped "
+        f"(`augment_strip_punctuation: {config['augment_strip_punctuation']}`) or rendered as scraped "
+        f"feeds deliver news (`augment_feed: {config.get('augment_feed', 0.0)}`: no commas, apostrophes "
+        "or line breaks, a dateline run into the headline).\n",
         f"- In all {record['train_documents']} documents as trained on.\n",
     ]
 
