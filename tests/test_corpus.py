@@ -163,3 +163,22 @@ def test_stats_reads_every_file_before_printing(tmp_path, capsys):
     assert main(["stats", str(good)]) == 0
     header, row, total = capsys.readouterr().out.splitlines()
     assert header.split()[:3] == ["split", "docs", "words"] and row.split()[:3] == ["train.jsonl", "1", "4"]
+
+
+def test_the_corpus_loads_as_one_hugging_face_dataset(tmp_path):
+    import datasets
+
+    corpus = Path(__file__).resolve().parents[1] / "data" / "annotations"
+    loaded = datasets.load_dataset(str(corpus), cache_dir=str(tmp_path))
+    assert set(loaded) == {"train", "dev", "test"}
+    for split in loaded:
+        documents = load_documents(corpus / f"{split}.jsonl")
+        assert loaded[split]["id"] == [d.id for d in documents]
+        first = loaded[split][0]
+        assert [(s["start"], s["end"], s["label"]) for s in first["spans"]] == [
+            (s.start, s.end, s.label) for s in documents[0].spans
+        ]
+    with_links = [d for d in load_documents(corpus / "dev.jsonl") if d.relations is not None]
+    row = loaded["dev"][loaded["dev"]["id"].index(with_links[0].id)]
+    assert row["relations"] == [r.to_dict() for r in with_links[0].relations]
+    assert loaded["train"].features["spans"].feature["outcome"].dtype == "string"
