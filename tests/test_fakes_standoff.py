@@ -158,3 +158,16 @@ def test_training_adds_the_fakes_articles_and_says_so(
     record = train(config, tmp_path / "b" / "model", log=said.append)
     assert record["fakes"] is None
     assert any("not found: training on the corpus alone" in line for line in said)
+
+
+@pytest.mark.skipif(not FAKES_DIR.is_dir(), reason="FA-KES is not in ../shared")
+def test_second_annotation_of_30_articles_and_its_reported_agreement() -> None:
+    from training.quality import agreement
+
+    second_file = STANDOFF_FILE.parents[1] / "agreement" / "fakes-second30.standoff.jsonl"
+    second = read_standoff(second_file, FAKES_DIR)
+    report, _ = agreement(read_standoff(STANDOFF_FILE, FAKES_DIR), second, only_common=True)
+    assert report["documents"] == len(second) == 30
+    # The figures the guidelines report; an annotation edit that moves them must update them too.
+    assert round(report["span_exact"]["micro"]["f1"], 3) == 0.989
+    assert round(report["span_exact"]["per_label"]["PERPETRATOR"]["f1"], 3) == 0.992
