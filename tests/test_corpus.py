@@ -182,3 +182,17 @@ def test_the_corpus_loads_as_one_hugging_face_dataset(tmp_path):
     row = loaded["dev"][loaded["dev"]["id"].index(with_links[0].id)]
     assert row["relations"] == [r.to_dict() for r in with_links[0].relations]
     assert loaded["train"].features["spans"].feature["outcome"].dtype == "string"
+
+
+def test_split_that_would_produce_a_bad_corpus_writes_nothing(tmp_path, capsys):
+    first = write_lines(tmp_path / "a.jsonl", [json.dumps(GOOD)])
+    again = write_lines(tmp_path / "b.jsonl", [json.dumps(GOOD)])  # the same id in two inputs
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "train.jsonl").write_text("precious\n")
+    assert main(["split", str(first), str(again), "--output-dir", str(out)]) == 2
+    assert "duplicate id" in capsys.readouterr().err
+    assert (out / "train.jsonl").read_text() == "precious\n"
+    assert sorted(p.name for p in out.iterdir()) == ["train.jsonl"]
+    assert main(["split", str(first), "--output-dir", str(out)]) == 0
+    assert sum(len(load_documents(out / f"{s}.jsonl")) for s in ("train", "dev", "test")) == 1

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -448,12 +449,16 @@ def cmd_split(args: argparse.Namespace) -> int:
         by_split[assign_split(document.id)].append(document)
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    paths = [output / f"{split}.jsonl" for split in by_split]
-    for path, split_docs in zip(paths, by_split.values(), strict=True):
-        write_documents(path, sorted(split_docs, key=lambda d: d.id))
-    problems = validate_files(paths)
-    if problems:
-        raise UsageError("\n".join(str(p) for p in problems))
+    # Written and checked aside first: a bad split never replaces the files already there.
+    with tempfile.TemporaryDirectory(dir=output, prefix=".split-") as staging:
+        staged = [Path(staging) / f"{split}.jsonl" for split in by_split]
+        for path, split_docs in zip(staged, by_split.values(), strict=True):
+            write_documents(path, sorted(split_docs, key=lambda d: d.id))
+        problems = validate_files(staged)
+        if problems:
+            raise UsageError("\n".join(str(p).replace(staging, str(output)) for p in problems))
+        for path in staged:
+            path.replace(output / path.name)
     print(" ".join(f"{split}: {len(docs)}" for split, docs in by_split.items()))
     return 0
 
