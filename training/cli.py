@@ -72,38 +72,40 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.error_report import format_errors
     from training.evaluate import entities_to_spans, format_report
-    from training.report import run_evaluation
+    from training.report import predictions_evaluation, run_evaluation
 
     if args.resamples < 1:
         raise UsageError("--resamples must be at least 1")
-    report, documents, entities = run_evaluation(
-        args.model,
-        args.data,
-        device=args.device,
-        precision=args.precision,
-        resamples=args.resamples,
-        seed=args.seed,
-        progress=True,
-    )
+    if args.model:
+        if args.tokenizer:
+            raise UsageError("--tokenizer is for --predictions; a model is scored on its own tokenizer")
+        report, documents, entities = run_evaluation(
+            args.model,
+            args.data,
+            device=args.device or "auto",
+            precision=args.precision or "auto",
+            resamples=args.resamples,
+            seed=args.seed,
+            progress=True,
+        )
+    else:
+        if args.device or args.precision:
+            raise UsageError("--device and --precision are for --model; predictions are already made")
+        report, documents, entities = predictions_evaluation(
+            args.predictions, args.data, args.tokenizer, resamples=args.resamples, seed=args.seed
+        )
     print(format_report(report))
     print(format_errors(report["per_document"], limit=10) if args.errors else _top_errors(report))
-    if any(d.relations is not None for d in documents):
-        from inference.records import build_records
-        from training.relations_eval import format_relation_report, link_gold_spans, relation_scores
+    if "records" in report:
+        from training.relations_eval import format_relation_report
 
-        records = [build_records(d.text, e) for d, e in zip(documents, entities, strict=True)]
-        report["records"] = {
-            "predicted_spans": relation_scores(documents, records),
-            "gold_spans": relation_scores(documents, link_gold_spans(documents)),
-        }
         for name, scores in report["records"].items():
             print(format_relation_report(f"records from {name.replace('_', ' ')}", scores))
     if args.html:
         from training.html_view import render_html
 
-        page = render_html(
-            documents, [entities_to_spans(e) for e in entities], f"{args.model} on {args.data}", report
-        )
+        title = f"{args.model or args.predictions} on {args.data}"
+        page = render_html(documents, [entities_to_spans(e) for e in entities], title, report)
         _write_text(Path(args.html), page)
     if args.output:
         _write_json(Path(args.output), report)
@@ -539,16 +541,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a model against gold annotations")
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True)
+    p = sub.add_parser("evaluate", help="score a model, or any system's predictions, against gold")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="model directory: extract from the gold texts, then score")
+    source.add_argument(
+        "--predictions",
+        metavar="FILE",
+        help="predict-shaped JSONL of any system, one line per gold document: score it",
+    )
+    p.add_argument("--data", required=True, help="gold .jsonl")
+    p.add_argument(
+        "--tokenizer",
+        metavar="DIR",
+        help="with --predictions: tokenizer (or model) directory whose words are seqeval's units "
+        "(default: the packaged all-MiniLM-L6-v2, the default model's)",
+    )
     p.add_argument("--output", help="write the full report as JSON (with predictions and errors)")
     p.add_argument("--html", metavar="FILE", help="write a page of predictions against gold")
     p.add_argument("--errors", action="store_true", help="print every false positive and negative")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of documents")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
+    p.add_argument("--device", help="with --model (default auto)")
+    p.add_argument("--precision", choices=PRECISIONS, help=f"with --model (default auto); {PRECISION_HELP}")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="compare two reports (or models) on the same gold, paired bootstrap")
@@ -678,11 +692,21 @@ def main(argv: list[str] | None = None) -> int:
     from training.config import ConfigError
     from training.corpus import CorpusError
     from training.features import UnalignedSpanError
+    from training.predictions import PredictionsError
     from training.textfiles import InputFileError
 
+    known = (
+        UsageError,
+        ConfigError,
+        CorpusError,
+        ModelDirError,
+        UnalignedSpanError,
+        InputFileError,
+        PredictionsError,
+    )
     try:
         return args.func(args)
-    except (UsageError, ConfigError, CorpusError, ModelDirError, UnalignedSpanError, InputFileError) as error:
+    except known as error:
         print(f"conflict-ie {args.command}: error: {error}", file=sys.stderr)
         return 2
 

