@@ -170,7 +170,8 @@ def _vocabulary() -> set[str]:
     return {w for w in words if w.isalpha()}
 
 
-def _edits(word: str) -> set[str]:
+def edits1(word: str) -> set[str]:
+    """Every string one edit (delete, swap, replace, insert of a-z) away from ``word``."""
     letters = "abcdefghijklmnopqrstuvwxyz"
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
     deletes = {a + b[1:] for a, b in splits if b}
@@ -195,7 +196,7 @@ def _spell(token: str) -> list[str]:
         return ["than"]  # only ever part of "more then 20" inside a count span
     if not token.isalpha() or len(token) < 4 or token in _VOCABULARY or token in _NEVER_CORRECT:
         return [token]
-    candidates = _edits(token) & _VOCABULARY
+    candidates = edits1(token) & _VOCABULARY
     return [candidates.pop()] if len(candidates) == 1 else [token]
 
 

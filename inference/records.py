@@ -6,7 +6,9 @@ in the same shape) and returns one record per ``CASUALTY_COUNT``::
     {"count": {"start", "end", "text", "outcome", "best", "low", "high"},
      "victim": span | None, "victims": [span, ...],
      "perpetrator": span | None, "perpetrators": [span, ...],
-     "headline": bool, "same_event_as": int | None, "part_of": int | None}
+     "headline": bool, "same_event_as": int | None, "part_of": int | None,
+     "victim_category": str | None, "victim_categories": [str, ...],
+     "actor": str | None, "actors": [str | None, ...]}
 
 where a span is ``{"start", "end", "text"}``; ``victim`` / ``perpetrator`` are the first of the
 lists (coordinations such as "women and children" give two victims). Links never leave the
@@ -41,11 +43,21 @@ Sub-counts
   ``part_of``: the index of the record of the total it belongs to (the previous count of the
   sentence with the same outcome), so that "nine civilians, including three children" is not
   summed to twelve.
+  Counts coordinated with a sub-count ("including 29 civilians, 32 rebels and 24 soldiers") get
+  the same ``part_of``. "N of the dead / of those killed / of the wounded" is a part of the
+  nearest earlier body toll of that outcome, in any sentence, that is not smaller; it takes only
+  a perpetrator its clause marks as the agent ("by X"), never a subject nearby.
 Headline
   A count in the headline (the first one or two short lines without a full stop, after a
   "Posted on ... by ..." line if there is one) that agrees
   with a body count (same outcome, overlapping values, compatible victims) gets
   ``same_event_as``: the index of the first such body record, so the toll is not counted twice.
+Repeated tolls
+  A body count that repeats an earlier body count of another sentence (same outcome and figure,
+  agreeing victims and perpetrators, see ``_same_toll``) gets ``same_event_as`` to the first.
+Categories and actors
+  ``victim_categories`` (``inference.categories``) and ``actors`` (``inference.actors``, an alias
+  table in YAML) run parallel to ``victims`` and ``perpetrators``.
 """
 
 from __future__ import annotations
@@ -56,12 +68,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference.actors import ActorTable, normalise_actor
+from inference.categories import victim_category
 from inference.counts import parse_count
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE
 
 MAX_FALLBACK_WORDS = 40
 MAX_UNOWNED_VICTIM_WORDS = 12
 HEADLINE_MAX_WORDS = 25
+SMALL_TOLL = 5
 
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "gen", "lt", "col", "capt", "maj", "sgt", "cpl", "pvt", "adm", "brig",
@@ -114,6 +129,13 @@ _MEMBER_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _MEMBER_AFTER = re.compile(r"^\s+of\s+(?:them|whom)\b", re.IGNORECASE)
+# "four of the dead were police officers": a part of a toll given before, anywhere in the text.
+_OF_THE_DEAD = re.compile(
+    r"^\s+of\s+(?:the|those)\s+(?:(?P<killed>dead|killed|victims|fatalities|people killed)"
+    r"|(?P<injured>wounded|injured|hurt|people wounded|people injured))\b",
+    re.IGNORECASE,
+)
+_LIST_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*as well as)\s*$", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:posted|published|updated|breaking|by)\b", re.IGNORECASE)
 
 
@@ -196,6 +218,11 @@ class _Linker:
         for entity in self.entities:
             entity.sentence = self._locate(entity.start)
             entity.clause = self._locate_clause(entity.sentence, entity.start)
+        # sub-counts: count index -> "listed" (including / among them / of them) or "of the dead";
+        # a count coordinated with a sub-count ("including 29 civilians, 32 rebels and 24
+        # soldiers") is one too, with the same total (``coordinated``: index -> previous member).
+        self.members: dict[int, str] = {}
+        self.coordinated: dict[int, int] = {}
 
     def _locate(self, offset: int) -> int:
         for number, (a, b) in enumerate(self.sentences):
@@ -219,6 +246,7 @@ class _Linker:
         links = {c.index: _Links() for c in counts}
         for count in counts:
             links[count.index].victims = self._own_victims(count)
+        self._find_members(counts, links)
         for count in counts:
             if not links[count.index].victims:
                 links[count.index].victims = self._other_victims(count, counts, links)
@@ -251,7 +279,7 @@ class _Linker:
         earlier = [
             c
             for c in counts
-            if c.sentence == count.sentence and c.start < count.start and not self._is_member(c)
+            if c.sentence == count.sentence and c.start < count.start and c.index not in self.members
         ]
         antecedent = next((c for c in reversed(earlier) if links[c.index].victims), None)
         inherited = list(links[antecedent.index].victims) if antecedent else []
@@ -273,17 +301,49 @@ class _Linker:
                 return [nearest.index]
         return inherited
 
+    def _find_members(self, counts: list[_Entity], links: dict[int, _Links]) -> None:
+        for position, count in enumerate(counts):
+            after = self.text[count.end : count.end + 40]
+            dead = _OF_THE_DEAD.match(after)
+            if self._is_member(count) or _MEMBER_AFTER.match(after):
+                self.members[count.index] = "listed"
+            elif dead and (dead.group("killed") is not None) == (count.outcome == "killed"):
+                self.members[count.index] = "of the dead"
+            elif position:
+                previous = counts[position - 1]
+                owned = [e for e in self.entities if e.index in links[previous.index].victims]
+                edge = max([previous.end, *(e.end for e in owned)])
+                if (
+                    previous.index in self.members
+                    and previous.sentence == count.sentence
+                    and previous.outcome == count.outcome
+                    and edge <= count.start
+                    and _LIST_COORDINATION.match(self.text[edge : count.start])
+                ):
+                    self.members[count.index] = self.members[previous.index]
+                    self.coordinated[count.index] = previous.index
+
     def part_of(self, count: _Entity, counts: list[_Entity]) -> int | None:
         """Position in ``counts`` of the total this count is a part of ("including three"), or None."""
-        after = self.text[count.end : count.end + 20]
-        if not (self._is_member(count) or _MEMBER_AFTER.match(after)):
+        kind = self.members.get(count.index)
+        if kind is None:
             return None
+        if count.index in self.coordinated:
+            first = next(c for c in counts if c.index == self.coordinated[count.index])
+            return self.part_of(first, counts)
+        value = parse_count(self.text[count.start : count.end]).get("best")
+        headline = headline_end(self.text)
         for position in range(counts.index(count) - 1, -1, -1):
             other = counts[position]
-            if other.sentence != count.sentence:
+            if kind == "listed" and other.sentence != count.sentence:
                 break
-            if other.outcome == count.outcome and not self._is_member(other):
-                return position
+            if other.outcome != count.outcome or other.index in self.members:
+                continue
+            if kind == "of the dead":
+                total = parse_count(self.text[other.start : other.end]).get("best")
+                if other.start < headline or (value is not None and total is not None and total < value):
+                    continue  # "the toll at 34 ... 36 of the dead were civilians": not that total
+            return position
         return None
 
     def _is_member(self, entity: _Entity) -> bool:
@@ -301,6 +361,11 @@ class _Linker:
         left = [p for p in in_clause if p.end <= count.start]
         right = [p for p in in_clause if p.start >= count.end]
         chosen: _Entity | None = None
+        if self.members.get(count.index) == "of the dead":
+            # "30 of the dead were officers" describes victims counted before: only an agent
+            # the clause marks for it ("... were killed by X"), never a nearby subject.
+            marked = [p for p in right if self._is_marked_agent(p)]
+            return [p.index for p in self._coordinated(marked[0], candidates)] if marked else []
         # An agent to the right ("killed by X") wins, unless another count stands between and
         # this count has its own subject on the left ("Rebels killed 5 ... and 12 were killed by X").
         between = right and any(count.end <= c.start < right[0].start for c in counts)
@@ -388,6 +453,55 @@ def headline_end(text: str) -> int:
     return end
 
 
+def _same_toll(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two body records that repeat one toll: same outcome and figure, same victims and actor.
+
+    The figure must be identical (best, low and high); victims agree when their categories and
+    head words do (or one side names none); perpetrators agree when their actors or texts do (or
+    one side names none); and at least one of the two must be named on both sides (both, for a
+    figure under ``SMALL_TOLL``), so that a bare "two were killed" in two places is never merged.
+    """
+    count_a, count_b = a["count"], b["count"]
+    figure = ("best", "low", "high")
+    if count_a["outcome"] != count_b["outcome"] or count_a["best"] is None:
+        return False
+    if any(count_a[k] != count_b[k] for k in figure):
+        return False
+    agreed = 0
+    if a["victims"] and b["victims"]:
+        if a["victim_categories"] != b["victim_categories"] or _victim_words(a) != _victim_words(b):
+            return False
+        agreed += 1
+    if a["perpetrators"] and b["perpetrators"]:
+        actors_a, actors_b = set(a["actors"]) - {None}, set(b["actors"]) - {None}
+        texts_a = {p["text"].lower() for p in a["perpetrators"]}
+        texts_b = {p["text"].lower() for p in b["perpetrators"]}
+        if not (actors_a & actors_b or texts_a & texts_b):
+            return False
+        agreed += 1
+    # Small figures recur for separate incidents ("two citizens" in Daraa, then in Damascus).
+    return agreed >= (2 if count_a["best"] < SMALL_TOLL else 1)
+
+
+def _mark_repeated_tolls(records: list[dict[str, Any]], sentences: list[int]) -> None:
+    """A body record that repeats an earlier body record's toll gets ``same_event_as`` to it."""
+    for later, record in enumerate(records):
+        if record["headline"] or record["same_event_as"] is not None:
+            continue
+        for earlier in range(later):
+            other = records[earlier]
+            if (
+                other["headline"]
+                or other["same_event_as"] is not None
+                or sentences[earlier] == sentences[later]
+                or (other["part_of"] is None) != (record["part_of"] is None)
+            ):
+                continue
+            if _same_toll(other, record):
+                record["same_event_as"] = earlier
+                break
+
+
 def _mark_same_events(text: str, records: list[dict[str, Any]]) -> None:
     boundary = headline_end(text)
     for record in records:
@@ -416,8 +530,13 @@ def _mark_same_events(text: str, records: list[dict[str, Any]]) -> None:
             break
 
 
-def build_records(text: str, entities: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per casualty count, in text order (see the module docstring)."""
+def build_records(
+    text: str, entities: Sequence[dict[str, Any]], actors: ActorTable | None = None
+) -> list[dict[str, Any]]:
+    """One record per casualty count, in text order (see the module docstring).
+
+    ``actors`` is the alias table for perpetrator ids (default: the shipped Syrian-war table).
+    """
     linker = _Linker(text, entities)
     links = linker.link()
     by_index = {e.index: e for e in linker.entities}
@@ -428,6 +547,8 @@ def build_records(text: str, entities: Sequence[dict[str, Any]]) -> list[dict[st
         value = raw.get("count") or parse_count(text[entity.start : entity.end])
         victims = [_span(text, by_index[i]) for i in links[entity.index].victims]
         perpetrators = [_span(text, by_index[i]) for i in links[entity.index].perpetrators]
+        categories = [victim_category(v["text"]) for v in victims]
+        actor_ids = [normalise_actor(p["text"], actors) for p in perpetrators]
         records.append(
             {
                 "count": {
@@ -444,7 +565,12 @@ def build_records(text: str, entities: Sequence[dict[str, Any]]) -> list[dict[st
                 "headline": False,
                 "same_event_as": None,
                 "part_of": linker.part_of(entity, count_entities),
+                "victim_category": categories[0] if categories else None,
+                "victim_categories": categories,
+                "actor": actor_ids[0] if actor_ids else None,
+                "actors": actor_ids,
             }
         )
     _mark_same_events(text, records)
+    _mark_repeated_tolls(records, [e.sentence for e in count_entities])
     return records

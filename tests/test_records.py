@@ -150,6 +150,10 @@ def test_record_shape_and_count_values():
             "headline": False,
             "same_event_as": None,
             "part_of": None,
+            "victim_category": "civilian",
+            "victim_categories": ["civilian"],
+            "actor": "unknown",
+            "actors": ["unknown"],
         }
     ]
 
@@ -181,6 +185,103 @@ def test_sub_counts_point_to_their_total():
         ("nine", None),
         ("three", 3),
     ]
+
+
+def totals(records: list[dict]) -> dict[str, int]:
+    """The README's totalling rule: sum best over records with no same_event_as and no part_of."""
+    result: dict[str, int] = {}
+    for record in records:
+        if record["same_event_as"] is None and record["part_of"] is None:
+            outcome = record["count"]["outcome"]
+            result[outcome] = result.get(outcome, 0) + record["count"]["best"]
+    return result
+
+
+def test_coordinated_sub_counts_all_point_to_their_total():
+    records = records_of(
+        "[[Rebels|P]] stormed the base, killing [[85|K]] [[people|V]], including [[29|K]] "
+        "[[civilians|V]], [[32|K]] [[rebels|V]] and [[24|K]] [[soldiers|V]], the monitor said."
+    )
+    assert [r["part_of"] for r in records] == [None, 0, 0, 0]
+    assert totals(records) == {"killed": 85}
+
+
+def test_of_the_dead_counts_are_parts_of_the_toll_before_them():
+    records = records_of(
+        "[[Raiders|P]] attacked the camp on Sunday, killing [[17|K]] [[people|V]] and wounding "
+        "[[9|I]].\nThe commissioner said the toll had been [[10|K]] at first. He said [[11|K]] of the dead "
+        "were [[women|V]] and [[6|K]] were [[children|V]], and that [[four|I]] of the wounded were in "
+        "a critical condition."
+    )
+    assert [(r["count"]["text"], r["part_of"]) for r in records] == [
+        ("17", None),
+        ("9", None),
+        ("10", None),
+        ("11", 0),  # not the old toll of 10: smaller than 11
+        ("6", 0),
+        ("four", 1),
+    ]
+
+
+def test_of_the_dead_counts_take_no_perpetrator_from_another_clause():
+    records = records_of(
+        "[[Rebels|P]] shelled the town, killing [[85|K]] [[people|V]]. The sources said [[30|K]] of the "
+        "dead were [[officers|V]] and that the [[attackers|P]] also killed [[12|K]] [[workers|V]]. "
+        "[[Raiders|P]] fired at herders who were asleep He said [[10|K]] of the dead were "
+        "[[young men|V]] and [[four|K]] were [[women|V]]"
+    )
+    assert summary(records) == [
+        ("85", ["people"], ["Rebels"]),
+        ("30", ["officers"], []),
+        ("12", ["workers"], ["attackers"]),
+        ("10", ["young men"], []),
+        ("four", ["women"], []),
+    ]
+
+
+REPEATED = (
+    "Shelling kills civilians in Douma\n"
+    "[[10|K]] [[people|V]] were killed in [[regime|P]] shelling on Douma on Monday, activists said.\n"
+    "The shells hit a market and a school.\n"
+    "Rescuers worked through the night.\n"
+    "[[Russian|P]] jets struck Harasta, killing [[10|K]] [[fighters|V]].\n"
+    "In Zamalka, [[two|K]] [[people|V]] died.\n"
+    "In Arbin, [[two|K]] [[people|V]] died.\n"
+    "The monitor repeated that [[10|K]] [[people|V]] were killed in [[regime|P]] shelling on Douma."
+)
+
+
+def test_a_toll_repeated_in_the_body_is_the_same_event():
+    records = records_of(REPEATED)
+    assert [(r["count"]["text"], r["same_event_as"]) for r in records] == [
+        ("10", None),
+        ("10", None),  # fighters in Harasta, by Russian jets: another toll
+        ("two", None),  # a small figure with no perpetrator on either side: never merged
+        ("two", None),
+        ("10", 0),
+    ]
+    assert totals(records) == {"killed": 24}
+
+
+def test_records_carry_victim_categories_and_actor_ids(tmp_path):
+    records = records_of(
+        "[[Regime|P]] and [[Russian|P]] strikes killed [[12|K]] [[civilians|V]], [[women|V]] and "
+        "[[children|V]], while [[Turkish|P]] shelling killed [[3|K]] [[SDF fighters|V]] and "
+        "[[unidentified gunmen|P]] shot [[2|K]] [[people|V]]."
+    )
+    assert [(r["victim_categories"], r["actors"]) for r in records] == [
+        (["civilian", "woman", "child"], ["syrian government or russian troops"] * 2),
+        (["combatant"], [None]),
+        (["unknown"], ["unknown"]),
+    ]
+    assert records[0]["victim_category"] == "civilian" and records[1]["actor"] is None
+    table = tmp_path / "actors.yaml"
+    table.write_text("actors:\n  turkey: [turkish, turkish army]\n", encoding="utf-8")
+    from inference.actors import load_actor_table
+
+    doc = document("[[Turkish|P]] shelling killed [[3|K]] [[SDF fighters|V]].")
+    mine = build_records(doc.text, span_entities(doc), actors=load_actor_table(table))
+    assert mine[0]["actors"] == ["turkey"]
 
 
 def test_a_headline_after_a_posted_on_line():
@@ -254,6 +355,8 @@ def test_rule_linker_on_gold_spans_of_the_hand_linked_reports(tmp_path):
         s.label == "CASUALTY_COUNT" for d in documents for s in d.spans
     )
     assert scores["records"]["f1"] >= 0.9
+    assert set(scores["records_per_type"]) == {"victim", "perpetrator"}
+    assert scores["records_per_type"]["victim"]["f1"] >= scores["records"]["f1"]
     assert scores["links"]["per_type"]["victim"]["f1"] >= 0.95
     assert scores["links"]["per_type"]["perpetrator"]["f1"] >= 0.9
 

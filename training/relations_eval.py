@@ -6,6 +6,8 @@ Two views, both over the documents that carry a ``relations`` field:
   recall and F1 per type and micro-averaged. Spans must match exactly.
 * ``records``: one item per count: (count span, set of victim spans, set of perpetrator spans).
   A predicted record is right only when the whole triple equals the gold one.
+* ``records_per_type``: the same per link type: (count span, set of that type's spans), so a
+  record's victims can be right while its perpetrators are wrong.
 
 With gold spans as input (``link_gold_spans``) the scores measure the linker alone; with a
 model's entities they measure the whole pipeline.
@@ -87,12 +89,19 @@ def record_keys(records: list[dict[str, Any]]) -> set[RecordKey]:
     }
 
 
+def record_keys_of_type(keys: set[RecordKey], kind: str) -> set[tuple[Key, frozenset[Key]]]:
+    return {(head, victims if kind == "victim" else perpetrators) for head, victims, perpetrators in keys}
+
+
 def relation_scores(documents: list[Document], predicted: list[list[dict[str, Any]]]) -> dict[str, Any]:
     """Link and record P/R/F1 over the documents whose ``relations`` is not None."""
     true_positive = dict.fromkeys(TYPES, 0)
     n_predicted = dict.fromkeys(TYPES, 0)
     n_gold = dict.fromkeys(TYPES, 0)
     records_right = records_predicted = records_gold = 0
+    typed_right = dict.fromkeys(TYPES, 0)
+    typed_predicted = dict.fromkeys(TYPES, 0)
+    typed_gold = dict.fromkeys(TYPES, 0)
     used = 0
     for document, records in zip(documents, predicted, strict=True):
         if document.relations is None:
@@ -109,12 +118,21 @@ def relation_scores(documents: list[Document], predicted: list[list[dict[str, An
         records_right += len(gold_records & my_records)
         records_predicted += len(my_records)
         records_gold += len(gold_records)
+        for kind in TYPES:
+            gold_typed = record_keys_of_type(gold_records, kind)
+            my_typed = record_keys_of_type(my_records, kind)
+            typed_right[kind] += len(gold_typed & my_typed)
+            typed_predicted[kind] += len(my_typed)
+            typed_gold[kind] += len(gold_typed)
     per_type = {kind: prf(true_positive[kind], n_predicted[kind], n_gold[kind]) for kind in TYPES}
     micro = prf(sum(true_positive.values()), sum(n_predicted.values()), sum(n_gold.values()))
     return {
         "documents": used,
         "links": {"per_type": per_type, "micro": micro},
         "records": prf(records_right, records_predicted, records_gold),
+        "records_per_type": {
+            kind: prf(typed_right[kind], typed_predicted[kind], typed_gold[kind]) for kind in TYPES
+        },
     }
 
 
@@ -128,4 +146,6 @@ def format_relation_report(name: str, scores: dict[str, Any]) -> str:
     for kind, row in links["per_type"].items():
         scores_text = f"P {row['precision']:.4f}  R {row['recall']:.4f}  F1 {row['f1']:.4f}"
         lines.append(f"  {kind:15s} {scores_text}  n={row['support']}")
+    for kind, row in scores.get("records_per_type", {}).items():
+        lines.append(f"  record F1, {kind} sets only: {row['f1']:.4f}  n={row['support']}")
     return "\n".join(lines)
