@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import CORPUS_ONLY
 
-from training.card import CardError, base_model_info, build_card, card_name
+from training.card import CardError, base_model_info, build_card, card_name, describe_dataset
 from training.cli import main
 from training.corpus import load_documents, write_documents
 from training.report import run_evaluation
@@ -20,13 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def card_inputs(busy_model, tmp_path_factory) -> tuple[Path, list[Path]]:
-    """The busy model with two reports: a test split beside its training file, and FA-KES-like gold."""
-    record = json.loads((busy_model / "training_record.json").read_text())
-    corpus_dir = Path(record["config"]["train_file"]).parent
+    """The busy model with two reports: the project corpus's test split, and FA-KES-like gold."""
     work = tmp_path_factory.mktemp("card")
-    gold_files = [corpus_dir / "test.jsonl", work / "fa-kes" / "gold-dev.jsonl"]
+    gold_files = [ROOT / "data/annotations/test.jsonl", work / "fa-kes" / "gold-dev.jsonl"]
     documents = load_documents(ROOT / "data/annotations/test.jsonl")
-    write_documents(gold_files[0], documents[:4])
     gold_files[1].parent.mkdir()
     write_documents(gold_files[1], documents[4:7])
     reports = []
@@ -115,7 +112,7 @@ def test_base_model_name_and_licence_come_from_its_readme(base_model_path, tmp_p
     (tmp_path / "README.md").write_text("---\nlicense: mit\nlanguage: en\n---\n# some model\n")
     assert base_model_info({"base_model": str(tmp_path)})["licence"] == "mit"
     (tmp_path / "README.md").unlink()
-    assert base_model_info({"base_model": str(tmp_path)})["licence"].startswith("unknown")
+    assert base_model_info({"base_model": str(tmp_path)})["licence"] is None
 
 
 def test_card_command_writes_the_file_and_refuses_foreign_reports(card_inputs, tmp_path, capsys):
@@ -202,3 +199,65 @@ def test_the_card_s_pipeline_call_reads_the_whole_text(card_inputs):
     assert max(e["end"] for e in tagger(text, aggregation_strategy=strategy)) < half  # truncated
     extracted = Extractor.from_pretrained(model, device="cpu", min_scores={}).extract([text])[0]
     assert max(e["end"] for e in extracted) > half
+
+
+def test_a_report_on_the_user_s_own_split_is_not_called_the_project_corpus(card_inputs, tmp_path, capsys):
+    """A test file beside the model's train file is the user's, named by its file, never the corpus."""
+    model, paths = card_inputs
+    record = json.loads((model / "training_record.json").read_text())
+    own_split = Path(record["config"]["train_file"]).parent / "test.jsonl"  # the user's own split
+    write_documents(own_split, load_documents(ROOT / "data/annotations/test.jsonl")[:4])
+    report = tmp_path / "R.json"
+    report.write_text(json.dumps(run_evaluation(model, own_split, device="cpu", resamples=50)[0]))
+    output = tmp_path / "card.md"
+    assert main(["card", "--model", str(model), "--reports", str(report), "--output", str(output)]) == 0
+    card = output.read_text()
+    (result,) = front_matter(card)["model-index"][0]["results"]
+    assert result["dataset"] == {"name": "test.jsonl", "type": "test", "split": "test"}
+    assert "conflict-ie corpus" not in card and "the conflict-ie corpus" not in card
+    assert f"On `{own_split}`, the weakest label" in card and f"### `{own_split}` (4 documents)" in card
+    # Trained on the user's file too: the card does not say the corpus was written for the project.
+    assert f"- Trained on `{record['config']['train_file']}`, not the project corpus" in card
+    assert "written for the project" not in card
+    # The project's split is recognised by its place, or by its gold wherever a copy lies.
+    project = json.loads(paths[0].read_text())
+    assert describe_dataset(project)["name"] == "conflict-ie corpus"
+    copy = tmp_path / "elsewhere" / "held-out.jsonl"
+    assert describe_dataset({"data": str(copy), "gold": project["gold"]})["split"] == "test"
+    assert describe_dataset({"data": str(own_split), "gold": json.loads(report.read_text())["gold"]}) == {
+        "name": "test.jsonl",
+        "type": "test",
+        "split": "test",
+        "_title": f"`{own_split}`",
+    }
+
+
+def record_with_base(model: Path, directory: Path, base_model: str) -> Path:
+    """A copy of the model's training record with another base model (a card needs only the record)."""
+    record = json.loads((model / "training_record.json").read_text())
+    directory.mkdir(parents=True)
+    (directory / "training_record.json").write_text(json.dumps({**record, "base_model": base_model}))
+    return directory
+
+
+def test_card_claims_no_licence_or_hub_id_it_cannot_know(card_inputs, base_model_path, tmp_path):
+    model, _ = card_inputs
+    record = json.loads((model / "training_record.json").read_text())
+    local_base = record["base_model"]  # the tiny BERT: a local folder without README metadata
+    card = build_card(model, [])
+    metadata = front_matter(card)
+    assert metadata["license"] == "other" and "base_model" not in metadata
+    assert "## Licence\n\nThe base model's licence could not be read" in card
+    assert f"`{local_base}`" in card and f"It is the model at `{local_base}` (Hub id not known)" in card
+    assert Path(local_base).name not in json.dumps(metadata)
+
+    packaged = build_card(record_with_base(model, tmp_path / "packaged" / "model", base_model_path), [])
+    metadata = front_matter(packaged)
+    assert metadata["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert metadata["license"] == "apache-2.0" and "## Licence" not in packaged
+    assert "`sentence-transformers/all-MiniLM-L6-v2` (licence: apache-2.0)" in packaged
+
+    hub = build_card(record_with_base(model, tmp_path / "hub" / "model", "bert-base-cased"), [])
+    metadata = front_matter(hub)
+    assert metadata["base_model"] == "bert-base-cased" and metadata["license"] == "other"
+    assert "`bert-base-cased` (licence: unknown (the base model is not a local directory" in hub

@@ -78,7 +78,7 @@ def test_seqeval_scores_by_hand(tokenizer):
     for mode in ("seqeval_strict", "seqeval_default"):
         assert report[mode]["micro"]["f1"] == pytest.approx(0.5)
         assert report[mode]["per_label"]["VICTIM_TYPE"]["f1"] == 1.0
-    assert report["outcome"] == {"accuracy": 0.0, "matched_counts": 0}
+    assert report["outcome"] == {"accuracy": None, "matched_counts": 0}  # n/a: no count found exactly
 
 
 OVERLAP_TEXT = "Gunmen killed at least 14 people in the town."
@@ -397,3 +397,57 @@ def test_compare_refuses_reports_on_different_gold(tokenizer, tmp_path, capsys):
     assert "not on the same gold" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "a.json")]) == 2
     assert "give two report files" in capsys.readouterr().err
+
+
+def write_predictions(path: Path, documents: list[Document], entities: list[list[dict]]) -> Path:
+    lines = [json.dumps({"id": d.id, "entities": e}) for d, e in zip(documents, entities, strict=True)]
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_outcome_accuracy_without_matched_counts_is_n_a_and_left_out_of_compare(tmp_path, capsys):
+    """0 matched counts: the accuracy is undefined, not 0; compare shows no difference for it."""
+    documents = [
+        d for d in load_documents(ROOT / "data/annotations/dev.jsonl") if any(s.outcome for s in d.spans)
+    ][:3]
+    gold = tmp_path / "gold.jsonl"
+    write_documents(gold, documents)
+    systems = {
+        "none": [[] for _ in documents],  # finds no count: nothing to judge the outcome of
+        "gold": gold_entities(documents),
+    }
+    reports = {}
+    for name, entities in systems.items():
+        predictions = write_predictions(tmp_path / f"{name}-predictions.jsonl", documents, entities)
+        reports[name] = tmp_path / f"{name}.json"
+        args = ["evaluate", "--predictions", str(predictions), "--data", str(gold), "--resamples", "20"]
+        assert main([*args, "--output", str(reports[name])]) == 0
+        printed = capsys.readouterr().out
+        if name == "none":
+            assert "outcome accuracy n/a on 0 matched counts" in printed and "0.0000 on 0" not in printed
+    none, perfect = (json.loads(reports[n].read_text()) for n in ("none", "gold"))
+    assert none["outcome"] == {"accuracy": None, "matched_counts": 0}
+    assert perfect["outcome"]["accuracy"] == 1.0 and perfect["outcome"]["matched_counts"] > 0
+
+    out = tmp_path / "comparison.json"
+    assert main(["compare", str(reports["none"]), str(reports["gold"]), "--output", str(out)]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("outcome accuracy")]
+    assert line.split() == ["outcome", "accuracy", "n/a", "1.0000", "n/a"]
+    (row,) = [r for r in json.loads(out.read_text())["metrics"] if r["metric"] == "outcome accuracy"]
+    assert row == {"metric": "outcome accuracy", "a": None, "b": 1.0, "delta": None}
+
+
+def test_compare_prints_every_p_value_of_0_as_below_one_resample(tokenizer, tmp_path, capsys):
+    """The per-section lines use the verdict's form: a share of 0 is ``p < 1/resamples``."""
+    documents = load_documents(ROOT / "data/annotations/dev.jsonl")[:6]
+    paths = []
+    for name, entities in (("empty", [[] for _ in documents]), ("perfect", gold_entities(documents))):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(build_report(documents, entities, tokenizer, resamples=10)))
+    assert main(["compare", *map(str, paths)]) == 0
+    printed = capsys.readouterr().out
+    sections = [line for line in printed.splitlines() if line.startswith("paired bootstrap, ")]
+    assert len(sections) == len(SECTIONS)
+    for line in sections:
+        assert "p(B not better) < 0.001, p(A not better) = 1.0000" in line, line
+    assert "= 0.0000" not in printed

@@ -346,7 +346,7 @@ def test_convert_validates_output(tmp_path: Path, capsys) -> None:
     source = write_json(tmp_path / "ls.json", [task(1, [], doc_id="same"), task(2, [], doc_id="same")])
     output = tmp_path / "out.jsonl"
     assert main(["convert", "--from", "label-studio", str(source), "--output", str(output)]) == 2
-    assert "duplicate id 'same'" in capsys.readouterr().err
+    assert f"{source} task 1 and {source} task 2 have the same document id 'same'" in capsys.readouterr().err
     assert not output.exists()
 
 
@@ -573,3 +573,61 @@ def test_id_prefix_applies_to_every_importer(tmp_path: Path, source: str) -> Non
         main(["convert", "--from", source, str(path), "--output", str(output), "--id-prefix", "team-b:"]) == 0
     )
     assert load_documents(output) == [replace(document, id="team-b:7")]
+
+
+def two_projects(tmp_path: Path) -> tuple[Path, Path]:
+    """Two Label Studio projects whose task ids are both 1 and 2."""
+    killed = [region("r1", 14, 16, ["CASUALTY_COUNT_KILLED"])]
+    victims = [region("r1", 17, 26, ["VICTIM_TYPE"])]
+    first = write_json(tmp_path / "A.json", [task(1, killed), task(2, victims)])
+    second = write_json(tmp_path / "B.json", [task(1, victims), task(2, killed)])
+    return first, second
+
+
+def test_convert_names_an_id_clash_by_input_file_and_task(tmp_path: Path, capsys) -> None:
+    first, second = two_projects(tmp_path)
+    output = tmp_path / "merged.jsonl"
+    args = ["convert", "--from", "label-studio", str(first), str(second), "--output", str(output)]
+    assert main([*args, "--annotation", "latest", "--skip-bad"]) == 2
+    err = capsys.readouterr().err
+    assert f"{first} task 1 and {second} task 1 have the same document id '1'" in err
+    assert f"{first} task 2 and {second} task 2 have the same document id '2'" in err
+    assert "--id-prefix once per input file" in err and "--id-prefix-from-file" in err
+    assert "merged.jsonl:" not in err and not output.exists()  # no line of a file never written
+
+    # One prefix for every file moves the ids, not the clash.
+    assert main([*args, "--id-prefix", "ls-"]) == 2
+    assert "have the same document id 'ls-1'" in capsys.readouterr().err and not output.exists()
+
+
+def test_convert_gives_each_input_file_its_own_id_prefix(tmp_path: Path, capsys) -> None:
+    first, second = two_projects(tmp_path)
+    output = tmp_path / "merged.jsonl"
+    args = ["convert", "--from", "label-studio", str(first), str(second), "--output", str(output)]
+    assert main([*args, "--id-prefix", "p1-", "--id-prefix", "p2-"]) == 0
+    assert [d.id for d in load_documents(output)] == ["p1-1", "p1-2", "p2-1", "p2-2"]
+    assert [d.spans[0].label for d in load_documents(output)][::2] == ["CASUALTY_COUNT", "VICTIM_TYPE"]
+    assert main([*args, "--id-prefix-from-file"]) == 0
+    assert [d.id for d in load_documents(output)] == ["A-1", "A-2", "B-1", "B-2"]
+    capsys.readouterr()
+    for wrong, message in (
+        (
+            ["--id-prefix", "a-", "--id-prefix", "b-", "--id-prefix", "c-"],
+            "given 3 times for 2 input file(s)",
+        ),
+        (["--id-prefix", "a-", "--id-prefix-from-file"], "not both"),
+    ):
+        assert main([*args, *wrong]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_convert_names_a_repeated_id_inside_one_file_by_its_lines(tmp_path: Path, capsys) -> None:
+    lines = [{"id": "7", "text": TEXT, "label": [[0, 6, "PERPETRATOR"]]}] * 2
+    source = tmp_path / "team.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    args = ["convert", "--from", "doccano", str(source), "--output", str(output), "--skip-bad"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{source}:1 and {source}:2 have the same document id '7'" in err
+    assert "Ids within one file must be unique" in err and not output.exists()

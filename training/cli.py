@@ -216,11 +216,17 @@ PREDICT_INPUTS = (
 
 
 def read_inputs(paths: list[str]) -> list[tuple[str, str]]:
-    """(id, text) pairs of every input file (see ``PREDICT_INPUTS``); all are read before any work."""
+    """(id, text) pairs of every input file (see ``PREDICT_INPUTS``); all are read before any work.
+
+    Output lines are keyed by id, so an id twice (in one file, in two files, or one file named
+    twice) is refused with the places of both occurrences."""
     from training.textfiles import read_utf8
 
-    items: list[tuple[str, str]] = []
-    for name in paths:
+    located: list[tuple[str, str, str]] = []  # (id, text, place)
+    named: dict[Path, list[int]] = {}  # a file named more than once: its input positions
+    for position, name in enumerate(paths, start=1):
+        named.setdefault(Path(name).resolve(), []).append(position)
+    for position, name in enumerate(paths, start=1):
         path = Path(name)
         if path.is_dir():
             raise UsageError(f"input {path} is a directory; predict reads files: {PREDICT_INPUTS}")
@@ -229,16 +235,40 @@ def read_inputs(paths: list[str]) -> list[tuple[str, str]]:
         text = read_utf8(path)
         suffix = path.suffix.lower()
         if suffix == ".jsonl":
-            items += _jsonl_inputs(path, text)
+            items = _jsonl_inputs(path, text)
         elif suffix == ".json":
-            items += _json_array_inputs(path, text)
+            items = _json_array_inputs(path, text)
         else:
-            items.append((path.stem, text))
-    return items
+            items = [(path.stem, text, str(path))]
+        mark = f" [input {position}]" if len(named[path.resolve()]) > 1 else ""
+        located += [(doc_id, item_text, place + mark) for doc_id, item_text, place in items]
+    _refuse_duplicate_ids(located, [(str(p), n) for p, n in named.items() if len(n) > 1])
+    return [(doc_id, text) for doc_id, text, _ in located]
 
 
-def _jsonl_inputs(path: Path, text: str) -> list[tuple[str, str]]:
-    items: list[tuple[str, str]] = []
+def _refuse_duplicate_ids(located: list[tuple[str, str, str]], repeated: list[tuple[str, list[int]]]) -> None:
+    """Refuse an id seen twice, naming both places; ``repeated``: files named more than once."""
+    first: dict[str, str] = {}
+    problems = []
+    for doc_id, _, place in located:
+        if doc_id in first:
+            problems.append(f"{place}: duplicate id {doc_id!r} (first at {first[doc_id]})")
+        else:
+            first[doc_id] = place
+    if not problems:
+        return
+    notes = [f"{path} is named {len(at)} times (inputs {', '.join(map(str, at))})\n" for path, at in repeated]
+    shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+    raise UsageError(
+        f"{len(problems)} duplicate id(s) in the inputs; each output line is keyed by its id, so ids must "
+        "be unique across all input files (a plain text file's id is its name without the suffix):\n"
+        + "".join(notes)
+        + "\n".join(shown)
+    )
+
+
+def _jsonl_inputs(path: Path, text: str) -> list[tuple[str, str, str]]:
+    items: list[tuple[str, str, str]] = []
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
@@ -250,7 +280,7 @@ def _jsonl_inputs(path: Path, text: str) -> list[tuple[str, str]]:
     return items
 
 
-def _json_array_inputs(path: Path, text: str) -> list[tuple[str, str]]:
+def _json_array_inputs(path: Path, text: str) -> list[tuple[str, str, str]]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
@@ -263,10 +293,10 @@ def _json_array_inputs(path: Path, text: str) -> list[tuple[str, str]]:
     ]
 
 
-def _input_item(raw: Any, where: str, default_id: str) -> tuple[str, str]:
+def _input_item(raw: Any, where: str, default_id: str) -> tuple[str, str, str]:
     if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
         raise UsageError(f"{where}: expected an object with a string 'text'")
-    return str(raw.get("id", default_id)), raw["text"]
+    return str(raw.get("id", default_id)), raw["text"], where
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -338,7 +368,7 @@ def _predict_sharded(state: Any, args: argparse.Namespace, texts: list[str]) -> 
 def cmd_convert(args: argparse.Namespace) -> int:
     from training.formats import (
         ConvertError,
-        Imported,
+        input_prefixes,
         load_source,
         report_and_check,
         with_id_prefix,
@@ -357,17 +387,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
             if not args.fakes_dir or args.inputs:
                 raise UsageError("--from fakes-crowd reads --fakes-dir DIR (and takes no input files)")
+            if args.id_prefix_from_file or len(args.id_prefix or []) > 1:
+                raise UsageError("--from fakes-crowd reads no input files: give --id-prefix once")
             try:
                 imported, summary = build_silver(args.fakes_dir, args.split)
             except SilverError as error:
                 raise UsageError(str(error)) from error
             log(summary)
-        elif source == "fakes-standoff":
-            imported = Imported(load_fakes_standoff(args.inputs, args.fakes_dir), [])
+            imported = with_id_prefix(imported, (args.id_prefix or [""])[0])
         else:
-            options = (args.default_outcome, args.annotation, args.text_field, args.annotator)
-            imported = load_source(source, args.inputs, *options)
-        imported = with_id_prefix(imported, args.id_prefix)
+            prefixes = input_prefixes(args.id_prefix, args.id_prefix_from_file, args.inputs)
+            if source == "fakes-standoff":
+                imported = load_fakes_standoff(args.inputs, args.fakes_dir, prefixes)
+            else:
+                options = (args.default_outcome, args.annotation, args.text_field, args.annotator)
+                imported = load_source(source, args.inputs, *options, prefixes=prefixes)
         report_and_check(imported, args.skip_bad, log)
         if args.target_format == "fakes-standoff":
             write_fakes_standoff(args.output, imported.documents, args.fakes_dir)
@@ -382,15 +416,24 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_fakes_standoff(inputs: list[str], fakes_dir: str | None) -> list[Any]:
+def load_fakes_standoff(inputs: list[str], fakes_dir: str | None, prefixes: list[str]) -> Any:
+    from dataclasses import replace
+
     from training.fakes_standoff import FakesError, read_standoff
+    from training.formats import Imported
 
     if not fakes_dir or not inputs:
         raise UsageError("--from fakes-standoff reads standoff FILE(s) and the texts from --fakes-dir DIR")
+    imported = Imported([], [])
     try:
-        return [doc for name in inputs for doc in read_standoff(name, fakes_dir)]
+        for name, prefix in zip(inputs, prefixes, strict=True):
+            for document in read_standoff(name, fakes_dir):
+                imported.documents.append(replace(document, id=f"{prefix}{document.id}"))
+                imported.places.append(f"{name} document {document.id!r}")
+                imported.files.append(name)
     except FakesError as error:
         raise UsageError(str(error)) from error
+    return imported
 
 
 def write_fakes_standoff(output: str, documents: list[Any], fakes_dir: str | None) -> None:
@@ -636,7 +679,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--annotator", metavar="EMAIL_OR_ID", help="Label Studio: the annotation by this user (completed_by)"
     )
     p.add_argument(
-        "--id-prefix", default="", metavar="PREFIX", help="put before every document id (e.g. ls-proj1-)"
+        "--id-prefix",
+        action="append",
+        metavar="PREFIX",
+        help="put before every document id (e.g. ls-proj1-); given once per input file (in order), "
+        "each file's documents take their own, so that two projects' task ids cannot collide",
+    )
+    p.add_argument(
+        "--id-prefix-from-file",
+        action="store_true",
+        help="put each input file's name without its suffix and a hyphen before its document ids "
+        "(A.json task 1 becomes A-1)",
     )
     p.add_argument("--text-field", default="text", help="Label Studio data / doccano key of the text")
     p.add_argument("--plain-conll", action="store_true", help="no '# id' / '# text' comment lines")

@@ -49,8 +49,10 @@ def metric_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     """Every score both reports have: micro P/R/F1, macro F1 and per-label F1 per section."""
     rows = []
 
-    def add(metric: str, value_a: float, value_b: float) -> None:
-        rows.append({"metric": metric, "a": value_a, "b": value_b, "delta": value_b - value_a})
+    def add(metric: str, value_a: float | None, value_b: float | None) -> None:
+        # A score that is n/a (None: outcome accuracy with no matched count) has no difference.
+        delta = None if value_a is None or value_b is None else value_b - value_a
+        rows.append({"metric": metric, "a": value_a, "b": value_b, "delta": delta})
 
     for section in SECTIONS:
         if section not in a or section not in b:
@@ -62,7 +64,7 @@ def metric_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
             label_a, label_b = a[section]["per_label"][label], b[section]["per_label"][label]
             add(f"{section} {label} f1", label_a["f1"], label_b["f1"])
     if "outcome" in a and "outcome" in b:
-        add("outcome accuracy", a["outcome"]["accuracy"], b["outcome"]["accuracy"])
+        add("outcome accuracy", a["outcome"].get("accuracy"), b["outcome"].get("accuracy"))
     return rows
 
 
@@ -105,12 +107,14 @@ def format_comparison(result: dict[str, Any]) -> str:
         f"{'metric':40s} {'A':>8s} {'B':>8s} {'B - A':>8s}",
     ]
     for row in result["metrics"]:
-        lines.append(f"{row['metric']:40s} {row['a']:8.4f} {row['b']:8.4f} {row['delta']:+8.4f}")
+        a_value, b_value = _cell(row["a"], "8.4f"), _cell(row["b"], "8.4f")
+        lines.append(f"{row['metric']:40s} {a_value} {b_value} {_cell(row['delta'], '+8.4f')}")
     for section, test in result["paired_bootstrap"].items():
+        b_over_a = format_p(test["p_value"], test["resamples"], "p(B not better)")
+        a_over_b = format_p(test["p_value_a_over_b"], test["resamples"], "p(A not better)")
         lines.append(
             f"paired bootstrap, {section} micro F1: B - A = {test['delta']:+.4f} "
-            f"[{test['low']:+.4f}, {test['high']:+.4f}], p(B not better) = {test['p_value']:.4f}, "
-            f"p(A not better) = {test['p_value_a_over_b']:.4f} "
+            f"[{test['low']:+.4f}, {test['high']:+.4f}], {b_over_a}, {a_over_b} "
             f"({test['resamples']} resamples over documents, seed {test['seed']})"
         )
     headline = result["paired_bootstrap"].get(result["headline"])
@@ -131,6 +135,16 @@ def verdict(test: dict[str, Any], level: float = 0.05) -> str:
     return f"no significant difference at the {level:.0%} level ({both})"
 
 
-def format_p(p_value: float, resamples: int) -> str:
-    """``p = 0.0123``, or ``p < 1/resamples`` when no resample went the other way."""
-    return f"p < {1 / resamples:.2g}" if p_value == 0 else f"p = {p_value:.4f}"
+def format_p(p_value: float, resamples: int, name: str = "p") -> str:
+    """``p = 0.0123``, or ``p < 1/resamples`` when no resample went the other way (a share of 0
+    out of ``resamples`` only says the p-value is below one resample's weight). ``name`` replaces
+    ``p``: ``p(B not better) < 0.001``."""
+    return f"{name} < {1 / resamples:.2g}" if p_value == 0 else f"{name} = {p_value:.4f}"
+
+
+def _cell(value: float | None, spec: str) -> str:
+    """A table cell: the number in ``spec``, or ``n/a`` (right-aligned to the same width)."""
+    if value is None:
+        width = int("".join(c for c in spec.split(".")[0] if c.isdigit()) or 0)
+        return f"{'n/a':>{width}s}"
+    return f"{value:{spec}}"

@@ -107,7 +107,8 @@ def span_overlap_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> 
 
 
 def outcome_accuracy(gold: list[list[Span]], predicted: list[list[Span]]) -> dict[str, Any]:
-    """Share of exactly found gold counts whose predicted outcome is right."""
+    """Share of exactly found gold counts whose predicted outcome is right; ``None`` (n/a) when no
+    gold count was found exactly, since there is nothing to be right or wrong about."""
     correct = total = 0
     for gold_spans, pred_spans in zip(gold, predicted, strict=True):
         pred_outcome = {(s.start, s.end): s.outcome for s in pred_spans if s.label == CASUALTY_COUNT}
@@ -115,7 +116,12 @@ def outcome_accuracy(gold: list[list[Span]], predicted: list[list[Span]]) -> dic
             if span.label == CASUALTY_COUNT and (span.start, span.end) in pred_outcome:
                 total += 1
                 correct += pred_outcome[(span.start, span.end)] == span.outcome
-    return {"accuracy": correct / total if total else 0.0, "matched_counts": total}
+    return {"accuracy": correct / total if total else None, "matched_counts": total}
+
+
+def format_share(value: float | None) -> str:
+    """A share with four decimals, or ``n/a`` where it is undefined (``None``)."""
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def seqeval_from_tags(gold_tags: list[list[str]], pred_tags: list[list[str]], mode: str) -> dict[str, Any]:
@@ -283,5 +289,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"({first['resamples']} resamples, seed {first['seed']})"
         )
     outcome = report["outcome"]
-    lines.append(f"outcome accuracy {outcome['accuracy']:.4f} on {outcome['matched_counts']} matched counts")
+    lines.append(
+        f"outcome accuracy {format_share(outcome['accuracy'])} on {outcome['matched_counts']} matched counts"
+    )
     return "\n".join(lines)

@@ -479,6 +479,8 @@ def agreement(
 
 
 def format_agreement(report: dict[str, Any]) -> str:
+    from training.evaluate import format_share
+
     lines = [
         f"documents compared: {report['documents']}  spans: first {report['spans']['first']}, "
         f"second {report['spans']['second']}"
@@ -493,7 +495,8 @@ def format_agreement(report: dict[str, Any]) -> str:
             )
     outcome = report["outcome"]
     lines.append(
-        f"outcome agreement {outcome['accuracy']:.4f} on {outcome['matched_counts']} counts marked by both"
+        f"outcome agreement {format_share(outcome['accuracy'])} on {outcome['matched_counts']} "
+        "counts marked by both"
     )
     for side in ("only_in_first", "only_in_second"):
         if report[side]:

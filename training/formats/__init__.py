@@ -9,8 +9,12 @@ Every importer returns the documents it could build plus an ``Issue`` for everyt
 (an unknown label, a count without outcome, offsets out of range, a tool's span text that differs from
 ``text[start:end]``, a span cutting a word, overlapping spans, a task without annotation). Nothing is
 dropped without an issue naming the file, the task or line, and the span. ``convert --id-prefix
-PREFIX`` puts PREFIX before every document id any importer gives, so that exports whose ids overlap
-(the task ids of two Label Studio projects or instances) can go into one corpus.
+PREFIX`` puts PREFIX before every document id any importer gives; given once per input file (in
+order), or as ``--id-prefix-from-file`` (each file's name without its suffix, and a hyphen), it gives
+each file's documents their own, so that exports whose ids overlap (the task ids of two Label Studio
+projects or instances) can go into one corpus. Two documents that still have the same id are
+refused, even with ``--skip-bad``, each named by its input file and task or line (``A.json task 1
+and B.json task 1 have the same document id '1'``), never by a line of the output.
 
 Label names (all formats)
 -------------------------
@@ -111,6 +115,8 @@ from training.formats.common import (
 from training.formats.conll import DOCSTART, conll_tokens, read_conll, to_conll
 from training.formats.convert import (
     ConvertError,
+    id_clashes,
+    input_prefixes,
     load_source,
     read_any,
     report_and_check,
@@ -134,6 +140,8 @@ __all__ = [
     "RELATION_FOR_LABEL",
     "RELATION_OF",
     "conll_tokens",
+    "id_clashes",
+    "input_prefixes",
     "load_source",
     "normalize_name",
     "parse_label",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from inference.spans import (
@@ -64,6 +64,15 @@ class Issue:
 class Imported:
     documents: list[Document]
     issues: list[Issue]
+    # Where each document came from ("A.json task 1", "B.jsonl:3"), parallel to ``documents``
+    # where the reader knows it: a clash of ids is named by these places, not by an output line.
+    places: list[str] = field(default_factory=list)
+    # The input file of each document (``convert`` fills it): tells a clash between two files,
+    # which prefixes resolve, from one inside a file.
+    files: list[str] = field(default_factory=list)
+
+    def place(self, index: int) -> str:
+        return self.places[index] if index < len(self.places) else f"document {self.documents[index].id!r}"
 
     @property
     def errors(self) -> list[Issue]:

@@ -181,7 +181,7 @@ def read_conll(path: str | Path, default_outcome: str | None = None) -> Imported
             _ConllDoc(f"{path.stem}-{n}", sentence[0][0], None, [sentence])
             for n, sentence in enumerate((s for d in docs for s in d.sentences or [] if s), start=1)
         ]
-    documents = []
+    documents, places = [], []
     for index, doc in enumerate(docs, start=1):
         tokens = [token for sentence in doc.sentences or [] for token in sentence]
         text, offsets = _conll_text(path, doc, tokens, issues)
@@ -190,8 +190,9 @@ def read_conll(path: str | Path, default_outcome: str | None = None) -> Imported
         )
         _conll_spans(path, doc, tokens, offsets, builder, issues)
         documents.append(builder.build())
+        places.append(f"{path}:{doc.line}")
         issues.extend(builder.issues)
-    return Imported(documents, issues)
+    return Imported(documents, issues, places)
 
 
 def _conll_spans(

@@ -70,8 +70,10 @@ def load_source(
     annotation: int | str | None = None,
     text_field: str = "text",
     annotator: str | None = None,
+    prefixes: list[str] | None = None,
 ) -> Imported:
-    """Documents and issues of the input files in one source format (not fakes-crowd)."""
+    """Documents and issues of the input files in one source format (not fakes-crowd), each
+    document's id with the prefix of its input file (``prefixes``, one per input) before it."""
     if not inputs:
         raise ConvertError(f"--from {source} needs at least one input file")
     folders = [name for name in inputs if Path(name).is_dir()]
@@ -81,31 +83,84 @@ def load_source(
     missing = [name for name in inputs if not Path(name).is_file()]
     if missing:
         raise ConvertError(f"input file(s) not found: {', '.join(missing)}")
+    prefixes = prefixes if prefixes is not None else [""] * len(inputs)
+    if len(prefixes) != len(inputs):
+        raise ConvertError(f"{len(prefixes)} id prefix(es) for {len(inputs)} input file(s)")
     documents: list[Document] = []
     issues: list[Issue] = []
-    for name in inputs:
+    places: list[str] = []
+    files: list[str] = []
+    for name, prefix in zip(inputs, prefixes, strict=True):
         if source == "corpus":
-            from training.corpus import load_documents
+            from training.corpus import CorpusError, read_documents
 
-            documents += load_documents(name)  # invalid corpus files raise CorpusError, listing all
+            located, problems = read_documents(name)
+            if problems:
+                raise CorpusError(problems)  # invalid corpus files are refused, listing every problem
+            docs, where = [d for _, d in located], [f"{name}:{line}" for line, _ in located]
         elif source == "markup":
             from training.markup import read_markup
 
-            docs, errors = read_markup(Path(name))
+            read, errors = read_markup(Path(name))
             bad = {e.message.split(": ", 1)[0] for e in errors}  # messages start with the document id
             issues += [Issue(f"{e.path}:{e.line}", e.message) for e in errors]
             # A markup document with a problem is left out whole (its problems are listed).
-            documents += [d for d in docs if d.id not in bad]
+            docs = [d for d in read if d.id not in bad]
+            where = [f"{name} document {d.id!r}" for d in docs]
         else:
             imported = read_any(source, name, default_outcome, annotation, text_field, annotator)
-            documents += imported.documents
+            docs, where = imported.documents, imported.places
             issues += imported.issues
-    return Imported(documents, issues)
+        documents += [replace(d, id=f"{prefix}{d.id}") for d in docs]
+        places += where
+        files += [name] * len(docs)
+    return Imported(documents, issues, places, files)
 
 
 def with_id_prefix(imported: Imported, prefix: str) -> Imported:
-    """Every document id with ``prefix`` before it (``--id-prefix``: two exports' ids cannot collide)."""
-    return Imported([replace(d, id=f"{prefix}{d.id}") for d in imported.documents], imported.issues)
+    """Every document id with ``prefix`` before it (``--id-prefix`` where all documents take one)."""
+    documents = [replace(d, id=f"{prefix}{d.id}") for d in imported.documents]
+    return Imported(documents, imported.issues, imported.places, imported.files)
+
+
+def input_prefixes(given: list[str] | None, from_file: bool, inputs: list[str]) -> list[str]:
+    """One id prefix per input file: ``--id-prefix`` given once (for every file) or once per file in
+    order, or ``--id-prefix-from-file`` (each file's name without its suffix, and a hyphen)."""
+    if from_file and given:
+        raise ConvertError("give --id-prefix or --id-prefix-from-file, not both")
+    if from_file:
+        if not inputs:
+            raise ConvertError("--id-prefix-from-file needs input files to take the prefixes from")
+        return [f"{Path(name).stem}-" for name in inputs]
+    if not given:
+        return [""] * len(inputs)
+    if len(given) == 1:
+        return given * len(inputs)
+    if len(given) != len(inputs):
+        raise ConvertError(
+            f"--id-prefix is given {len(given)} times for {len(inputs)} input file(s): give it once "
+            "(for every file) or once per input file, in the order of the files"
+        )
+    return list(given)
+
+
+def id_clashes(imported: Imported) -> tuple[list[str], bool]:
+    """Each pair of documents with the same id, named by their places (input file and task or
+    line), and whether any pair spans two input files (a prefix per file resolves those)."""
+    first: dict[str, int] = {}
+    clashes: list[str] = []
+    across_files = False
+    for index, document in enumerate(imported.documents):
+        if document.id not in first:
+            first[document.id] = index
+            continue
+        earlier = first[document.id]
+        clashes.append(
+            f"{imported.place(earlier)} and {imported.place(index)} have the same document id {document.id!r}"
+        )
+        files = imported.files
+        across_files |= index >= len(files) or files[earlier] != files[index]
+    return clashes, across_files
 
 
 def write_target(
@@ -140,11 +195,27 @@ def write_target(
 
 
 def report_and_check(imported: Imported, skip_bad: bool, log: Any) -> None:
-    """List every issue; fail (nothing written) on errors unless ``skip_bad``."""
+    """List every issue; fail (nothing written) on errors unless ``skip_bad``, and on documents
+    with the same id whatever ``skip_bad`` says (which of the two is meant is not for us to guess)."""
     for issue in imported.issues:
         log(str(issue))
     if any(issue.message.startswith("unknown label") for issue in imported.issues):
         log(label_names_help())
+    clashes, across_files = id_clashes(imported)
+    for clash in clashes:
+        log(clash)
+    if clashes:
+        hint = (
+            "To merge the inputs, give each input file its own prefix: --id-prefix once per input "
+            "file, in order (--id-prefix a- --id-prefix b-), or --id-prefix-from-file (each file's "
+            "name and a hyphen)"
+            if across_files
+            else "Ids within one file must be unique: fix the file"
+        )
+        raise ConvertError(
+            f"{len(clashes)} document id(s) used twice (listed above); nothing written, --skip-bad "
+            f"or not. {hint}"
+        )
     errors = imported.errors
     if errors and not skip_bad:
         raise ConvertError(

@@ -14,6 +14,7 @@ from training.textfiles import InputFileError, read_utf8
 def read_doccano(path: str | Path, default_outcome: str | None = None, text_field: str = "text") -> Imported:
     path = Path(path)
     documents: list[Document] = []
+    places: list[str] = []
     issues: list[Issue] = []
     try:
         text = read_utf8(path)
@@ -66,8 +67,9 @@ def read_doccano(path: str | Path, default_outcome: str | None = None, text_fiel
                     f"{where} relation {index}", relation.get("from_id"), relation.get("to_id"), names
                 )
         documents.append(builder.build())
+        places.append(where)
         issues.extend(builder.issues)
-    return Imported(documents, issues)
+    return Imported(documents, issues, places)
 
 
 def to_doccano(documents: list[Document]) -> list[dict[str, Any]]:

@@ -110,6 +110,7 @@ def read_label_studio(
     if not isinstance(tasks, list):
         return Imported([], [Issue(str(path), "expected a JSON list of tasks")])
     documents: list[Document] = []
+    places: list[str] = []
     issues: list[Issue] = []
     for index, task in enumerate(tasks):
         if not isinstance(task, dict):
@@ -132,12 +133,13 @@ def read_label_studio(
         builder.relations_annotated = data.get("relations_annotated") is True
         _ls_regions(where, results, builder, issues)
         documents.append(builder.build())
+        places.append(f"{path} task {task.get('id', '#' + str(index + 1))}")
         issues.extend(builder.issues)
     if (annotation is not None or annotator is not None) and any(
         isinstance(t, dict) and "data" not in t for t in tasks
     ):
         issues.append(Issue(str(path), JSON_MIN_CHOICE, error=False))
-    return Imported(documents, issues)
+    return Imported(documents, issues, places)
 
 
 def _ls_annotation_results(
