@@ -19,6 +19,7 @@ from inference.alignment import (
     tokenize_text,
 )
 from inference.counts import parse_count
+from inference.events import build_event
 from inference.model_dir import (
     check_model_dir,
     load_model_and_tokenizer,
@@ -244,6 +245,14 @@ class Extractor:
         return [
             {"entities": entities, "records": build_records(text, entities)}
             for text, entities in zip(texts, results, strict=True)
+        ]
+
+    def extract_events(self, texts: list[str], progress: bool = False) -> list[dict[str, Any]]:
+        """Per text ``{"entities", "records", "event"}``: ``extract_records`` plus the main event's
+        killed and injured totals by category, actor id and cause (``inference.events``)."""
+        return [
+            {**result, "event": build_event(text, result["entities"], result["records"]).to_dict()}
+            for text, result in zip(texts, self.extract_records(texts, progress), strict=True)
         ]
 
     def _run(self, jobs: list[_WindowJob], progress: bool = False) -> list[np.ndarray]:

@@ -301,6 +301,7 @@ def _input_item(raw: Any, where: str, default_id: str) -> tuple[str, str, str]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from inference import Extractor
+    from inference.events import build_event
 
     items = read_inputs(args.files)
     texts = [text for _, text in items]
@@ -315,7 +316,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if sharded is None:  # not the main process: the main one prints everything
             return 0
         results = sharded
-    for (doc_id, _), result in zip(items, results, strict=True):
+    for (doc_id, text), result in zip(items, results, strict=True):
+        if args.events:
+            event = build_event(text, result["entities"], result["records"])
+            result = {**result, "event": event.to_dict()}
         print(json.dumps({"id": doc_id, **result}, ensure_ascii=False))
     return 0
 
@@ -641,6 +645,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--batch-size", type=int, help="windows per forward pass (default: 16 on CPU, 64 on CUDA)")
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="add each document's main event: killed and injured totals by victim category, actor, cause",
+    )
     p.add_argument("files", nargs="+", help=PREDICT_INPUTS)
     p.set_defaults(func=cmd_predict)
 
