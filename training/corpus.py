@@ -34,6 +34,22 @@ class CorpusError(ValueError):
         super().__init__(f"{len(problems)} problem(s) in the corpus:\n{shown}{more}")
 
 
+def label_problems(label: Any, outcome: Any) -> list[str]:
+    """What is wrong with a span's label and outcome (shared by corpus files and predictions)."""
+    problems = []
+    if label not in LABELS:
+        problems.append(f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
+    if label == CASUALTY_COUNT and outcome not in OUTCOMES:
+        problems.append(f"{CASUALTY_COUNT} needs 'outcome' killed or injured, got {outcome!r}")
+    elif label != CASUALTY_COUNT and outcome is not None:
+        problems.append(f"'outcome' is only for {CASUALTY_COUNT}")
+    return problems
+
+
+def range_problem(text: str) -> str:
+    return f"offsets out of range for a text of {len(text)} characters"
+
+
 def document_problems(raw: Any) -> tuple[Document | None, list[str]]:
     if not isinstance(raw, dict):
         return None, ["a line must hold a JSON object"]
@@ -56,15 +72,10 @@ def document_problems(raw: Any) -> tuple[Document | None, list[str]]:
             problems.append(f"{where}: 'start' and 'end' must be integers")
             continue
         where = f"span {index} [{start}:{end}]"
-        if label not in LABELS:
-            problems.append(f"{where}: unknown label {label!r} (expected one of {', '.join(LABELS)})")
         outcome = item.get("outcome")
-        if label == CASUALTY_COUNT and outcome not in OUTCOMES:
-            problems.append(f"{where}: {CASUALTY_COUNT} needs 'outcome' killed or injured, got {outcome!r}")
-        elif label != CASUALTY_COUNT and outcome is not None:
-            problems.append(f"{where}: 'outcome' is only for {CASUALTY_COUNT}")
+        problems += [f"{where}: {m}" for m in label_problems(label, outcome)]
         if not 0 <= start < end <= len(text):
-            problems.append(f"{where}: offsets out of range for a text of {len(text)} characters")
+            problems.append(f"{where}: {range_problem(text)}")
             continue
         covered = text[start:end]
         if covered != covered.strip():

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, Document
+from inference.spans import Document
+from training.corpus import label_problems, range_problem
 
 # The fields of a predicted entity that are scored; any other (score, count, ...) is carried along.
 SCORED_FIELDS = ("label", "start", "end", "text", "outcome")
@@ -92,16 +93,9 @@ def entity_problems(raw: Any, index: int, text: str) -> list[str]:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
         return [f"entity {index}: 'start' and 'end' must be integers"]
     where = f"entity {index} [{start}:{end}]"
-    problems = []
-    if label not in LABELS:
-        problems.append(f"{where}: unknown label {label!r} (expected one of {', '.join(LABELS)})")
-    outcome = raw.get("outcome")
-    if label == CASUALTY_COUNT and outcome not in OUTCOMES:
-        problems.append(f"{where}: {CASUALTY_COUNT} needs 'outcome' killed or injured, got {outcome!r}")
-    elif label != CASUALTY_COUNT and outcome is not None:
-        problems.append(f"{where}: 'outcome' is only for {CASUALTY_COUNT}")
+    problems = [f"{where}: {m}" for m in label_problems(label, raw.get("outcome"))]
     if not 0 <= start < end <= len(text):
-        problems.append(f"{where}: offsets out of range for a text of {len(text)} characters")
+        problems.append(f"{where}: {range_problem(text)}")
     elif not isinstance(raw.get("text"), str):
         problems.append(f"{where}: 'text' must be a string, the gold text at these offsets")
     elif raw["text"] != text[start:end]:
