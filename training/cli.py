@@ -34,30 +34,41 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from training.corpus import CorpusError, label_counts, read_documents
+    from training.corpus import CorpusError, read_documents
+    from training.datacheck import check_data, format_check
 
     read = [read_documents(path) for path in args.paths]
     problems = [problem for _, file_problems in read for problem in file_problems]
     if problems:
         raise CorpusError(problems)
-    keys = ["CASUALTY_COUNT:killed", "CASUALTY_COUNT:injured", "VICTIM_TYPE", "PERPETRATOR"]
-    print(f"{'split':28s} {'docs':>5s} {'words':>7s} " + " ".join(f"{k:>22s}" for k in keys))
-    totals: dict[str, int] = {}
-    for path, (located, _) in zip(args.paths, read, strict=True):
-        documents = [document for _, document in located]
-        counts = label_counts(documents)
-        words = sum(len(d.text.split()) for d in documents)
+    names = [Path(path).name for path in args.paths]
+    if len(set(names)) < len(names):
+        names = [str(path) for path in args.paths]
+    if len(set(names)) < len(names):
+        raise UsageError("a file is named twice")
+    files = {name: [d for _, d in located] for name, (located, _) in zip(names, read, strict=True)}
+    tokenizer = None
+    if not args.no_windows:
+        from inference.model_dir import load_tokenizer
+        from training.predictions import default_tokenizer_path
+
+        tokenizer = load_tokenizer(Path(args.tokenizer or default_tokenizer_path()))
+    try:
+        check = check_data(files, tokenizer, max_length=args.max_length, stride=args.stride)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    report = json.dumps(check.to_dict(), indent=2, ensure_ascii=False) if args.json else format_check(check)
+    if args.output:
+        from training.formats import write_text_atomic
+
+        write_text_atomic(args.output, report + "\n")
         print(
-            f"{Path(path).name:28s} {len(documents):5d} {words:7d} "
-            + " ".join(f"{counts[k]:22d}" for k in keys)
+            f"wrote the data check to {args.output}: "
+            f"{len(check.errors)} error(s), {len(check.warnings)} warning(s)"
         )
-        for key, value in [("docs", len(documents)), ("words", words)] + [(k, counts[k]) for k in keys]:
-            totals[key] = totals.get(key, 0) + value
-    print(
-        f"{'total':28s} {totals['docs']:5d} {totals['words']:7d} "
-        + " ".join(f"{totals[k]:22d}" for k in keys)
-    )
-    return 0
+    else:
+        print(report)
+    return 1 if check.errors else 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -574,8 +585,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("stats", help="documents, words and spans per label and split")
-    p.add_argument("paths", nargs="*", default=DEFAULT_SPLITS)
+    p = sub.add_parser(
+        "stats", help="data check before training: label counts, spans per document, window cuts, warnings"
+    )
+    p.add_argument("paths", nargs="*", default=DEFAULT_SPLITS, help="the split named train is the reference")
+    p.add_argument("--json", action="store_true", help="the whole check as JSON")
+    p.add_argument("--output", help="write the report (text, or JSON with --json) to this file")
+    p.add_argument(
+        "--tokenizer", help="tokenizer or model directory for the window cut (default: the base model)"
+    )
+    p.add_argument("--max-length", type=int, default=256, help="tokens per window, special tokens included")
+    p.add_argument("--stride", type=int, default=64, help="tokens shared by consecutive windows")
+    p.add_argument("--no-windows", action="store_true", help="skip the window cut (no tokenizer needed)")
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("train", help="fine-tune a model on the corpus")

@@ -372,12 +372,21 @@ def _unreadable_counts(item: _Located) -> list[Suspect]:
 CHECKS = ("untagged-number", "inconsistent", "count-without-victim", "span-edge", "unreadable-count")
 
 
-def check_documents(located: list[tuple[str, int, Document]]) -> list[Suspect]:
-    """Suspects of (path, line, document) triples, sorted by file, line and position."""
-    items = [
+def _locate(located: list[tuple[str, int, Document]]) -> list[_Located]:
+    return [
         _Located(path, line, document, _tokens(document.text), sentence_bounds(document.text))
         for path, line, document in located
     ]
+
+
+def inconsistent_strings(located: list[tuple[str, int, Document]]) -> list[Suspect]:
+    """Only the ``inconsistent`` check of (path, line, document) triples, sorted (see the module)."""
+    return sorted(_inconsistencies(_locate(located)))
+
+
+def check_documents(located: list[tuple[str, int, Document]]) -> list[Suspect]:
+    """Suspects of (path, line, document) triples, sorted by file, line and position."""
+    items = _locate(located)
     suspects: list[Suspect] = []
     for item in items:
         suspects += _untagged_numbers(item)
