@@ -18,14 +18,17 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from inference.categories import VICTIM_CATEGORIES
+from inference.spans import LABELS, OUTCOMES
 
 API_KEY_HEADER = "X-API-Key"
 API_KEY_ENV = "CONFLICT_IE_API_KEY"
@@ -34,13 +37,30 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 logger = logging.getLogger("conflict_ie.service")
 
 
+DEFAULT_MAX_PENDING_TEXTS = 2048
+RETRY_AFTER_S = 1  # sent with every 503: the queue drains in about a batch's time
+
+
 @dataclass(frozen=True)
 class ServiceLimits:
     max_body_bytes: int = 1024 * 1024
     max_texts: int = 64
     max_text_chars: int = 50_000
-    # Texts waiting for the model across all requests; beyond this new requests get 503.
-    max_pending_texts: int = 2048
+    # Texts waiting for the model across all requests; beyond this new requests get 503 (with
+    # Retry-After). None: the larger of DEFAULT_MAX_PENDING_TEXTS and max_texts. Never below
+    # max_texts, or a request the limits accept could never be queued, even on an idle server.
+    max_pending_texts: int | None = None
+    # A body over max_body_bytes is read and thrown away up to this size before the 413 is sent.
+    max_discard_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_pending_texts is None:
+            object.__setattr__(self, "max_pending_texts", max(DEFAULT_MAX_PENDING_TEXTS, self.max_texts))
+        elif self.max_texts > self.max_pending_texts:
+            raise ValueError(
+                f"max_texts ({self.max_texts}) is above max_pending_texts ({self.max_pending_texts}): "
+                "a request of max_texts texts would always be refused as overloaded"
+            )
 
 
 @dataclass(frozen=True)
@@ -52,7 +72,15 @@ class BatchSettings:
 # ---------------------------------------------------------------- schema (for OpenAPI and clients)
 
 
+Label = Literal[LABELS]  # type: ignore[valid-type]
+Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
+VictimCategory = Literal[VICTIM_CATEGORIES]  # type: ignore[valid-type]
+
+
 class ExtractRequest(BaseModel):
+    """The request body without limits; ``create_app`` documents one with its limits
+    (``maxItems``, ``maxLength``)."""
+
     model_config = ConfigDict(extra="forbid")
     texts: list[str] = Field(description="Raw texts (news reports); each gets its own result.")
     ids: list[str | int] | None = Field(
@@ -60,27 +88,97 @@ class ExtractRequest(BaseModel):
     )
 
 
+class CountValue(BaseModel):
+    """A count's value as written (UCDP-style estimates); all three null when unreadable."""
+
+    best: int | None = Field(description="The one figure to use")
+    low: int | None = Field(description="Lower bound")
+    high: int | None = Field(description="Upper bound; null when open (`at least 12`)")
+
+
 class Entity(BaseModel):
     model_config = ConfigDict(extra="allow")
-    label: str = Field(description="CASUALTY_COUNT, VICTIM_TYPE or PERPETRATOR")
+    label: Label = Field(description="What the span is")
     start: int = Field(description="Character offset in the text (Python string index)")
     end: int = Field(description="Exclusive end offset")
+    text: str = Field(description="text[start:end]")
+    score: float = Field(description="Model confidence, 0 to 1")
+    outcome: Outcome | None = Field(default=None, description="On CASUALTY_COUNT: killed or injured")
+    count: CountValue | None = Field(default=None, description="On CASUALTY_COUNT: its value")
+
+
+class SpanRef(BaseModel):
+    start: int
+    end: int
     text: str
-    score: float
-    outcome: str | None = Field(default=None, description="killed or injured, on counts")
+
+
+class RecordCount(SpanRef):
+    outcome: Outcome | None
+    best: int | None
+    low: int | None
+    high: int | None
+
+
+class Record(BaseModel):
+    """One casualty count linked to its victims and perpetrators (``inference/records.py``)."""
+
+    count: RecordCount
+    victim: SpanRef | None = Field(description="The first of victims")
+    victims: list[SpanRef]
+    perpetrator: SpanRef | None = Field(description="The first of perpetrators")
+    perpetrators: list[SpanRef]
+    headline: bool = Field(description="The count is in the headline")
+    same_event_as: int | None = Field(description="Index of the record this one repeats")
+    part_of: int | None = Field(description="Index of the record of the total this count is part of")
+    victim_category: VictimCategory | None = Field(description="The first of victim_categories")
+    victim_categories: list[VictimCategory] = Field(description="One per victim")
+    actor: str | None = Field(description="The first of actors")
+    actors: list[str | None] = Field(description="Actor id per perpetrator (null: not in the table)")
 
 
 class Result(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str | int | None = Field(default=None, description="Present when the request had ids")
     entities: list[Entity]
-    records: list[dict[str, Any]] | None = Field(
+    records: list[Record] | None = Field(
         default=None, description="One record per casualty count: its value, victims and perpetrator"
     )
 
 
 class ExtractResponse(BaseModel):
     results: list[Result] = Field(description="One result per input text, in input order")
+
+
+def _limited_models(limits: ServiceLimits) -> tuple[type[BaseModel], type[BaseModel]]:
+    """``ExtractRequest`` and ``ExtractResponse`` carrying the configured limits, for the schema."""
+    most, chars = limits.max_texts, limits.max_text_chars
+
+    request = create_model(
+        "ExtractRequest",
+        __base__=ExtractRequest,
+        texts=(
+            list[Annotated[str, Field(max_length=chars)]],
+            Field(max_length=most, description="Raw texts (news reports); each gets its own result."),
+        ),
+        ids=(
+            list[str | int] | None,
+            Field(
+                default=None,
+                max_length=most,
+                description="Optional caller ids, one per text, echoed back in the results.",
+            ),
+        ),
+    )
+    response = create_model(
+        "ExtractResponse",
+        __base__=ExtractResponse,
+        results=(
+            list[Result],
+            Field(max_length=most, description="One result per input text, in input order"),
+        ),
+    )
+    return request, response
 
 
 class ErrorDetail(BaseModel):
@@ -103,17 +201,35 @@ class HealthResponse(BaseModel):
 # ---------------------------------------------------------------- errors and parsing
 
 
+CLOSE = {"Connection": "close"}
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, where: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        where: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.where = status, code, message, where
+        self.headers = headers or {}
 
 
-def error_response(status: int, code: str, message: str, where: str | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, where: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    extra = dict(headers or {})
+    if status == 401:
+        extra["WWW-Authenticate"] = "ApiKey"
+    if status == 503:
+        extra.setdefault("Retry-After", str(RETRY_AFTER_S))
     return JSONResponse(
         {"error": {"code": code, "message": message, "where": where}},
         status_code=status,
-        headers={"WWW-Authenticate": "ApiKey"} if status == 401 else None,
+        headers=extra or None,
     )
 
 
@@ -182,21 +298,38 @@ def parse_extract_request(body: bytes, limits: ServiceLimits) -> tuple[list[str]
     return texts, ids
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+async def read_body(request: Request, limits: ServiceLimits) -> bytes:
+    """The request body, refused with 413 once it is known to exceed ``max_body_bytes``.
+
+    A body over the limit is still read and discarded (up to ``max_discard_bytes``) before the 413
+    goes out with ``Connection: close``: closing a socket with unread data makes the kernel reset
+    the connection, and a client that sends its whole body before reading (urllib, http.client)
+    then sees the reset instead of the answer.
+    """
+    limit = limits.max_body_bytes
     declared = request.headers.get("content-length")
+    too_large: ApiError | None = None
     if declared is not None:
         if not declared.isdigit():
-            raise ApiError(400, "bad_request", "invalid Content-Length header", "headers")
+            raise ApiError(400, "bad_request", "invalid Content-Length header", "headers", CLOSE)
         if int(declared) > limit:
-            raise ApiError(413, "body_too_large", f"body of {declared} bytes; at most {limit}", "body")
+            too_large = ApiError(
+                413, "body_too_large", f"body of {declared} bytes; at most {limit}", "body", CLOSE
+            )
+            if int(declared) > limits.max_discard_bytes:
+                raise too_large  # too much to read for nothing: answer now, whatever the client sees
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body_too_large", f"body exceeds {limit} bytes", "body")
-        chunks.append(chunk)
+        if too_large is None and size > limit:
+            too_large = ApiError(413, "body_too_large", f"body exceeds {limit} bytes", "body", CLOSE)
+        if too_large is None:
+            chunks.append(chunk)
+        elif size > limits.max_discard_bytes:
+            break
+    if too_large is not None:
+        raise too_large
     return b"".join(chunks)
 
 
@@ -246,7 +379,7 @@ class MicroBatcher:
 
     extract: Callable[[list[str]], list[PerText]]
     settings: BatchSettings = field(default_factory=BatchSettings)
-    max_pending_texts: int = 2048
+    max_pending_texts: int = DEFAULT_MAX_PENDING_TEXTS
     stats: BatchStats = field(default_factory=BatchStats)
 
     def __post_init__(self) -> None:
@@ -323,6 +456,150 @@ class MicroBatcher:
             offset += len(job.texts)
 
 
+# ---------------------------------------------------------------- docs without a CDN
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>conflict-ie API</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+h2{border-bottom:1px solid #ccc;padding-bottom:.2rem}.method{font-weight:bold;text-transform:uppercase}
+code,pre{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}pre{padding:.6rem;overflow:auto}
+.schema{margin-left:1rem}.muted{color:#666}
+</style></head>
+<body><div id="docs"><p>Loading <a href="openapi.json">openapi.json</a>&hellip;</p></div>
+<script>
+"use strict";
+const docs = document.getElementById("docs");
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (cls) node.className = cls;
+  return node;
+}
+function describe(schema, spec) {
+  if (schema.$ref) return schema.$ref.split("/").pop();
+  if (schema.anyOf) return schema.anyOf.map(s => describe(s, spec)).join(" | ");
+  if (schema.enum) return schema.enum.map(v => JSON.stringify(v)).join(" | ");
+  if (schema.type === "array") return "array of " + describe(schema.items || {}, spec);
+  return schema.type || "any";
+}
+function limits(schema) {
+  const out = [];
+  for (const key of ["maxItems", "maxLength", "minItems", "minLength"])
+    if (schema[key] !== undefined) out.push(key + " " + schema[key]);
+  if (schema.items) out.push(...limits(schema.items).map(s => "items " + s));
+  for (const option of schema.anyOf || []) out.push(...limits(option));
+  return out;
+}
+function properties(schema, spec) {
+  const list = el("ul", undefined, "schema");
+  const required = schema.required || [];
+  for (const [name, prop] of Object.entries(schema.properties || {})) {
+    const item = el("li");
+    item.append(el("code", name), " " + describe(prop, spec));
+    const notes = limits(prop);
+    if (required.includes(name)) notes.unshift("required");
+    if (notes.length) item.append(el("span", " (" + notes.join(", ") + ")", "muted"));
+    if (prop.description) item.append(" \u2014 " + prop.description);
+    list.append(item);
+  }
+  return list;
+}
+function render(spec) {
+  docs.replaceChildren();
+  docs.append(el("h1", spec.info.title + " " + spec.info.version));
+  if (spec.info.description) docs.append(el("p", spec.info.description));
+  const raw = el("p"); const link = el("a", "openapi.json"); link.href = "openapi.json";
+  raw.append("Full schema: ", link); docs.append(raw);
+  for (const [path, methods] of Object.entries(spec.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const head = el("h2"); head.append(el("span", method, "method"), " ", el("code", path));
+      docs.append(head);
+      if (op.description || op.summary) docs.append(el("p", op.description || op.summary));
+      const body = op.requestBody && op.requestBody.content["application/json"];
+      if (body) { docs.append(el("h3", "Request body")); docs.append(properties(body.schema, spec)); }
+      docs.append(el("h3", "Responses"));
+      const list = el("ul");
+      for (const [status, response] of Object.entries(op.responses || {})) {
+        const item = el("li"); item.append(el("code", status), " " + (response.description || ""));
+        const content = response.content && response.content["application/json"];
+        if (content && content.schema) item.append(": ", el("code", describe(content.schema, spec)));
+        if (response.headers) {
+          item.append(el("span", " headers: " + Object.keys(response.headers).join(", "), "muted"));
+        }
+        list.append(item);
+      }
+      docs.append(list);
+    }
+  }
+  docs.append(el("h2", "Schemas"));
+  for (const [name, schema] of Object.entries((spec.components || {}).schemas || {})) {
+    docs.append(el("h3", name));
+    if (schema.description) docs.append(el("p", schema.description));
+    docs.append(properties(schema, spec));
+  }
+}
+fetch("openapi.json").then(r => r.json()).then(render).catch(error => {
+  docs.replaceChildren(el("p", "Could not load openapi.json: " + error));
+});
+</script></body></html>
+"""
+
+
+# ---------------------------------------------------------------- graceful shutdown
+
+
+@dataclass
+class DrainState:
+    """Shared by the app and the server: whether shutdown has begun, requests being answered."""
+
+    draining: bool = False
+    active: int = 0
+
+
+async def _discard_body(receive: Any, limit: int) -> None:
+    """Read and drop a request body (up to ``limit`` bytes) so that closing cannot reset the client."""
+    size = 0
+    while size <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+class ShutdownGate:
+    """ASGI middleware: once shutdown begins, every response carries ``Connection: close`` and a
+    request arriving on a connection still open (keep-alive) gets 503 with ``Retry-After`` and
+    ``Connection: close`` rather than a reset, so its client knows it was not processed."""
+
+    def __init__(self, app: Any, drain: DrainState, discard_bytes: int) -> None:
+        self.app, self.drain, self.discard_bytes = app, drain, discard_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.drain.draining:
+            await _discard_body(receive, self.discard_bytes)
+            message = "the server is shutting down; retry on a new connection"
+            await error_response(503, "shutting_down", message, None, CLOSE)(scope, receive, send)
+            return
+
+        async def closing_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and self.drain.draining:
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        self.drain.active += 1
+        try:
+            await self.app(scope, receive, closing_send)
+        finally:
+            self.drain.active -= 1
+
+
 # ---------------------------------------------------------------- the app
 
 
@@ -340,7 +617,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.batcher = MicroBatcher(per_text_results(extractor), batching, limits.max_pending_texts)
+        app.state.batcher = MicroBatcher(
+            per_text_results(extractor), batching, limits.max_pending_texts or DEFAULT_MAX_PENDING_TEXTS
+        )
         yield
         await app.state.batcher.close()
 
@@ -349,7 +628,11 @@ def create_app(
         version="0.1.0",
         description="Casualty counts (killed/injured), victim types and perpetrators in conflict news.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their scripts from a CDN: blank offline
+        redoc_url=None,
     )
+    app.state.drain = DrainState()
+    app.add_middleware(ShutdownGate, drain=app.state.drain, discard_bytes=limits.max_discard_bytes)
     key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
     expected = api_key.encode("utf-8") if api_key else None
 
@@ -361,7 +644,7 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def on_api_error(_: Request, error: ApiError) -> JSONResponse:
-        return error_response(error.status, error.code, error.message, error.where)
+        return error_response(error.status, error.code, error.message, error.where, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -383,6 +666,11 @@ def create_app(
         "precision": str(getattr(backend, "precision", "unknown")),
     }
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs_page() -> HTMLResponse:
+        """The API described from /openapi.json by a self-contained page: no external script."""
+        return HTMLResponse(DOCS_PAGE)
+
     @app.get("/health", response_model=HealthResponse)
     async def health() -> dict[str, str]:
         return {"status": "ok", **described}
@@ -394,27 +682,31 @@ def create_app(
             (401, "Missing or wrong API key"),
             (413, "Body, number of texts or a text over the limits"),
             (422, "Well-formed JSON of the wrong shape"),
-            (503, "Too many texts waiting"),
+            (503, "Too many texts waiting, or shutting down; see Retry-After"),
         ]
     }
+    error_docs[503]["headers"] = {
+        "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+    }
+    request_model, response_model = _limited_models(limits)
     request_schema = {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": ExtractRequest.model_json_schema()}},
+            "content": {"application/json": {"schema": request_model.model_json_schema()}},
         }
     }
 
     @app.post(
         "/extract",
         dependencies=[Security(check_key)] if expected is not None else [],
-        responses={200: {"model": ExtractResponse}, **error_docs},
+        responses={200: {"model": response_model}, **error_docs},
         openapi_extra=request_schema,
     )
     async def extract(request: Request) -> JSONResponse:
         """Entities (and casualty records) for each text, in input order.
 
         Concurrent requests share forward passes."""
-        texts, ids = parse_extract_request(await read_body(request, limits.max_body_bytes), limits)
+        texts, ids = parse_extract_request(await read_body(request, limits), limits)
         results = await request.app.state.batcher.submit(texts) if texts else []
         if ids is not None:
             results = [{"id": i, **result} for i, result in zip(ids, results, strict=True)]
@@ -441,6 +733,57 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
+def _uvicorn_server_class() -> type:
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn, whose shutdown first stops accepting and lets the requests in flight finish
+        while keep-alive connections stay open (new requests on them get 503 and
+        ``Connection: close`` from ``ShutdownGate``), and only then closes the idle connections.
+        Plain uvicorn closes them at once, and a request already on its way over one is reset."""
+
+        grace_s = 0.5  # idle connections stay open at least this long after shutdown begins
+
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            drain = getattr(getattr(self.config.app, "state", None), "drain", None)
+            if isinstance(drain, DrainState):
+                drain.draining = True
+                for server in self.servers:
+                    server.close()
+                for sock in sockets or []:
+                    sock.close()
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + self.config.timeout_graceful_shutdown
+                await asyncio.sleep(self.grace_s)
+                while drain.active and loop.time() < deadline and not self.force_exit:
+                    await asyncio.sleep(0.05)
+            await super().shutdown(sockets)
+
+    return DrainingServer
+
+
+def run_app(
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    graceful_timeout: float = 30.0,
+    log_level: str = "info",
+) -> None:
+    """Serve ``app`` (from ``create_app``) with uvicorn until SIGINT/SIGTERM, shutting down gracefully."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=graceful_timeout,
+        server_header=False,
+    )
+    _uvicorn_server_class()(config).run()
+
+
 def serve(
     model_dir: str,
     host: str = "127.0.0.1",
@@ -457,8 +800,6 @@ def serve(
     log_level: str = "info",
 ) -> None:
     """Load the model once and serve it until SIGINT/SIGTERM; in-flight requests are finished."""
-    import uvicorn
-
     from inference.extractor import Extractor
 
     limit_malloc_arenas()
@@ -470,12 +811,4 @@ def serve(
         model_dir, device=device, batch_size=batch_size, threads=threads, precision=precision
     )
     app = create_app(extractor, limits=limits, batching=batching, api_key=api_key)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        timeout_graceful_shutdown=graceful_timeout,
-        server_header=False,
-    )
-    uvicorn.Server(config).run()
+    run_app(app, host, port, graceful_timeout=graceful_timeout, log_level=log_level)

@@ -269,7 +269,7 @@ def test_too_many_waiting_texts_get_503_and_the_rest_still_answer(extractor: Ext
             release.wait(timeout=30)
             return extractor.extract(texts)
 
-    limits = ServiceLimits(max_pending_texts=2)
+    limits = ServiceLimits(max_texts=2, max_pending_texts=2)
     with ServerThread(create_app(Blocked(), limits=limits)) as running, ThreadPoolExecutor(2) as pool:
         waiting = [pool.submit(post, running, {"texts": [f"{n} killed."]}) for n in (1, 2)]
         batcher = running.server.config.app.state.batcher

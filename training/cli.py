@@ -526,9 +526,21 @@ def cmd_split(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from inference.service import BatchSettings, ServiceLimits, serve
 
-    for name in ("max_body_bytes", "max_texts", "max_text_chars", "batch_size", "threads"):
+    for name in (
+        "max_body_bytes",
+        "max_texts",
+        "max_text_chars",
+        "max_pending_texts",
+        "batch_size",
+        "threads",
+    ):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.max_pending_texts is not None and args.max_pending_texts < args.max_texts:
+        raise UsageError(
+            f"--max-texts ({args.max_texts}) is above --max-pending-texts ({args.max_pending_texts}): "
+            "a request that large would always be refused as overloaded; raise --max-pending-texts"
+        )
     if args.max_wait_ms < 0 or not 0 <= args.port <= 65535:
         raise UsageError("--max-wait-ms must be >= 0 and --port within 0-65535")
     try:
@@ -541,6 +553,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 max_body_bytes=args.max_body_bytes,
                 max_texts=args.max_texts,
                 max_text_chars=args.max_text_chars,
+                max_pending_texts=args.max_pending_texts,
             ),
             batching=BatchSettings(max_wait_ms=args.max_wait_ms),
             device=args.device,
@@ -755,6 +768,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
     p.add_argument("--max-texts", type=int, default=64, help="texts per request")
     p.add_argument("--max-text-chars", type=int, default=50_000, help="characters per text")
+    p.add_argument(
+        "--max-pending-texts",
+        type=int,
+        help="texts waiting for the model across requests; beyond it 503 with Retry-After "
+        "(default: the larger of 2048 and --max-texts; never below --max-texts)",
+    )
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="micro-batching window")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
