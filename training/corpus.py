@@ -123,25 +123,10 @@ def _relations(raw: Any, spans: list[Span], problems: list[str]) -> list[Relatio
 def read_documents(path: str | Path) -> tuple[list[tuple[int, Document]], list[Problem]]:
     """Every document with its line number, and every problem found, of one file."""
     path = Path(path)
-    if path.is_dir():
-        return [], [Problem(str(path), 0, "is a directory, not a corpus file (JSON Lines)")]
-    if not path.is_file():
-        return [], [Problem(str(path), 0, "file does not exist")]
-    try:
-        text = read_utf8(path)
-    except InputFileError as error:
-        return [], [Problem(str(path), error.line, error.message)]
+    lines, problems = json_lines(path)
     documents: list[tuple[int, Document]] = []
-    problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as error:
-            problems.append(Problem(str(path), number, f"invalid JSON: {error.msg} at column {error.colno}"))
-            continue
+    for number, raw in lines:
         document, messages = document_problems(raw)
         doc_id = raw.get("id") if isinstance(raw, dict) else None
         prefix = f"document {doc_id!r}: " if isinstance(doc_id, str) else ""
@@ -154,7 +139,30 @@ def read_documents(path: str | Path) -> tuple[list[tuple[int, Document]], list[P
             seen.setdefault(doc_id, number)
         if document is not None:
             documents.append((number, document))
-    return documents, problems
+    return documents, sorted(problems, key=lambda problem: problem.line)
+
+
+def json_lines(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
+    """Each non-blank line of a JSON Lines file, parsed, with its number; and the problems found
+    (a directory, a missing file, a byte that is not UTF-8, invalid JSON), each with its place."""
+    if path.is_dir():
+        return [], [Problem(str(path), 0, "is a directory, not a corpus file (JSON Lines)")]
+    if not path.is_file():
+        return [], [Problem(str(path), 0, "file does not exist")]
+    try:
+        text = read_utf8(path)
+    except InputFileError as error:
+        return [], [Problem(str(path), error.line, error.message)]
+    lines: list[tuple[int, Any]] = []
+    problems: list[Problem] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            lines.append((number, json.loads(line)))
+        except json.JSONDecodeError as error:
+            problems.append(Problem(str(path), number, f"invalid JSON: {error.msg} at column {error.colno}"))
+    return lines, problems
 
 
 def validate_files(paths: list[str | Path]) -> list[Problem]:

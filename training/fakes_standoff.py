@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.spans import Document
-from training.corpus import CorpusError, Problem, document_problems
+from training.corpus import CorpusError, Problem, document_problems, json_lines
 
 FAKES_FILE = "fakes.csv"
 SPLITS_FILE = "splits.json"
@@ -65,20 +65,13 @@ def _article_problem(doc_id: Any, articles: dict[str, str], train: set[str]) -> 
 def read_standoff(path: str | Path, fakes_dir: str | Path) -> list[Document]:
     """The standoff file's articles as documents; raises ``CorpusError`` listing every problem."""
     path = Path(path)
-    if not path.is_file():
-        raise CorpusError([Problem(str(path), 0, "file does not exist")])
+    lines, problems = json_lines(path)
+    if not lines and problems:
+        raise CorpusError(problems)
     articles, train = read_articles(fakes_dir)
     documents: list[Document] = []
-    problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as error:
-            problems.append(Problem(str(path), number, f"invalid JSON: {error.msg}"))
-            continue
+    for number, raw in lines:
         doc_id = raw.get("id") if isinstance(raw, dict) else None
         problem = "a line must hold a JSON object" if not isinstance(raw, dict) else None
         problem = problem or _article_problem(doc_id, articles, train)
@@ -96,7 +89,7 @@ def read_standoff(path: str | Path, fakes_dir: str | Path) -> list[Document]:
         if document is not None:
             documents.append(document)
     if problems:
-        raise CorpusError(problems)
+        raise CorpusError(sorted(problems, key=lambda problem: problem.line))
     return documents
 
 
