@@ -288,6 +288,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_until_serving(process: subprocess.Popen, port: int, seconds: float, poll: float) -> None:
+    """Until ``/health`` answers 200; fails with the server's output if it dies or times out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, process.stdout.read().decode()
+        assert time.monotonic() < deadline, "server did not come up"
+        time.sleep(poll)
+
+
 def test_cli_serve_binds_loopback_takes_key_from_env_and_shuts_down_gracefully(busy_model: Path, extractor):
     port = free_port()
     env = {**os.environ, API_KEY_ENV: "from-env", "HF_HUB_OFFLINE": "1"}
@@ -295,16 +309,7 @@ def test_cli_serve_binds_loopback_takes_key_from_env_and_shuts_down_gracefully(b
     command += ["--precision", "fp32"]  # compared with the float32 extractor below
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read().decode()
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.2)
+        wait_until_serving(process, port, seconds=90, poll=0.2)
         if shutil.which("ss"):
             listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True)
             local_addresses = [line.split()[3] for line in listening.stdout.splitlines()]

@@ -23,7 +23,7 @@ import pytest
 
 from inference.service import BatchSettings, ServiceLimits, create_app
 from inference.spans import LABELS, OUTCOMES
-from tests.test_service import ServerThread, free_port
+from tests.test_service import ServerThread, free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = ServiceLimits(max_body_bytes=64 * 1024, max_texts=8, max_text_chars=6000)
@@ -161,16 +161,7 @@ def test_requests_on_open_connections_after_sigterm_get_503_not_a_reset():
     command = [sys.executable, "-c", SLOW_SERVER, str(port)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read().decode()
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.1)
+        wait_until_serving(process, port, seconds=60, poll=0.1)
 
         idle = http.client.HTTPConnection("127.0.0.1", port, timeout=30)  # a keep-alive connection
         idle.request("GET", "/health")
