@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -209,10 +210,19 @@ def write_documents(path: str | Path, documents: list[Document]) -> None:
     temporary.replace(path)
 
 
-def corpus_hash(paths: list[str | Path]) -> str:
+def corpus_hash(paths: list[str | Path], head: tuple[str | Path, int] | None = None) -> str:
+    """sha256 of the files, then of the first ``n`` non-blank lines of ``head = (path, n)``.
+
+    A JSON Lines file read whole and its every line give the same hash, so appending documents to a
+    file of which a run used only the first ``n`` leaves that run's hash valid.
+    """
     digest = hashlib.sha256()
     for path in paths:
         digest.update(Path(path).read_bytes())
+    if head is not None:
+        with Path(head[0]).open("rb") as lines:
+            for line in islice((line for line in lines if line.strip()), head[1]):
+                digest.update(line)
     return digest.hexdigest()
 
 

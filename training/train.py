@@ -138,8 +138,8 @@ def train(
         raise CorpusError(problems)
     train_docs, data_counts = training_documents(config, log)
     dev_docs = load_documents(config.dev_file)
-    fakes_file = [config.fakes_annotations] if data_counts["fakes"] else []
-    trained_on = corpus_hash(data_files + fakes_file)
+    fakes = data_counts["fakes"]
+    trained_on = corpus_hash(data_files, (config.fakes_annotations, fakes["documents"]) if fakes else None)
     base_model = resolve_base_model(config.base_model)
 
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
