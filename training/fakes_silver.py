@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inference.counts import parse_count
+from inference.lexicon import AFTER_COUNT_WORDS, ANSWER_WORD, DETERMINERS, KILL_CUE, SPAN_QUANTIFIERS
 from inference.records import sentence_bounds
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE, Document, Span, cuts_word
 from training.formats import Imported, Issue
@@ -61,43 +62,14 @@ ACTOR_FIELD = "Actor"
 MIN_SIMILARITY = 0.8
 TIE_MARGIN = 0.05
 
-_WORD = re.compile(r"\d{1,3}(?:,\d{3})+|\w+(?:['\u2019`]\w+)*")
-_KILL_CUE = re.compile(
-    r"^(?:kill\w*|dead|died|dies?|dying|deaths?|death|massacre\w*|martyr\w*|lives|slain|wound\w*|"
-    r"injur\w*|casualt\w*|toll|bodies|executed|execution\w*|perished|eliminat\w*|murder\w*|"
-    r"slaughter\w*|beheaded)$"
-)
 _ATTACK_CUE = re.compile(
     r"^(?:attack\w*|strikes?|airstrikes?|raids?|shell\w*|bomb\w*|shot|shoot\w*|fire[ds]?|targeted|"
     r"struck|blast|explosion|gunmen|car|suicide|hit)$"
 )
-_NOT_IN_COUNT = {"people", "persons", "others", "other", "of", "more"}
 _NOT_IN_VICTIM = {"other", "more", "additional", "further", "another"}
-_DETERMINERS = {"the", "his", "her", "their", "its", "this", "these", "those", "our", "my", "another"}
+# "a"/"an" are not dropped: "a child" is a victim without a count (see split_count_answer).
+_DETERMINERS = (DETERMINERS - {"a", "an"}) | {"another"}
 _CONNECTORS = [("of", "whom", "were"), ("of", "whom"), ("of", "them", "were"), ("of", "them"), ("including",)]
-_QUANTIFIERS = [
-    tuple(q.split())
-    for q in (
-        "at least",
-        "more than",
-        "no fewer than",
-        "no less than",
-        "fewer than",
-        "less than",
-        "up to",
-        "as many as",
-        "an estimated",
-        "nearly",
-        "almost",
-        "about",
-        "around",
-        "some",
-        "over",
-        "roughly",
-        "approximately",
-        "at most",
-    )
-]
 _ATTACK_NOUNS = {
     "aircraft", "aircrafts", "airstrike", "airstrikes", "air", "strikes", "strike", "raids", "raid",
     "shelling", "warplanes", "warplane", "jets", "jet", "planes", "plane", "helicopters", "helicopter",
@@ -123,7 +95,7 @@ def normalize_word(word: str) -> str:
 
 
 def words_of(text: str) -> list[_Word]:
-    return [_Word(m.start(), m.end(), normalize_word(m.group())) for m in _WORD.finditer(text)]
+    return [_Word(m.start(), m.end(), normalize_word(m.group())) for m in ANSWER_WORD.finditer(text)]
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -208,7 +180,7 @@ def split_count_answer(answer: str) -> tuple[list[str], list[_Part]]:
         if parse_count(" ".join(words[start:end]))["best"] is not None:
             count_end = end
             break
-    while count_end - start > 1 and words[count_end - 1] in _NOT_IN_COUNT:
+    while count_end - start > 1 and words[count_end - 1] in AFTER_COUNT_WORDS:
         count_end -= 1  # parse_count reads "70 people" as 70; the count span is "70"
     parts = [_Part(CASUALTY_COUNT, start, count_end, "killed")] if count_end > start else []
     victim_start = count_end if parts else start
@@ -220,7 +192,7 @@ def split_count_answer(answer: str) -> tuple[list[str], list[_Part]]:
             break
     while victim_start < len(words) - 1 and words[victim_start] in _NOT_IN_VICTIM:
         victim_start += 1  # "20 other terrorists" -> "terrorists"
-    raw_words = [m.group() for m in _WORD.finditer(answer)]
+    raw_words = [m.group() for m in ANSWER_WORD.finditer(answer)]
     victim = raw_words[victim_start:]
     if (
         victim
@@ -235,7 +207,7 @@ def split_count_answer(answer: str) -> tuple[list[str], list[_Part]]:
 def split_actor_answer(answer: str) -> tuple[list[str], list[_Part]]:
     """Coordinated actors are split ("Russian and Syrian regime" -> ``Russian``, ``Syrian regime``)."""
     words = [w.norm for w in words_of(answer)]
-    raw = [m.group() for m in _WORD.finditer(answer)]
+    raw = [m.group() for m in ANSWER_WORD.finditer(answer)]
     parts = []
     start = 0
     for end in [i for i, w in enumerate(words) if w in ("and", "or")] + [len(words)]:
@@ -289,7 +261,7 @@ class _Article:
     def cue_sentences(self, actor: bool) -> set[int]:
         found = set()
         for word in self.words:
-            if _KILL_CUE.match(word.norm) or (actor and _ATTACK_CUE.match(word.norm)):
+            if KILL_CUE.match(word.norm) or (actor and _ATTACK_CUE.match(word.norm)):
                 found.add(self.sentence_of(word.start))
         return found
 
@@ -331,7 +303,7 @@ def place_answer(
 
 
 def _with_quantifier(article: _Article, first: int, start: int) -> int:
-    for quantifier in _QUANTIFIERS:
+    for quantifier in SPAN_QUANTIFIERS:
         size = len(quantifier)
         if first >= size and tuple(w.norm for w in article.words[first - size : first]) == quantifier:
             gap = article.text[article.words[first - 1].end : start]

@@ -34,29 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference.counts import GROUPS, SCALES, TENS, UNITS, VAGUE_PLURALS, parse_count
+from inference.counts import parse_count
+from inference.lexicon import CASUALTY_CUE, CHECK_TOKEN, DETERMINERS, GROUPED_NUMBER, NUMBER_WORDS
 from inference.records import headline_end, sentence_bounds
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE, Document, Span
 
 WINDOW = 4  # words on each side of a casualty word
 
-_TOKEN = re.compile(r"\w+(?:[-'\u2019.,:]\w+)*|[^\w\s]")
-_CUE = re.compile(
-    r"^(?:kill(?:s|ed|ing)?|wound(?:s|ed|ing)?|injur(?:e|es|ed|ing|y|ies)|dead|died|dies?|dying|"
-    r"deaths?|hurt|casualt(?:y|ies)|fatalit(?:y|ies)|toll)$",
-    re.IGNORECASE,
-)
-_DIGITS = re.compile(r"^\d{1,3}(?:,\d{3})+$|^\d+$")
+_DIGITS = re.compile(rf"^{GROUPED_NUMBER}$|^\d+$")
 _YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
-NUMBER_WORDS = (
-    (set(UNITS) - {"zero"})
-    | set(TENS)
-    | set(SCALES)
-    | {f"{w}s" for w in SCALES}
-    | set(GROUPS)
-    | set(VAGUE_PLURALS)
-    | {"several", "dozen", "dozens"}
-)
 _UNITS_AFTER = {
     "%", "percent", "per", "km", "kms", "kilometres", "kilometers", "kilometre", "kilometer", "miles",
     "mile", "metres", "meters", "metre", "meter", "m", "kg", "tonnes", "tons", "am", "pm", "a.m", "p.m",
@@ -83,7 +69,6 @@ _MONTHS = {
     "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
     "dec",
 }  # fmt: skip
-_DETERMINERS = {"the", "a", "an", "this", "these", "those", "its", "their", "his", "her", "our", "my"}
 _ABBREVIATION_END = re.compile(r"(?:\b(?:[A-Za-z]\.){2,}|\b[A-Z][a-z]{0,3}\.)$")
 
 
@@ -154,7 +139,7 @@ def untagged_numbers(
             ):
                 continue
             window = words[max(0, position - WINDOW) : position + WINDOW + 1]
-            cues = [tokens[i].text for i in window if _CUE.match(tokens[i].text)]
+            cues = [tokens[i].text for i in window if CASUALTY_CUE.match(tokens[i].text)]
             if cues and not _obvious_non_count(tokens, index, document.text):
                 found.append((token.start, token.end, cues[0]))
     return found
@@ -192,7 +177,7 @@ def _obvious_non_count(tokens: list[_Token], index: int, text: str) -> bool:
     if previous in (",", "(") and following in (",", ")"):
         return True  # an age in apposition: "Rami H., 29, was killed"
     for word in (t.text.lower() for t in tokens[index + 1 : index + 5]):
-        if _CUE.match(word):
+        if CASUALTY_CUE.match(word):
             break
         if word in _NOT_CASUALTY_AFTER:
             return True  # "241 were abducted" (but not "12 killed and 30 abducted")
@@ -286,7 +271,7 @@ def _inconsistencies(items: list[_Located]) -> list[Suspect]:
 def _cue_in_sentence(item: _Located, offset: int) -> bool:
     for start, end in item.sentences:
         if start <= offset < end:
-            return any(_CUE.match(t.text) for t in item.tokens if start <= t.start < end)
+            return any(CASUALTY_CUE.match(t.text) for t in item.tokens if start <= t.start < end)
     return False
 
 
@@ -332,7 +317,7 @@ def _span_edges(item: _Located) -> list[Suspect]:
         words = covered.split()
         problems = []
         first = words[0].lower() if words else ""
-        if span.label in (VICTIM_TYPE, PERPETRATOR) and first in _DETERMINERS and len(words) > 1:
+        if span.label in (VICTIM_TYPE, PERPETRATOR) and first in DETERMINERS and len(words) > 1:
             problems.append(f"starts with the determiner {words[0]!r}")
         if span.label == CASUALTY_COUNT and first == "the" and len(words) > 1:
             problems.append("starts with 'the'")
@@ -398,7 +383,7 @@ def check_documents(located: list[tuple[str, int, Document]]) -> list[Suspect]:
 
 
 def _tokens(text: str) -> list[_Token]:
-    return [_Token(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+    return [_Token(m.start(), m.end(), m.group()) for m in CHECK_TOKEN.finditer(text)]
 
 
 def check_corpus(paths: list[str | Path]) -> list[Suspect]:

@@ -10,24 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from inference.alignment import entity_type_of
+from inference.lexicon import CONLL_TOKEN
 from inference.records import sentence_bounds
 from inference.spans import Document, Span
 from training.formats.common import Imported, Issue, _DocumentBuilder, parse_label
 from training.textfiles import InputFileError, read_utf8
 
-# Tokens: abbreviations (U.S.), grouped numbers (1,200 / 1.5), words with inner hyphens or
-# apostrophes (17-year-old, Syria's), one punctuation mark. Split again at every span boundary.
-_TOKEN = re.compile(r"(?:[A-Za-z]\.){2,}|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\w+(?:['\u2019-]\w+)*|[^\w\s]")
 _TAG = re.compile(r"^([BIESLU])[-_](.+)$")
 _COMMENT = re.compile(r"^#\s*(id|text)\s*=\s?(.*)$")
 DOCSTART = "-DOCSTART-"
 
 
 def conll_tokens(text: str, spans: list[Span]) -> list[tuple[int, int]]:
-    """Token character ranges of ``text``, cut at every span boundary."""
+    """Token character ranges of ``text`` (``CONLL_TOKEN``), cut again at every span boundary."""
     cuts = {s.start for s in spans} | {s.end for s in spans}
     tokens = []
-    for match in _TOKEN.finditer(text):
+    for match in CONLL_TOKEN.finditer(text):
         start = match.start()
         for cut in sorted(c for c in cuts if match.start() < c < match.end()):
             tokens.append((start, cut))
