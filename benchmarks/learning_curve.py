@@ -164,6 +164,8 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from inference.atomic import atomic_path
+
     figure, axis = plt.subplots(figsize=(6, 4))
     shares = [p["fraction"] * 100 for p in points]
     axis.plot(shares, [p["dev"]["strict_f1"] for p in points], marker="o", label="dev (corpus)")
@@ -181,16 +183,9 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     axis.legend()
     axis.set_title("Learning curve")
     figure.tight_layout()
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary, dpi=120)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)
-    temporary.replace(path)
-
-
-def _write(path: Path, content: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(content, encoding="utf-8")
-    temporary.replace(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, log: Any = print) -> int:
+    from inference.atomic import write_json, write_text
     from training.config import ConfigError, load_config, parse_overrides
     from training.corpus import CorpusError
 
@@ -243,8 +239,8 @@ def main(argv: list[str] | None = None, log: Any = print) -> int:
         return 2
     settings = {k: v for k, v in base.to_dict().items() if k != "train_fraction"}
     result = {"settings": settings, "fakes_gold_dev": str(fakes) if fakes else None, "points": points}
-    _write(output / "learning_curve.json", json.dumps(result, indent=2) + "\n")
-    _write(output / "learning_curve.md", markdown(points, settings))
+    write_json(output / "learning_curve.json", result, ensure_ascii=True)
+    write_text(output / "learning_curve.md", markdown(points, settings))
     plot(points, output / "learning_curve.png")
     log(markdown(points, settings))
     log(f"wrote {output}/learning_curve.md, .json and .png")

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from inference.atomic import write_text
 from inference.spans import LABELS
 from training.report import RECORD_FILE, document_fingerprint, gold_digest, model_record_digest
 
@@ -274,10 +275,7 @@ def write_card(
     name = name or card_name(model_dir)
     output = output or Path("model_cards") / f"{name}.md"
     text = build_card(model_dir, report_paths, name)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(output)
+    write_text(output, text)
     return output
 
 

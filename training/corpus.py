@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inference.atomic import write_text
 from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, Document, Relation, Span, cuts_word
 from training.textfiles import InputFileError, read_utf8
 
@@ -199,14 +200,14 @@ def load_documents(path: str | Path) -> list[Document]:
     return [document for _, document in documents]
 
 
+def corpus_text(documents: list[Document]) -> str:
+    """The documents as corpus JSON Lines."""
+    return "".join(json.dumps(document.to_dict(), ensure_ascii=False) + "\n" for document in documents)
+
+
 def write_documents(path: str | Path, documents: list[Document]) -> None:
     """Write JSON Lines atomically: a reader never sees a half-written file."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for document in documents:
-            handle.write(json.dumps(document.to_dict(), ensure_ascii=False) + "\n")
-    temporary.replace(path)
+    write_text(path, corpus_text(documents))
 
 
 def corpus_hash(paths: list[str | Path]) -> str:

@@ -123,7 +123,6 @@ from training.formats.convert import (
     with_id_prefix,
     write_corpus_validated,
     write_target,
-    write_text_atomic,
 )
 from training.formats.doccano import read_doccano, to_doccano
 from training.formats.label_studio import read_label_studio, to_label_studio
@@ -157,5 +156,4 @@ __all__ = [
     "with_id_prefix",
     "write_corpus_validated",
     "write_target",
-    "write_text_atomic",
 ]
