@@ -50,7 +50,8 @@ from inference.counts import parse_count
 from inference.lexicon import AFTER_COUNT_WORDS, ANSWER_WORD, DETERMINERS, KILL_CUE, SPAN_QUANTIFIERS
 from inference.records import sentence_bounds
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE, Document, Span, cuts_word
-from training.formats import Imported, Issue
+from training.formats import Imported
+from training.problems import Problem
 from training.quality import untagged_numbers
 from training.textfiles import InputFileError, read_utf8
 
@@ -343,14 +344,14 @@ def build_silver(directory: str | Path, split: str = "train") -> tuple[Imported,
     train_ids, dev_ids = set(splits["train"]), set(splits["dev"])
     if train_ids & dev_ids:
         raise SilverError(f"{SPLITS_FILE}: ids in both train and dev: {sorted(train_ids & dev_ids)[:5]}")
-    issues: list[Issue] = []
+    issues: list[Problem] = []
     answers: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     tally: Counter[str] = Counter()
     for number, (row, (index, why)) in enumerate(zip(crowd, match_rows(fakes, crowd), strict=True), start=2):
         where = f"{CROWD_FILE}:{number}"  # line 1 is the header; a row may span lines, so roughly
         if index is None:
             tally["crowd rows not matched"] += 1
-            issues.append(Issue(where, f"crowd row not used: {why}", error=False))
+            issues.append(Problem(where, None, f"crowd row not used: {why}", error=False))
             continue
         if fakes[index]["unit_id"] not in train_ids:
             tally["crowd rows of dev or reserved articles (not used)"] += 1
@@ -375,7 +376,7 @@ def build_silver(directory: str | Path, split: str = "train") -> tuple[Imported,
                 found, why = place_answer(article, field, value, anchors)
             placed[f"{field} {'placed' if found else 'not placed'}"] += 1
             if why:
-                issues.append(Issue(f"article {unit_id} {field}", f"{value!r} {why}", error=False))
+                issues.append(Problem(f"article {unit_id} {field}", None, f"{value!r} {why}", error=False))
             for span in found:
                 clash = next((s for s in spans if s.start < span.end and span.start < s.end), None)
                 if clash == span:
@@ -383,7 +384,9 @@ def build_silver(directory: str | Path, split: str = "train") -> tuple[Imported,
                 if clash or cuts_word(text, span.start, span.end):
                     why = "overlaps another answer" if clash else "cuts a word"
                     shown = text[span.start : span.end]
-                    issues.append(Issue(f"article {unit_id} {field}", f"{shown!r} {why}; left out", False))
+                    issues.append(
+                        Problem(f"article {unit_id} {field}", None, f"{shown!r} {why}; left out", error=False)
+                    )
                     continue
                 spans.append(span)
         article_docs = []
@@ -393,11 +396,17 @@ def build_silver(directory: str | Path, split: str = "train") -> tuple[Imported,
             flat = " ".join(document.text.split())
             if any(flat in other for other in elsewhere):
                 tally["sentences left out: also in a dev or reserved article"] += 1
-                issues.append(Issue(document.id, "sentence left out: also in a non-train article", False))
+                issues.append(
+                    Problem(document.id, None, "sentence left out: also in a non-train article", error=False)
+                )
             elif unlabelled:
                 tally["sentences left out: a number near a casualty word is not among the answers"] += 1
                 shown = ", ".join(repr(document.text[a:b]) for a, b, _ in unlabelled)
-                issues.append(Issue(document.id, f"sentence left out: {shown} not among the answers", False))
+                issues.append(
+                    Problem(
+                        document.id, None, f"sentence left out: {shown} not among the answers", error=False
+                    )
+                )
             else:
                 article_docs.append(document)
         documents += article_docs

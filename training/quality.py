@@ -1,6 +1,6 @@
 """Quality control of the corpus: suspects for a human to review, and agreement between annotators.
 
-``check_corpus`` lists suspects, each with file, line, document id and character range:
+``check_corpus`` lists suspects (``Problem``s), each with file, line, document id and character range:
 
 - ``untagged-number``: a number (digits or a number word) within ``WINDOW`` words of killed,
   wounded, injured, dead, died, hurt (and their forms, deaths, toll, casualties) in the same
@@ -38,6 +38,7 @@ from inference.counts import parse_count
 from inference.lexicon import CASUALTY_CUE, CHECK_TOKEN, DETERMINERS, GROUPED_NUMBER, NUMBER_WORDS
 from inference.records import headline_end, sentence_bounds
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE, Document, Span
+from training.problems import Problem
 
 WINDOW = 4  # words on each side of a casualty word
 
@@ -72,22 +73,6 @@ _MONTHS = {
 _ABBREVIATION_END = re.compile(r"(?:\b(?:[A-Za-z]\.){2,}|\b[A-Z][a-z]{0,3}\.)$")
 
 
-@dataclass(frozen=True, order=True)
-class Suspect:
-    path: str
-    line: int
-    start: int
-    end: int
-    doc_id: str
-    check: str
-    message: str
-
-    def __str__(self) -> str:
-        return (
-            f"{self.path}:{self.line}: {self.doc_id} [{self.start}:{self.end}] {self.check}: {self.message}"
-        )
-
-
 @dataclass(frozen=True)
 class _Token:
     start: int
@@ -103,8 +88,10 @@ class _Located:
     tokens: list[_Token]
     sentences: list[tuple[int, int]]
 
-    def suspect(self, start: int, end: int, check: str, message: str) -> Suspect:
-        return Suspect(self.path, self.line, start, end, self.document.id, check, message)
+    def suspect(self, start: int, end: int, check: str, message: str) -> Problem:
+        return Problem(
+            self.path, self.line, message, start=start, end=end, doc_id=self.document.id, check=check
+        )
 
 
 def _context(text: str, start: int, end: int, width: int = 40) -> str:
@@ -145,7 +132,7 @@ def untagged_numbers(
     return found
 
 
-def _untagged_numbers(item: _Located) -> list[Suspect]:
+def _untagged_numbers(item: _Located) -> list[Problem]:
     text = item.document.text
     return [
         item.suspect(
@@ -209,7 +196,7 @@ def _label_name(span: Span | None) -> str:
     return f"{span.label}:{span.outcome}" if span.outcome else span.label
 
 
-def _inconsistencies(items: list[_Located]) -> list[Suspect]:
+def _inconsistencies(items: list[_Located]) -> list[Problem]:
     tagged_keys: set[tuple[str, ...]] = set()
     for item in items:
         for span in item.document.spans:
@@ -280,7 +267,7 @@ _PARTITIVE = re.compile(
 )
 
 
-def _counts_without_victims(item: _Located) -> list[Suspect]:
+def _counts_without_victims(item: _Located) -> list[Problem]:
     document = item.document
     headline = headline_end(document.text)
     suspects = []
@@ -309,7 +296,7 @@ def _counts_without_victims(item: _Located) -> list[Suspect]:
     return suspects
 
 
-def _span_edges(item: _Located) -> list[Suspect]:
+def _span_edges(item: _Located) -> list[Problem]:
     document = item.document
     suspects = []
     for span in document.spans:
@@ -339,7 +326,7 @@ def _span_edges(item: _Located) -> list[Suspect]:
     return suspects
 
 
-def _unreadable_counts(item: _Located) -> list[Suspect]:
+def _unreadable_counts(item: _Located) -> list[Problem]:
     document = item.document
     return [
         item.suspect(
@@ -364,15 +351,15 @@ def _locate(located: list[tuple[str, int, Document]]) -> list[_Located]:
     ]
 
 
-def inconsistent_strings(located: list[tuple[str, int, Document]]) -> list[Suspect]:
+def inconsistent_strings(located: list[tuple[str, int, Document]]) -> list[Problem]:
     """Only the ``inconsistent`` check of (path, line, document) triples, sorted (see the module)."""
     return sorted(_inconsistencies(_locate(located)))
 
 
-def check_documents(located: list[tuple[str, int, Document]]) -> list[Suspect]:
+def check_documents(located: list[tuple[str, int, Document]]) -> list[Problem]:
     """Suspects of (path, line, document) triples, sorted by file, line and position."""
     items = _locate(located)
-    suspects: list[Suspect] = []
+    suspects: list[Problem] = []
     for item in items:
         suspects += _untagged_numbers(item)
         suspects += _counts_without_victims(item)
@@ -386,7 +373,7 @@ def _tokens(text: str) -> list[_Token]:
     return [_Token(m.start(), m.end(), m.group()) for m in CHECK_TOKEN.finditer(text)]
 
 
-def check_corpus(paths: list[str | Path]) -> list[Suspect]:
+def check_corpus(paths: list[str | Path]) -> list[Problem]:
     """Suspects of corpus files (which must be valid: ``CorpusError`` otherwise)."""
     from training.corpus import CorpusError, read_documents
 
@@ -399,7 +386,7 @@ def check_corpus(paths: list[str | Path]) -> list[Suspect]:
     return check_documents(located)
 
 
-def format_suspects(suspects: list[Suspect], paths: list[str | Path]) -> str:
+def format_suspects(suspects: list[Problem], paths: list[str | Path]) -> str:
     tally = Counter(s.check for s in suspects)
     lines = [
         f"check-corpus: {len(suspects)} suspect(s) in {', '.join(str(p) for p in paths)}",

@@ -13,7 +13,8 @@ from inference.alignment import entity_type_of
 from inference.lexicon import CONLL_TOKEN
 from inference.records import sentence_bounds
 from inference.spans import Document, Span
-from training.formats.common import Imported, Issue, _DocumentBuilder, parse_label
+from training.formats.common import Imported, _DocumentBuilder, parse_label
+from training.problems import Problem
 from training.textfiles import InputFileError, read_utf8
 
 _TAG = re.compile(r"^([BIESLU])[-_](.+)$")
@@ -45,14 +46,19 @@ def _sentence_ranges(text: str, spans: list[Span]) -> list[tuple[int, int]]:
     return ranges
 
 
-def to_conll(documents: list[Document], comments: bool = True) -> tuple[str, list[Issue]]:
+def to_conll(documents: list[Document], comments: bool = True) -> tuple[str, list[Problem]]:
     """CoNLL BIO text for the documents; issues for what CoNLL cannot hold (relations)."""
     lines: list[str] = []
-    issues: list[Issue] = []
+    issues: list[Problem] = []
     for document in documents:
         if document.relations:
             issues.append(
-                Issue(document.id, f"{len(document.relations)} relation(s) left out: CoNLL has none", False)
+                Problem(
+                    document.id,
+                    None,
+                    f"{len(document.relations)} relation(s) left out: CoNLL has none",
+                    error=False,
+                )
             )
         lines.append(f"{DOCSTART}\tO")
         if comments:
@@ -84,7 +90,7 @@ class _ConllDoc:
         self.sentences = self.sentences if self.sentences is not None else [[]]
 
 
-def _parse_conll(path: Path, lines: list[str], issues: list[Issue]) -> tuple[list[_ConllDoc], bool]:
+def _parse_conll(path: Path, lines: list[str], issues: list[Problem]) -> tuple[list[_ConllDoc], bool]:
     docs: list[_ConllDoc] = []
     marked = False  # any -DOCSTART- or "# id" line
     current = _ConllDoc(None, 1)
@@ -121,7 +127,7 @@ def _parse_conll(path: Path, lines: list[str], issues: list[Issue]) -> tuple[lis
                     current.text = value
             continue
         if len(fields) < 2:
-            issues.append(Issue(f"{path}:{number}", f"token {fields[0]!r} has no tag column; read as O"))
+            issues.append(Problem(str(path), number, f"token {fields[0]!r} has no tag column; read as O"))
             fields.append("O")
         assert current.sentences is not None
         current.sentences[-1].append((number, fields[0], fields[-1]))
@@ -130,7 +136,7 @@ def _parse_conll(path: Path, lines: list[str], issues: list[Issue]) -> tuple[lis
     return docs, marked
 
 
-def _conll_text(path: Path, doc: _ConllDoc, tokens: list[tuple[int, str, str]], issues: list[Issue]):
+def _conll_text(path: Path, doc: _ConllDoc, tokens: list[tuple[int, str, str]], issues: list[Problem]):
     """The document text and each token's offset: from ``# text`` when the tokens align with it."""
     sentences = [s for s in doc.sentences or [] if s]
     if doc.text is not None:
@@ -140,8 +146,9 @@ def _conll_text(path: Path, doc: _ConllDoc, tokens: list[tuple[int, str, str]], 
                 position += 1
             if not doc.text.startswith(token, position):
                 issues.append(
-                    Issue(
-                        f"{path}:{number}",
+                    Problem(
+                        str(path),
+                        number,
                         f"token {token!r} does not follow in the '# text' line of line {doc.line}; "
                         "text rebuilt from the tokens",
                     )
@@ -153,7 +160,7 @@ def _conll_text(path: Path, doc: _ConllDoc, tokens: list[tuple[int, str, str]], 
             if not doc.text[position:].strip():
                 return doc.text, offsets
             issues.append(
-                Issue(f"{path}:{doc.line}", "the '# text' line has text after the last token; rebuilt")
+                Problem(str(path), doc.line, "the '# text' line has text after the last token; rebuilt")
             )
     parts, offsets, length = [], [], 0
     for sentence_number, sentence in enumerate(sentences):
@@ -168,11 +175,11 @@ def _conll_text(path: Path, doc: _ConllDoc, tokens: list[tuple[int, str, str]], 
 
 def read_conll(path: str | Path, default_outcome: str | None = None) -> Imported:
     path = Path(path)
-    issues: list[Issue] = []
+    issues: list[Problem] = []
     try:
         lines = read_utf8(path).split("\n")
     except InputFileError as error:
-        return Imported([], [Issue(error.where, error.message)])
+        return Imported([], [Problem(error.path, error.line or None, error.message)])
     docs, marked = _parse_conll(path, lines, issues)
     if not marked:  # plain sentence-per-block files: one document per sentence
         docs = [
@@ -199,7 +206,7 @@ def _conll_spans(
     tokens: list[tuple[int, str, str]],
     offsets: list[int],
     builder: _DocumentBuilder,
-    issues: list[Issue],
+    issues: list[Problem],
 ) -> None:
     sentence_of = {}
     for sentence_number, sentence in enumerate(doc.sentences or []):
@@ -224,7 +231,7 @@ def _conll_spans(
         if match is None:
             close()
             issues.append(
-                Issue(f"{path}:{number}", f"tag {tag!r} on {token!r} is not O, B-X, I-X, E-X or S-X")
+                Problem(str(path), number, f"tag {tag!r} on {token!r} is not O, B-X, I-X, E-X or S-X")
             )
             continue
         prefix, name = match.groups()
@@ -238,7 +245,7 @@ def _conll_spans(
             open_span = [number, offset, end, name, sentence_of[number], bad]
         if bad:
             issues.append(
-                Issue(f"{path}:{number}", f"{tag} on {token!r} follows a span of another type; span skipped")
+                Problem(str(path), number, f"{tag} on {token!r} follows a span of another type; span skipped")
             )
         if prefix in "ESLU":
             close()

@@ -9,10 +9,11 @@ from typing import Any
 
 from inference.atomic import atomic_path, write_json, write_text
 from inference.spans import Document
-from training.formats.common import Imported, Issue, label_names_help
+from training.formats.common import Imported, label_names_help
 from training.formats.conll import read_conll, to_conll
 from training.formats.doccano import read_doccano, to_doccano
 from training.formats.label_studio import read_label_studio, to_label_studio
+from training.problems import Problem
 
 
 def read_any(
@@ -34,13 +35,13 @@ def read_any(
 
 def write_corpus_validated(path: str | Path, documents: list[Document]) -> None:
     """Write corpus JSON Lines only if ``training.corpus`` finds no problem in them (atomically)."""
-    from training.corpus import CorpusError, Problem, corpus_text, validate_files
+    from training.corpus import CorpusError, corpus_text, validate_files
 
     with atomic_path(path) as staging:
         staging.write_text(corpus_text(documents), encoding="utf-8")
         problems = validate_files([staging])
         if problems:
-            raise CorpusError([Problem(str(path), p.line, p.message) for p in problems])
+            raise CorpusError([replace(p, path=str(path)) for p in problems])
 
 
 # --- the convert command -----------------------------------------------------------------------
@@ -74,7 +75,7 @@ def load_source(
     if len(prefixes) != len(inputs):
         raise ConvertError(f"{len(prefixes)} id prefix(es) for {len(inputs)} input file(s)")
     documents: list[Document] = []
-    issues: list[Issue] = []
+    issues: list[Problem] = []
     places: list[str] = []
     files: list[str] = []
     for name, prefix in zip(inputs, prefixes, strict=True):
@@ -90,7 +91,7 @@ def load_source(
 
             read, errors = read_markup(Path(name))
             bad = {e.message.split(": ", 1)[0] for e in errors}  # messages start with the document id
-            issues += [Issue(f"{e.path}:{e.line}", e.message) for e in errors]
+            issues += errors
             # A markup document with a problem is left out whole (its problems are listed).
             docs = [d for d in read if d.id not in bad]
             where = [f"{name} document {d.id!r}" for d in docs]
@@ -152,7 +153,7 @@ def id_clashes(imported: Imported) -> tuple[list[str], bool]:
 
 def write_target(
     target: str, output: str | Path, documents: list[Document], conll_comments: bool = True
-) -> list[Issue]:
+) -> list[Problem]:
     """Validate the documents with ``training.corpus`` and write them atomically in ``target`` format."""
     if target == "corpus":
         write_corpus_validated(output, documents)
