@@ -191,6 +191,8 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from inference.atomic import atomic_path
+
     figure, axis = plt.subplots(figsize=(6, 4))
     fakes_axis = by_fakes(points)
     shares = [p["fakes_documents"] if fakes_axis else p["fraction"] * 100 for p in points]
@@ -209,16 +211,9 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     axis.legend()
     axis.set_title("Learning curve")
     figure.tight_layout()
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary, dpi=120)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)
-    temporary.replace(path)
-
-
-def _write(path: Path, content: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(content, encoding="utf-8")
-    temporary.replace(path)
 
 
 def curve_values(args: argparse.Namespace, base: Any) -> list[Any]:
@@ -260,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, log: Any = print) -> int:
+    from inference.atomic import write_json, write_text
     from training.config import ConfigError, load_config, parse_overrides
     from training.corpus import CorpusError
 
@@ -290,8 +286,8 @@ def main(argv: list[str] | None = None, log: Any = print) -> int:
         return 2
     settings = {k: v for k, v in base.to_dict().items() if k != key}
     result = {"settings": settings, "fakes_gold_dev": str(fakes) if fakes else None, "points": points}
-    _write(output / "learning_curve.json", json.dumps(result, indent=2) + "\n")
-    _write(output / "learning_curve.md", markdown(points, settings))
+    write_json(output / "learning_curve.json", result, ensure_ascii=True)
+    write_text(output / "learning_curve.md", markdown(points, settings))
     plot(points, output / "learning_curve.png")
     log(markdown(points, settings))
     log(f"wrote {output}/learning_curve.md, .json and .png")

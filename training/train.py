@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from inference.atomic import replace_directory
 from training.augment import augment
 from training.calibrate import tune_min_scores
 from training.checkpoint import Checkpoints
@@ -378,14 +379,7 @@ def save_model_dir(
         (staging / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         apply_umask(staging)
-        if output.exists():
-            retired = output.with_name(f".{output.name}.old")
-            shutil.rmtree(retired, ignore_errors=True)
-            output.replace(retired)
-            staging.replace(output)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.replace(output)
+        replace_directory(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
