@@ -48,6 +48,17 @@ EXPORT_NAMES = {
 }
 
 
+@dataclass
+class Predicted:
+    """A document with a model's entities (the dicts ``Extractor.extract`` gives, with ``score``)
+    and the model's confidence in the whole document (``training.uncertainty``), for pre-annotation."""
+
+    id: str
+    text: str
+    entities: list[dict[str, Any]]
+    confidence: float
+
+
 @dataclass(frozen=True)
 class Issue:
     """Something that did not fit, with its place. ``error`` issues fail a conversion unless skipped."""
