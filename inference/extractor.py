@@ -206,7 +206,7 @@ class Extractor:
     def extract(self, texts: list[str], progress: bool = False) -> list[list[dict[str, Any]]]:
         """Entities per text; ``progress`` shows a bar over the model's batches on stderr."""
         return [
-            self._decode(text, text_probs)
+            self.decode(text, text_probs)
             for text, text_probs in zip(texts, self.unit_probabilities(texts, progress), strict=True)
         ]
 
@@ -279,7 +279,9 @@ class Extractor:
                 results[i] = probs[row, : len(jobs[i].input_ids)]
         return [r for r in results if r is not None]
 
-    def _decode(self, text: str, text_probs: UnitProbabilities) -> list[dict[str, Any]]:
+    def decode(self, text: str, text_probs: UnitProbabilities) -> list[dict[str, Any]]:
+        """The entities of one text from its ``unit_probabilities`` (what ``extract`` returns for it),
+        so that a caller needing both the probabilities and the entities runs the model once."""
         unit_probs = text_probs.probs.tolist()
         entities = []
         for span, score in spans_from_unit_probs(text_probs.units, unit_probs, self.tag_names):

@@ -161,7 +161,9 @@ def test_tiny_model_directory_is_complete(tiny_model):
     assert record["best_epoch"] in (1, 2) and len(record["history"]) == 2
     assert set(record["versions"]) >= {"torch", "transformers", "accelerate", "seqeval"}
     assert len(record["corpus_sha256"]) == 64
-    assert not [p for p in tiny_model.parent.iterdir() if p.name.startswith(".")], "staging left behind"
+    left = [p for p in tiny_model.parent.iterdir() if p.name.startswith(".") and p.name != ".windows-cache"]
+    assert not left, "staging left behind"
+    assert list((tiny_model.parent / ".windows-cache").glob("windows-*.arrow"))  # the tokenized windows
 
 
 @pytest.mark.slow

@@ -19,8 +19,8 @@ import yaml
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "annotations"
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
 FAKES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fa-kes"
-PATH_KEYS = ("train_file", "dev_file", "test_file", "fakes_dir", "fakes_annotations")
-OPTIONAL_KEYS = ("base_model", "test_file", "fakes_dir", "fakes_annotations")
+PATH_KEYS = ("train_file", "dev_file", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
+OPTIONAL_KEYS = ("base_model", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -57,6 +57,9 @@ class TrainConfig:
     fakes_dir: str | None = str(FAKES)
     fakes_annotations: str | None = str(CORPUS / "fakes" / "train.standoff.jsonl")
     fakes_max_documents: int = 0  # 0 = all; else the first N of the annotations (learning curves)
+    # Where the tokenized training windows are cached (datasets' Arrow files, by fingerprint of the
+    # data, tokenizer and window settings); None = ``.windows-cache`` beside the output directory.
+    cache_dir: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -112,9 +112,11 @@ def _relations(raw: Any, spans: list[Span], problems: list[str]) -> list[Relatio
 
 
 def read_documents(path: str | Path) -> tuple[list[tuple[int, Document]], list[Problem]]:
-    """Every document with its line number, and every problem found, of one file."""
+    """Every document with its line number, and every problem found, of one file: JSON Lines, or
+    Parquet or a dataset directory written by ``save_to_disk`` with the same columns (their
+    "lines" are row numbers, from 1)."""
     path = Path(path)
-    lines, problems = json_lines(path)
+    lines, problems = table_rows(path) if is_table(path) else json_lines(path)
     documents: list[tuple[int, Document]] = []
     seen: dict[str, int] = {}
     for number, raw in lines:
@@ -131,6 +133,31 @@ def read_documents(path: str | Path) -> tuple[list[tuple[int, Document]], list[P
         if document is not None:
             documents.append((number, document))
     return documents, sorted(problems, key=lambda problem: problem.line or 0)
+
+
+def is_table(path: Path) -> bool:
+    """A Parquet file or a ``datasets`` ``save_to_disk`` directory (which read through ``datasets``)."""
+    saved = ("state.json", "dataset_dict.json")
+    return path.suffix.lower() == ".parquet" or (path.is_dir() and any((path / n).is_file() for n in saved))
+
+
+def table_rows(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
+    """The rows of a Parquet file or a saved dataset, numbered from 1, as JSON-like dicts."""
+    import datasets
+
+    if not path.exists():
+        return [], [Problem(str(path), 0, "file does not exist")]
+    try:
+        if path.is_dir():
+            table = datasets.load_from_disk(str(path))
+        else:
+            table = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
+    except Exception as error:  # datasets and pyarrow raise many kinds; the message says what
+        return [], [Problem(str(path), 0, f"cannot read it as a dataset: {error}")]
+    if isinstance(table, datasets.DatasetDict):
+        splits = ", ".join(f"{path / name}" for name in table)
+        return [], [Problem(str(path), 0, f"holds several splits; name one split's directory: {splits}")]
+    return list(enumerate(table.to_list(), start=1)), []
 
 
 def json_lines(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
@@ -201,14 +228,16 @@ def write_documents(path: str | Path, documents: list[Document]) -> None:
 
 
 def corpus_hash(paths: list[str | Path], head: tuple[str | Path, int] | None = None) -> str:
-    """sha256 of the files, then of the first ``n`` non-blank lines of ``head = (path, n)``.
+    """sha256 of the files (of a dataset directory: of its files, in name order), then of the first
+    ``n`` non-blank lines of ``head = (path, n)``.
 
     A JSON Lines file read whole and its every line give the same hash, so appending documents to a
     file of which a run used only the first ``n`` leaves that run's hash valid.
     """
     digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(path).read_bytes())
+    for path in map(Path, paths):
+        for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+            digest.update(file.read_bytes())
     if head is not None:
         with Path(head[0]).open("rb") as lines:
             for line in islice((line for line in lines if line.strip()), head[1]):

@@ -23,7 +23,7 @@ from training.checkpoint import Checkpoints
 from training.config import ConfigError, TrainConfig
 from training.corpus import CorpusError, corpus_hash, load_documents, validate_files
 from training.fakes_standoff import read_standoff
-from training.features import document_windows, length_grouped_batches
+from training.features import length_grouped_batches, training_windows
 from training.permissions import apply_umask
 
 RECORD_FILE = "training_record.json"
@@ -162,11 +162,16 @@ def train(
     model = AutoModelForTokenClassification.from_pretrained(
         base_model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id
     )
-    features = [
-        window
-        for document in train_docs
-        for window in document_windows(document, tokenizer, label2id, config.max_length, config.stride)
-    ]
+    data_started = time.perf_counter()
+    with accelerator.main_process_first():  # one process tokenizes and caches, the others read it
+        features, cached = training_windows(
+            train_docs, tokenizer, label2id, config.max_length, config.stride, window_cache(config, output)
+        )
+    data_step = {"seconds": time.perf_counter() - data_started, "cached": cached}
+    log(
+        f"{'read' if cached else 'tokenized'} {len(features)} windows of {len(train_docs)} documents in "
+        f"{data_step['seconds']:.1f} s ({'from' if cached else 'cached in'} {window_cache(config, output)})"
+    )
     sampler = LengthGroupedBatchSampler([len(f.input_ids) for f in features], config.batch_size, config.seed)
     loader = torch.utils.data.DataLoader(
         features, batch_sampler=sampler, collate_fn=_collate(tokenizer.pad_token_id or 0)
@@ -239,6 +244,7 @@ def train(
         "best_epoch": max(progress.history, key=lambda h: h["dev_f1"])["epoch"],
         "history": progress.history,
         "dev": progress.best_report,
+        "data_step": data_step,
         "train_seconds": train_seconds,
         "wall_seconds_this_run": time.perf_counter() - started,
         "tokens_per_second": sum(h["tokens"] for h in progress.history) / max(train_seconds, 1e-9),
@@ -270,6 +276,12 @@ def train(
             print(f"WARNING: {warning}", file=sys.stderr)
     accelerator.wait_for_everyone()
     return record
+
+
+def window_cache(config: TrainConfig, output: Path) -> Path:
+    """``cache_dir``, else ``.windows-cache`` beside the output (never inside it: the output
+    directory is swapped in whole at the end)."""
+    return Path(config.cache_dir) if config.cache_dir else output.absolute().parent / ".windows-cache"
 
 
 def _silent(_: str) -> None:

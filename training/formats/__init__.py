@@ -64,16 +64,17 @@ none marked ground truth, fewer than N + 1) is reported with its annotators. Rel
 (count → victim or perpetrator; the type from the relation's label, else from the target's label)
 become the corpus ``relations``; the exporter writes them back, so corpus → Label Studio → corpus
 is exact. The JSON-MIN export (flat objects with ``text`` and region lists) is read too; its rows
-hold one annotation each, and the choice does not apply to them. A labelling config that
-fits::
+hold one annotation each, and the choice does not apply to them. The labelling config that fits
+is ``label_studio.LABEL_CONFIG`` (``pre-annotate`` writes it beside its tasks): a ``Labels`` control
+``label`` on the ``Text`` object ``text``, the counts' outcome in the label
+(``CASUALTY_COUNT_KILLED``, ``CASUALTY_COUNT_INJURED``), and ``Relations`` victim / perpetrator.
 
-    <View>
-      <Labels name="label" toName="text">
-        <Label value="CASUALTY_COUNT_KILLED"/><Label value="CASUALTY_COUNT_INJURED"/>
-        <Label value="VICTIM_TYPE"/><Label value="PERPETRATOR"/>
-      </Labels>
-      <Text name="text" value="$text"/>
-    </View>
+Pre-annotation (``to_label_studio_predictions``, ``to_doccano_predictions``): Label Studio tasks
+carry the model's entities under ``predictions`` (``model_version``, ``score``, and regions with
+their span ``score``), which Label Studio shows as pre-annotations; an annotator's accepted or
+corrected copy is a submitted annotation in the export, which the reader above takes. doccano
+imports the entities as the document's ``label`` list; the scores and model version go in keys it
+keeps as metadata.
 
 doccano
 -------
@@ -107,6 +108,7 @@ from training.formats.common import (
     RELATION_FOR_LABEL,
     RELATION_OF,
     Imported,
+    Predicted,
     normalize_name,
     parse_label,
     parse_outcome,
@@ -123,8 +125,13 @@ from training.formats.convert import (
     write_corpus_validated,
     write_target,
 )
-from training.formats.doccano import read_doccano, to_doccano
-from training.formats.label_studio import read_label_studio, to_label_studio
+from training.formats.doccano import read_doccano, to_doccano, to_doccano_predictions
+from training.formats.label_studio import (
+    LABEL_CONFIG,
+    read_label_studio,
+    to_label_studio,
+    to_label_studio_predictions,
+)
 from training.problems import Problem
 
 __all__ = [
@@ -133,6 +140,8 @@ __all__ = [
     "EXPORT_NAMES",
     "Imported",
     "Problem",
+    "LABEL_CONFIG",
+    "Predicted",
     "LABEL_ALIASES",
     "MARKUP_TAGS",
     "OUTCOME_WORDS",
@@ -152,7 +161,9 @@ __all__ = [
     "report_and_check",
     "to_conll",
     "to_doccano",
+    "to_doccano_predictions",
     "to_label_studio",
+    "to_label_studio_predictions",
     "with_id_prefix",
     "write_corpus_validated",
     "write_target",

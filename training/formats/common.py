@@ -50,6 +50,17 @@ EXPORT_NAMES = {
 
 
 @dataclass
+class Predicted:
+    """A document with a model's entities (the dicts ``Extractor.extract`` gives, with ``score``)
+    and the model's confidence in the whole document (``training.uncertainty``), for pre-annotation."""
+
+    id: str
+    text: str
+    entities: list[dict[str, Any]]
+    confidence: float
+
+
+@dataclass
 class Imported:
     documents: list[Document]
     issues: list[Problem]

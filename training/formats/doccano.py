@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.spans import Document
-from training.formats.common import EXPORT_NAMES, Imported, _DocumentBuilder
+from training.formats.common import EXPORT_NAMES, Imported, Predicted, _DocumentBuilder
 from training.problems import Problem
 from training.textfiles import InputFileError, read_utf8
 
@@ -102,3 +102,24 @@ def to_doccano(documents: list[Document]) -> list[dict[str, Any]]:
             ]
         lines.append(line)
     return lines
+
+
+def to_doccano_predictions(documents: list[Predicted], model_version: str) -> list[dict[str, Any]]:
+    """doccano's sequence-labelling JSONL import with the model's entities as the ``label`` list (they
+    become the document's labels, to correct). doccano has no place for scores: the other keys
+    (``doc_id``, ``model_version``, ``confidence`` and ``label_scores``, parallel to ``label``) are
+    kept as the document's metadata, shown beside the text, and come back in its export."""
+    return [
+        {
+            "text": document.text,
+            "label": [
+                [e["start"], e["end"], EXPORT_NAMES[(e["label"], e.get("outcome"))]]
+                for e in document.entities
+            ],
+            "doc_id": document.id,
+            "model_version": model_version,
+            "confidence": round(document.confidence, 4),
+            "label_scores": [e["score"] for e in document.entities],
+        }
+        for document in documents
+    ]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.spans import Document
-from training.formats.common import EXPORT_NAMES, Imported, _DocumentBuilder, parse_outcome
+from training.formats.common import EXPORT_NAMES, Imported, Predicted, _DocumentBuilder, parse_outcome
 from training.problems import Problem
 from training.textfiles import InputFileError, read_utf8
 
@@ -274,4 +274,58 @@ def to_label_studio(documents: list[Document]) -> list[dict[str, Any]]:
                 for r in document.relations
             ]
         tasks.append({"data": data, "annotations": [{"result": result}]})
+    return tasks
+
+
+# The labelling config for projects fed by ``to_label_studio`` and ``to_label_studio_predictions``:
+# the control is ``label`` on the object ``text`` (what every result names in from_name/to_name), and
+# a count's outcome is part of its label, as the model predicts it, so accepting a pre-annotation
+# takes one click and an outcome is never left unset. Word granularity keeps selections on words.
+LABEL_CONFIG = """<View>
+  <Labels name="label" toName="text">
+    <Label value="CASUALTY_COUNT_KILLED" background="#d62728"/>
+    <Label value="CASUALTY_COUNT_INJURED" background="#ff7f0e"/>
+    <Label value="VICTIM_TYPE" background="#1f77b4"/>
+    <Label value="PERPETRATOR" background="#2ca02c"/>
+  </Labels>
+  <Relations>
+    <Relation value="victim"/>
+    <Relation value="perpetrator"/>
+  </Relations>
+  <Text name="text" value="$text" granularity="word"/>
+</View>
+"""
+
+
+def to_label_studio_predictions(documents: list[Predicted], model_version: str) -> list[dict[str, Any]]:
+    """Tasks for Label Studio's JSON import with the model's entities as a prediction (shown as
+    pre-annotations to correct): ``{"data": {"text", "doc_id"}, "predictions": [{"model_version",
+    "score", "result": [...]}]}``. Each region carries its span score (``score``, and in ``value`` as
+    Label Studio's NER example has it); the prediction's ``score`` is the confidence in the document,
+    by which the Data Manager sorts tasks (lowest first: the ones to look at first)."""
+    tasks = []
+    for number, document in enumerate(documents):
+        result = [
+            {
+                "id": f"t{number}-s{index}",
+                "from_name": "label",
+                "to_name": "text",
+                "type": "labels",
+                "value": {
+                    "start": entity["start"],
+                    "end": entity["end"],
+                    "text": document.text[entity["start"] : entity["end"]],
+                    "labels": [EXPORT_NAMES[(entity["label"], entity.get("outcome"))]],
+                    "score": entity["score"],
+                },
+                "score": entity["score"],
+            }
+            for index, entity in enumerate(document.entities)
+        ]
+        prediction = {
+            "model_version": model_version,
+            "score": round(document.confidence, 4),
+            "result": result,
+        }
+        tasks.append({"data": {"text": document.text, "doc_id": document.id}, "predictions": [prediction]})
     return tasks
