@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
+from inference.model_dir import PRECISIONS
+
 PRECISION_HELP = "PyTorch models: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32"
 DEFAULT_SPLITS = [f"data/annotations/{split}.jsonl" for split in ("train", "dev", "test")]
 
