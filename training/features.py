@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,20 +43,17 @@ def document_windows(
     return features
 
 
+def corpus_windows(
+    documents: list[Document], tokenizer: Any, label2id: dict[str, int], max_length: int, stride: int
+) -> list[WindowFeatures]:
+    """``document_windows`` of every document, in order."""
+    return [
+        window
+        for document in documents
+        for window in document_windows(document, tokenizer, label2id, max_length, stride)
+    ]
+
+
 def _describe_lost(document: Document, lost: list[Span]) -> str:
     shown = ", ".join(f"[{s.start}:{s.end}] {document.text[s.start : s.end]!r}" for s in lost)
     return f"document {document.id!r}: span(s) not on token boundaries of this tokenizer: {shown}"
-
-
-def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
-    """Shuffled batches of similar lengths: less padding, still random order across batches."""
-    rng = random.Random(seed)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    pool = batch_size * 32
-    batches: list[list[int]] = []
-    for begin in range(0, len(order), pool):
-        chunk = sorted(order[begin : begin + pool], key=lengths.__getitem__)
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
