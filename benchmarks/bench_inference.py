@@ -19,7 +19,6 @@ pipeline that is. Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 from roofline import encoder_flops, gemm_gflops, window_lengths
 
 from inference.alignment import tokenize_text
+from inference.atomic import write_json
 from inference.extractor import Extractor
 from inference.model_dir import read_settings
 from inference.spans import Document, Span
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     for goal, value in goals.items():
         print(f"{goal:38s} {'n/a' if value is None else f'{value:.2f}x'}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.output, report, ensure_ascii=True)
     print(f"\nwrote {args.output}")
     return 0
 

@@ -13,7 +13,6 @@ matrix-multiply rate, whatever the server does. Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -29,6 +28,7 @@ from typing import Any
 import httpx
 from roofline import encoder_flops, gemm_gflops, window_lengths
 
+from inference.atomic import write_json
 from inference.model_dir import load_tokenizer, read_settings
 from training.corpus import load_documents
 
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"failures: {report['failures']}  goals: {report['goals']}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.output, report, ensure_ascii=True)
     print(f"wrote {args.output}")
     return 1 if result["failures"] else 0
 

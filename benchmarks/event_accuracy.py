@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None, log: Any = print) -> int:
         log(f"error: {error}")
         return 2
     from inference import Extractor
+    from inference.atomic import write_json
 
     extractor = Extractor.from_pretrained(args.model, device=args.device)
     splits = [args.split] + (["train"] if args.split == "dev" and not args.no_train else [])
@@ -254,7 +255,7 @@ def main(argv: list[str] | None = None, log: Any = print) -> int:
         results.append(result)
     log(f"model {args.model}; null actor or cause scored as 'unknown'")
     if args.output:
-        Path(args.output).write_text(json.dumps({"model": args.model, "results": results}, indent=1) + "\n")
+        write_json(args.output, {"model": args.model, "results": results}, indent=1, ensure_ascii=True)
     return 0
 
 

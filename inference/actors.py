@@ -24,10 +24,10 @@ from pathlib import Path
 import yaml
 
 from inference.counts import edits1
+from inference.lexicon import ARTICLES
 
 DEFAULT_TABLE = "actors_syria.yaml"
 _AFTER = re.compile(r"\b(?:of|from|loyal to|linked to|led by|affiliated with)\s+(.+)$")
-_DETERMINERS = {"the", "a", "an"}
 
 
 def actor_key(text: str) -> str:
@@ -37,7 +37,7 @@ def actor_key(text: str) -> str:
     key = re.sub(r"'s\b|'$", "", key)
     key = re.sub(r"[^\w'./ -]+", " ", key)
     words = key.split()
-    while words and words[0] in _DETERMINERS:
+    while words and words[0] in ARTICLES:
         words = words[1:]
     return " ".join(words).strip(" .")
 

@@ -11,14 +11,13 @@ carries a label; the others are ignored (-100) in training and in decoding.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from inference.lexicon import MODEL_UNIT
 from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, Span
 
-_WORD = re.compile(r"\w+|[^\w\s]")
 IGNORE_INDEX = -100
 
 
@@ -72,7 +71,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 def _units(text: str, offsets: list[tuple[int, int]]) -> list[Unit]:
     units: list[Unit] = []
     token = 0
-    for word in _WORD.finditer(text):
+    for word in MODEL_UNIT.finditer(text):
         while token < len(offsets) and (
             offsets[token][1] <= word.start() or offsets[token][0] == offsets[token][1]
         ):

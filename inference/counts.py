@@ -55,68 +55,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from inference.lexicon import (
+    COUNT_TOKEN,
+    DOT_GROUPED_NUMBER,
+    GROUPS,
+    QUALIFIERS,
+    SCALES,
+    SUFFIXES,
+    TENS,
+    UNITS,
+    VAGUE_PLURALS,
+)
+
 Count = dict[str, "int | None"]
 
-UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}  # fmt: skip
-TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90,
-}  # fmt: skip
-SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
-GROUPS = {"dozen": 12, "score": 20}  # nouns that multiply like "hundred" ("two dozen" = 24)
-
-# The documented vague-word table (see the module docstring): value = best = low, high null.
-VAGUE_PLURALS = {
-    "tens": 10,
-    "dozens": 12,
-    "scores": 20,
-    "hundreds": 100,
-    "thousands": 1_000,
-    "millions": 1_000_000,
-}
 VAGUE_AMOUNTS = {("several",): 3, ("a", "few"): 3, ("few",): 3, ("a", "handful"): 3}
 EXACT_PHRASES = {("a", "couple"): 2, ("couple",): 2}
 
-# Qualifier phrases (longest first when matching) and how they bound the figure.
-QUALIFIERS: dict[tuple[str, ...], str] = {}
-for _phrase, _kind in [
-    ("at least", "min"), ("no fewer than", "min"), ("no less than", "min"), ("not less than", "min"),
-    ("not fewer than", "min"), ("a minimum of", "min"), ("minimum of", "min"), ("at a minimum", "min"),
-    ("more than", "gt"), ("over", "gt"), ("upwards of", "gt"), ("upward of", "gt"), ("in excess of", "gt"),
-    ("above", "gt"), ("just over", "gt"), ("well over", "gt"), ("slightly more than", "gt"),
-    ("up to", "max"), ("as many as", "max"), ("at most", "max"), ("no more than", "max"),
-    ("not more than", "max"), ("a maximum of", "max"), ("maximum of", "max"), ("as much as", "max"),
-    ("fewer than", "lt"), ("less than", "lt"), ("under", "lt"), ("below", "lt"), ("just under", "lt"),
-    ("nearly", "near"), ("almost", "near"), ("close to", "near"), ("approaching", "near"),
-    ("about", "approx"), ("around", "approx"), ("some", "approx"), ("roughly", "approx"),
-    ("approximately", "approx"), ("approx", "approx"), ("an estimated", "approx"),
-    ("estimated", "approx"), ("circa", "approx"), ("an approximate", "approx"), ("perhaps", "approx"),
-    ("possibly", "approx"), ("reportedly", "approx"), ("exactly", "exact"), ("only", "exact"),
-    ("just", "exact"), ("precisely", "exact"), ("a total of", "exact"), ("total of", "exact"),
-    ("another", "exact"), ("the", "exact"), ("all", "exact"), ("a further", "exact"),
-    ("an additional", "exact"), ("additional", "exact"), ("further", "exact"),
-]:  # fmt: skip
-    QUALIFIERS[tuple(_phrase.split())] = _kind
-SUFFIXES: dict[tuple[str, ...], str] = {
-    ("or", "more"): "min", ("plus",): "min", ("+",): "min", ("or", "so"): "approx", ("odd",): "approx",
-    ("or", "fewer"): "max", ("or", "less"): "max", ("more",): "exact", ("others",): "exact",
-    ("other",): "exact", ("people",): "exact", ("persons",): "exact", ("of",): "exact",
-}  # fmt: skip
 RANGE_STARTS = {("between",), ("from",), ("anywhere", "between"), ("somewhere", "between")}
 CONNECTORS = {"to", "-", "and", "or", "/"}
 
-_TOKEN = re.compile(
-    r"\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,200 / 1,200,000
-    r"|\d{1,3}(?:\.\d{3}){2,}"  # 1.200.000 (dot grouping, European style)
-    r"|\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?![\d.,])"  # 12 000 (space grouping)
-    r"|\d+(?:\.\d+)?"
-    r"|[a-z]+"
-    r"|[-+/]"
-)
 _JUNK = re.compile(r"[\s,;:()\"'\u2018\u2019\u201c\u201d.!?]+")
 
 
@@ -151,7 +109,7 @@ def tokenize(text: str) -> list[str]:
     normal = normal.replace("\u2010", "-").replace("\u2212", "-")
     tokens = []
     position = 0
-    for match in _TOKEN.finditer(normal):
+    for match in COUNT_TOKEN.finditer(normal):
         gap = normal[position : match.start()]
         if gap and _JUNK.sub("", gap):
             raise ValueError(f"unreadable character(s) {gap!r}")
@@ -349,7 +307,7 @@ def _vague(tokens: list[str]) -> _Value | None:
 def _digits(token: str) -> float | None:
     if not token[0].isdigit():
         return None
-    if re.fullmatch(r"\d{1,3}(?:\.\d{3}){2,}", token):
+    if re.fullmatch(DOT_GROUPED_NUMBER, token):
         return float(token.replace(".", ""))
     return float(re.sub(r"[, \u00a0\u202f\u2009]", "", token))
 

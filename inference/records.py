@@ -71,6 +71,7 @@ from typing import Any
 from inference.actors import ActorTable, normalise_actor
 from inference.categories import victim_category
 from inference.counts import parse_count
+from inference.lexicon import POSSESSIVES, WORD
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE
 
 MAX_FALLBACK_WORDS = 40
@@ -93,13 +94,12 @@ _CLAUSE_BREAK = re.compile(
     r"|\s(?:while|whereas|although|but|when|after|before|because)\s",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\u2019-]*")
 _GAP_PUNCTUATION = re.compile(r"[,;:.()\"!?\[\]\u201c\u201d\u2014\u2013]")
 _GAP_ALLOWED = {
-    "of", "the", "his", "her", "their", "its", "them", "whom", "those", "these", "dead", "killed",
+    *POSSESSIVES, "of", "the", "them", "whom", "those", "these", "dead", "killed",
     "injured", "wounded", "hurt", "victims", "were", "was", "are", "is", "being", "been", "more",
     "other", "further", "additional", "fellow", "innocent", "unarmed", "all", "mostly", "mainly",
-    "our", "my", "your", "whose", "people's",
+    "your", "whose", "people's",
 }  # fmt: skip
 _GAP_BLOCKED = {
     "and", "or", "but", "in", "on", "at", "by", "for", "with", "from", "into", "to", "when", "after",
@@ -186,7 +186,7 @@ def clause_bounds(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _words(text: str) -> int:
-    return len(_WORD.findall(text))
+    return len(WORD.findall(text))
 
 
 def _span(text: str, entity: _Entity) -> dict[str, Any]:
@@ -197,7 +197,7 @@ def _is_governed(gap: str) -> bool:
     """Whether the text between a count and a victim lets the count govern that victim."""
     if _GAP_PUNCTUATION.search(gap) or "\n" in gap:
         return False
-    words = [w.lower() for w in _WORD.findall(gap)]
+    words = [w.lower() for w in WORD.findall(gap)]
     if len(words) > 5 or any(w in _GAP_BLOCKED for w in words):
         return False
     return sum(w not in _GAP_ALLOWED for w in words) <= 2

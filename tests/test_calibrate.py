@@ -104,4 +104,4 @@ def test_training_calibrates_and_the_command_recalibrates(tiny_model: Path, tmp_
     recalibrated = json.loads((directory / "training_record.json").read_text())["calibration"]
     assert recalibrated["dev_file"] == str(dev)
     assert json.loads((directory / SETTINGS_FILE).read_text())["min_scores"] == recalibrated["min_scores"]
-    assert not list(directory.glob(".*.partial"))
+    assert not list(directory.glob(".*"))  # no temporary file left behind

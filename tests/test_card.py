@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import CORPUS_ONLY
 
-from training.card import CardError, base_model_info, build_card, card_name, describe_dataset
+from training.card import CardError, base_model_info, build_card, card_name, describe_dataset, write_card
 from training.cli import main
 from training.corpus import load_documents, write_documents
 from training.report import run_evaluation
@@ -261,3 +261,27 @@ def test_card_claims_no_licence_or_hub_id_it_cannot_know(card_inputs, base_model
     metadata = front_matter(hub)
     assert metadata["base_model"] == "bert-base-cased" and metadata["license"] == "other"
     assert "`bert-base-cased` (licence: unknown (the base model is not a local directory" in hub
+
+
+def test_the_metadata_loads_with_huggingface_hub_and_holds_the_eval_results(card_inputs, tmp_path):
+    from huggingface_hub import ModelCard
+
+    model, paths = card_inputs
+    output = tmp_path / "README.md"
+    write_card(model, paths, output, "conflict-ie-test")
+    card = ModelCard.load(output)
+    assert card.data.model_name == "conflict-ie-test"
+    assert card.data.pipeline_tag == "token-classification" and card.data.license == "other"
+    strict = [r for r in card.data.eval_results if r.metric_name == "seqeval strict IOB2 micro F1"]
+    assert [(r.dataset_type, r.dataset_split) for r in strict] == [("conflict-ie", "test"), ("fa-kes", "dev")]
+    for result, path in zip(strict, paths, strict=True):
+        assert result.metric_value == round(json.loads(path.read_text())["seqeval_strict"]["micro"]["f1"], 4)
+    assert card.text.startswith("\n# conflict-ie-test\n") and card.text.endswith("\n")
+
+
+def test_the_committed_default_card_loads_with_huggingface_hub():
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(ROOT / "model_cards" / "conflict-ie-default.md")
+    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert {r.dataset_type for r in card.data.eval_results} == {"conflict-ie", "fa-kes"}

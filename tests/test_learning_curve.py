@@ -96,3 +96,75 @@ def test_fakes_column_left_out_when_absent(setup: dict) -> None:
     assert "FA-KES" in table and "FA-KES strict F1" not in table and "column left out" in table
     script.plot(plain, setup["work"] / "plain.png")
     assert (setup["work"] / "plain.png").is_file()
+
+
+def fake_fakes(folder: Path, texts: dict[str, str]) -> Path:
+    """A FA-KES folder with these train articles (the real one lives in ../shared)."""
+    import csv
+
+    folder.mkdir(parents=True)
+    with (folder / "fakes.csv").open("w", encoding="latin-1", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["unit_id", "article_content", "source"])
+        writer.writeheader()
+        writer.writerows({"unit_id": i, "article_content": t, "source": "x"} for i, t in texts.items())
+    (folder / "splits.json").write_text(json.dumps({"train": [int(i) for i in texts], "dev": []}))
+    return folder
+
+
+def standoff(texts: dict[str, str]) -> str:
+    from training.fakes_standoff import text_sha1
+
+    count = {"start": 9, "end": 11, "label": "CASUALTY_COUNT", "outcome": "killed"}
+    lines = [{"id": i, "sha1": text_sha1(t), "spans": [count]} for i, t in texts.items()]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def test_fakes_curve_and_its_points_survive_appended_annotations(setup: dict, tmp_path: Path) -> None:
+    from training.config import load_config
+
+    texts = {str(100 + n): f"Shelling {10 + n} people died in town number {n}." for n in range(3)}
+    folder = fake_fakes(tmp_path / "fa-kes", texts)
+    config = yaml.safe_load((setup["work"] / "config.yaml").read_text(encoding="utf-8"))
+    first_two = dict(list(texts.items())[:2])
+    (tmp_path / "standoff.jsonl").write_text(standoff(first_two), encoding="utf-8")
+    config.update(fakes_dir=str(folder), fakes_annotations=str(tmp_path / "standoff.jsonl"))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    output = tmp_path / "curve"
+    args = ["--config", str(tmp_path / "config.yaml"), "--fakes-documents", "1", "0", "--epochs", "1"]
+    args += ["--output-dir", str(output), "--fakes", str(setup["work"] / "fakes.jsonl"), "--device", "cpu"]
+    assert setup["script"].main(args, log=lambda _: None) == 0
+    points = json.loads((output / "learning_curve.json").read_text(encoding="utf-8"))["points"]
+    assert [(p["fakes_documents"], p["source"]) for p in points] == [(1, "trained"), (2, "trained")]
+    assert (output / "models" / "fakes-2").is_dir()
+    table = (output / "learning_curve.md").read_text(encoding="utf-8")
+    assert "| FA-KES articles |" in table and "| 100% | 1 |" in table
+
+    # Annotating a third article: the 1 and 2 points stay valid, "all" is now a new point of 3.
+    (tmp_path / "standoff.jsonl").write_text(standoff(texts), encoding="utf-8")
+    args[args.index("0")] = "2"
+    assert setup["script"].main(args, log=lambda _: None) == 0
+    points = json.loads((output / "learning_curve.json").read_text(encoding="utf-8"))["points"]
+    assert [(p["fakes_documents"], p["source"]) for p in points] == [(1, "cached"), (2, "cached")]
+    script = setup["script"]
+    everything = script.point_config(load_config(tmp_path / "config.yaml"), "fakes_max_documents", 0)
+    reasons = script.mismatch(script.read_record(output / "models" / "fakes-2"), everything)
+    assert reasons == ["FA-KES articles: trained on 2, this point uses 3"]
+
+
+def test_fakes_curve_needs_fakes(setup: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--config", str(setup["work"] / "config.yaml"), "--fakes-documents", "5"]
+    assert setup["script"].main(args, log=lambda _: None) == 2
+    assert "--fakes-documents needs FA-KES" in capsys.readouterr().err
+
+
+def test_corpus_hash_of_a_whole_file_equals_the_hash_of_all_its_lines(tmp_path: Path) -> None:
+    from training.corpus import corpus_hash
+
+    (tmp_path / "a.jsonl").write_text('{"x": 1}\n', encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text('{"y": 1}\n{"y": 2}\n\n', encoding="utf-8")
+    files = [tmp_path / "a.jsonl"]
+    whole = corpus_hash([*files, tmp_path / "b.jsonl"])
+    (tmp_path / "b.jsonl").write_text('{"y": 1}\n{"y": 2}\n', encoding="utf-8")
+    assert corpus_hash(files, (tmp_path / "b.jsonl", 2)) == corpus_hash([*files, tmp_path / "b.jsonl"])
+    assert corpus_hash(files, (tmp_path / "b.jsonl", 1)) != corpus_hash(files, (tmp_path / "b.jsonl", 2))
+    assert whole != corpus_hash(files, (tmp_path / "b.jsonl", 2))  # a blank line is part of a whole file

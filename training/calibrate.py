@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from inference.atomic import write_json
 from inference.model_dir import SETTINGS_FILE, read_settings
 from inference.spans import LABELS, Document
 from training.evaluate import entities_to_spans, span_scores
@@ -53,12 +54,12 @@ def tune_min_scores(
 def write_min_scores(model_dir: Path, min_scores: dict[str, float], summary: dict[str, Any]) -> None:
     """Record the minimums in the model's settings (what ``Extractor`` reads) and training record."""
     settings = {**read_settings(model_dir), "min_scores": min_scores}
-    _write_json_atomic(model_dir / SETTINGS_FILE, settings)
+    write_json(model_dir / SETTINGS_FILE, settings, ensure_ascii=True)
     record_path = model_dir / RECORD_FILE
     if record_path.is_file():
         record = json.loads(record_path.read_text(encoding="utf-8"))
         record["calibration"] = {"min_scores": min_scores, **summary}
-        _write_json_atomic(record_path, record)
+        write_json(record_path, record, ensure_ascii=True)
 
 
 def calibrate(model_dir: str | Path, dev_file: str | Path, device: str = "auto") -> dict[str, Any]:
@@ -74,9 +75,3 @@ def calibrate(model_dir: str | Path, dev_file: str | Path, device: str = "auto")
     summary = {"dev_file": str(dev_file), "dev_exact_f1": scores}
     write_min_scores(directory, min_scores, summary)
     return {"min_scores": min_scores, **summary}
-
-
-def _write_json_atomic(path: Path, content: dict[str, Any]) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-    partial.replace(path)

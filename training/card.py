@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from inference.atomic import write_text
 from inference.spans import LABELS
 from training.report import RECORD_FILE, document_fingerprint, gold_digest, model_record_digest
 
@@ -32,6 +34,7 @@ SCORE_ROWS = (
     ("span_exact", "exact character spans"),
     ("span_overlap", "overlapping character spans"),
 )
+TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 LABEL_MEANINGS = {
     "CASUALTY_COUNT": "how many people were killed or injured, as written; carries an outcome",
     "VICTIM_TYPE": "the category of the people killed or injured",
@@ -183,88 +186,87 @@ def _value(x: float) -> float:
     return round(float(x), 4)
 
 
-def model_index(name: str, entries: list[tuple[dict[str, str], dict[str, Any]]]) -> list[dict[str, Any]]:
+def eval_results(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> list[EvalResult]:
+    """The model-index results: per report, strict micro P/R/F1 and macro F1, the other scores'
+    micro F1 and the outcome accuracy (where any count was found exactly)."""
     results = []
     for dataset, report in entries:
         strict = report["seqeval_strict"]
         metrics = [
-            {"type": "f1", "value": _value(strict["micro"]["f1"]), "name": "seqeval strict IOB2 micro F1"},
-            {
-                "type": "precision",
-                "value": _value(strict["micro"]["precision"]),
-                "name": "seqeval strict micro precision",
-            },
-            {
-                "type": "recall",
-                "value": _value(strict["micro"]["recall"]),
-                "name": "seqeval strict micro recall",
-            },
-            {"type": "f1", "value": _value(strict["macro"]["f1"]), "name": "seqeval strict macro F1"},
+            ("f1", strict["micro"]["f1"], "seqeval strict IOB2 micro F1"),
+            ("precision", strict["micro"]["precision"], "seqeval strict micro precision"),
+            ("recall", strict["micro"]["recall"], "seqeval strict micro recall"),
+            ("f1", strict["macro"]["f1"], "seqeval strict macro F1"),
         ]
-        for section, title in SCORE_ROWS[1:]:
-            if section in report:
-                metrics.append(
-                    {
-                        "type": "f1",
-                        "value": _value(report[section]["micro"]["f1"]),
-                        "name": f"{title} micro F1",
-                    }
-                )
+        metrics += [
+            ("f1", report[section]["micro"]["f1"], f"{title} micro F1")
+            for section, title in SCORE_ROWS[1:]
+            if section in report
+        ]
         if report["outcome"].get("accuracy") is not None:  # n/a with no count found exactly
-            metrics.append(
-                {
-                    "type": "accuracy",
-                    "value": _value(report["outcome"]["accuracy"]),
-                    "name": "count outcome accuracy",
-                }
+            metrics.append(("accuracy", report["outcome"]["accuracy"], "count outcome accuracy"))
+        results += [
+            EvalResult(
+                task_type="token-classification",
+                task_name="Token Classification",
+                dataset_type=dataset["type"],
+                dataset_name=dataset["name"],
+                dataset_split=dataset["split"],
+                metric_type=kind,
+                metric_value=_value(value),
+                metric_name=metric,
             )
-        results.append(
-            {
-                "task": {"type": "token-classification", "name": "Token Classification"},
-                "dataset": {key: value for key, value in dataset.items() if not key.startswith("_")},
-                "metrics": metrics,
-            }
-        )
-    return [{"name": name, "results": results}]
+            for kind, value, metric in metrics
+        ]
+    return results
+
+
+def card_data(
+    name: str, base: dict[str, Any], entries: list[tuple[dict[str, str], dict[str, Any]]]
+) -> ModelCardData:
+    # The weights derive from the base model: the project's licence is claimed for them only where
+    # the base model's licence could be read; otherwise "other", and the text says why.
+    return ModelCardData(
+        language=["en"],
+        license=_project_licence() if base["licence"] else "other",
+        library_name="transformers",
+        pipeline_tag="token-classification",
+        tags=["token-classification", "ner", "armed-conflict", "casualties", "news"],
+        base_model=base["id"],
+        model_name=name,
+        eval_results=eval_results(entries),
+    )
 
 
 def build_card(model_dir: Path, report_paths: list[Path], name: str | None = None) -> str:
+    """The card: metadata from ``card_data``, text from ``templates/model_card.md.j2``."""
     record = load_record(model_dir)
     reports = load_reports(report_paths, model_dir)
     name = name or card_name(model_dir)
     entries = sorted(((describe_dataset(r), r) for r in reports), key=lambda e: _dataset_order(e[0]))
     base = base_model_info(record)
-    # The weights derive from the base model: the project's licence is claimed for them only where
-    # the base model's licence could be read; otherwise "other", and the text says why.
-    metadata: dict[str, Any] = {
-        "language": ["en"],
-        "license": _project_licence() if base["licence"] else "other",
-        "library_name": "transformers",
-        "pipeline_tag": "token-classification",
-        "tags": ["token-classification", "ner", "armed-conflict", "casualties", "news"],
-    }
-    if base["id"]:
-        metadata["base_model"] = base["id"]
-    metadata["model-index"] = model_index(name, entries)
-    sections = [
-        f"# {name}",
-        "A token-classification model that tags **casualty counts** (with outcome *killed* or *injured*), "
-        "**victim types** and **perpetrators** in English news about armed conflict. It is "
-        f"{base_model_name(base)} fine-tuned with `conflict-ie train`. Every number on this card is read "
-        "from the training record and the evaluation reports listed at the end.",
-        *_licence_warning(base),
-        *_warnings(record),
-        _results(entries),
-        _INTENDED_USE,
-        _training_data(record),
-        _labels(record),
-        _training_procedure(record, base),
-        _limitations(entries, record),
-        _usage(record),
-        _provenance(model_dir, reports),
-    ]
-    front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, width=1000)
-    return f"---\n{front}---\n\n" + "\n\n".join(sections) + "\n"
+    config = record["config"]
+    card = ModelCard.from_template(
+        card_data(name, base, entries),
+        template_path=str(TEMPLATE),
+        name=name,
+        base_name=base_model_name(base),
+        licence_unread=None if base["licence"] else f"{_licence_unread(base)}: `{_shown(base['path'])}`",
+        warnings=record.get("warnings") or [],
+        results=[_result(dataset, report) for dataset, report in entries],
+        training_data=_training_data(record),
+        project_corpus=_trained_on_project_corpus(record),
+        labels=[(label, LABEL_MEANINGS[label]) for label in LABELS],
+        tags=record["labels"],
+        procedure=_training_procedure(record, base),
+        limitations=_limitations(entries),
+        train_file=_shown(config["train_file"]),
+        max_length=config["max_length"],
+        stride=config["stride"],
+        record_path=model_dir / RECORD_FILE,
+        reports=reports,
+    )
+    return str(card).rstrip("\n") + "\n"  # Jinja drops the template's final newline
 
 
 def write_card(
@@ -273,28 +275,8 @@ def write_card(
     """The card of the model named ``name`` (default: from its directory) to ``output``."""
     name = name or card_name(model_dir)
     output = output or Path("model_cards") / f"{name}.md"
-    text = build_card(model_dir, report_paths, name)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(output)
+    write_text(output, build_card(model_dir, report_paths, name))
     return output
-
-
-def _warnings(record: dict[str, Any]) -> list[str]:
-    warnings = record.get("warnings") or []
-    return ["## Warning\n\n" + "\n".join(f"- **{w}**" for w in warnings)] if warnings else []
-
-
-def _licence_warning(base: dict[str, Any]) -> list[str]:
-    if base["licence"]:
-        return []
-    return [
-        "## Licence\n\nThe base model's licence could not be read "
-        f"({_licence_unread(base)}: `{_shown(base['path'])}`). These weights are derived from it, so "
-        "their licence depends on the base model's, which is not known here; the metadata says "
-        "`other`. Check the base model's terms before sharing or using them."
-    ]
 
 
 def _project_licence() -> str:
@@ -310,85 +292,53 @@ def _f(x: float) -> str:
     return f"{x:.3f}"
 
 
-def _row(name: str, precision: float, recall: float, f1: float, last: Any) -> str:
-    return f"| {name} | {_f(precision)} | {_f(recall)} | {_f(f1)} | {last} |"
+def _row(name: str, precision: float, recall: float, f1: float, last: Any) -> list[str]:
+    return [name, _f(precision), _f(recall), _f(f1), str(last)]
 
 
-def _results(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
-    if not entries:
-        return "## Results\n\nNo evaluation report was given; the card has no test scores."
-    parts = ["## Results"]
-    for dataset, report in entries:
-        intervals = report.get("bootstrap", {})
-        first = next(iter(intervals.values()), None)
-        ci_head = (
-            f"{first['confidence']:.0%} CI of F1 ({first['resamples']} bootstrap resamples of documents)"
-            if first
-            else "CI of F1"
-        )
-        rows = [f"| score | precision | recall | F1 | {ci_head} |", "|---|---|---|---|---|"]
-        for section, title in SCORE_ROWS:
-            if section not in report:
-                continue
-            micro = report[section]["micro"]
-            interval = intervals.get(section)
+def _result(dataset: dict[str, str], report: dict[str, Any]) -> dict[str, Any]:
+    """One report's tables for the template: the scores with their intervals, and per label."""
+    intervals = report.get("bootstrap", {})
+    first = next(iter(intervals.values()), None)
+    ci_head = (
+        f"{first['confidence']:.0%} CI of F1 ({first['resamples']} bootstrap resamples of documents)"
+        if first
+        else "CI of F1"
+    )
+    rows = []
+    for section, title in SCORE_ROWS:
+        if section in report:
+            micro, interval = report[section]["micro"], intervals.get(section)
             ci = f"{_f(interval['low'])} – {_f(interval['high'])}" if interval else "not computed"
             rows.append(_row(f"{title}, micro", micro["precision"], micro["recall"], micro["f1"], ci))
-        label_rows = ["| label | precision | recall | F1 | gold spans |", "|---|---|---|---|---|"]
-        for label, row in report["seqeval_strict"]["per_label"].items():
-            label_rows.append(_row(label, row["precision"], row["recall"], row["f1"], row["support"]))
-        outcome = report["outcome"]
-        outcome_line = (
+    outcome = report["outcome"]
+    return {
+        "title": dataset_title(dataset),
+        "documents": report["documents"],
+        "precision": report.get("precision"),
+        "ci_head": ci_head,
+        "rows": rows,
+        "labels": [
+            _row(label, row["precision"], row["recall"], row["f1"], row["support"])
+            for label, row in report["seqeval_strict"]["per_label"].items()
+        ],
+        "outcome": (
             f"Outcome (killed / injured) right for {_f(outcome['accuracy'])} of the "
             f"{outcome['matched_counts']} counts found exactly."
             if outcome.get("accuracy") is not None
             else "No gold count was found exactly, so outcome accuracy is n/a."
-        )
-        precision = report.get("precision")
-        run_as = f"Run in {precision} (`Extractor` precision).\n\n" if precision else ""
-        parts.append(
-            f"### {dataset_title(dataset)} ({report['documents']} documents)\n\n"
-            + run_as
-            + "\n".join(rows)
-            + "\n\nPer label (seqeval strict):\n\n"
-            + "\n".join(label_rows)
-            + f"\n\n{outcome_line}"
-        )
-    return "\n\n".join(parts)
+        ),
+    }
 
 
-_INTENDED_USE = """## Intended use
-
-- Pulling casualty figures, victim categories and alleged perpetrators out of English news reports,
-  press releases and monitoring-group statements about armed conflict, to pre-fill a database that
-  a person then checks (event coding, casualty recording, media monitoring research).
-- Highlighting candidate spans for annotators.
-
-## Out-of-scope use
-
-- Any decision about people without a human checking the source text: the tags are what a report
-  *says*, not verified facts, and perpetrators are tagged as the text attributes or alleges them.
-- Attributing responsibility for an attack, or counting the dead of a conflict, from the output
-  alone: the same figure is tagged every time a text repeats it, and tolls from different
-  reports of one incident are not merged.
-- Languages other than English, and text types far from news (social media, transcripts, fiction).
-- Tagging things other than people killed or injured: displaced, detained or missing people are
-  deliberately not tagged."""
-
-
-def _training_data(record: dict[str, Any]) -> str:
+def _training_data(record: dict[str, Any]) -> list[str]:
     config = record["config"]
     sources = _sources(record) if "train_file_documents" in record else _sources_before_counts(record)
-    return (
-        "## Training data\n\n"
-        + "".join(sources)
-        + f"- Model selection: `{_shown(config['dev_file'])}`, {record['dev_documents']} documents.\n"
-        + f"- Corpus sha256 (training and dev files): `{record['corpus_sha256']}`.\n"
-        + (_CORPUS_ORIGIN if _trained_on_project_corpus(record) else "")
-        + "- Annotated by the project's guidelines (`data/annotations/README.md`), which restate the "
-        "annotation specification used by the evaluation sets (`ANNOTATION_SPEC.md`): flat, "
-        "non-overlapping character spans on word boundaries."
-    )
+    return [
+        *sources,
+        f"Model selection: `{_shown(config['dev_file'])}`, {record['dev_documents']} documents.",
+        f"Corpus sha256 (training and dev files): `{record['corpus_sha256']}`.",
+    ]
 
 
 def _sources(record: dict[str, Any]) -> list[str]:
@@ -400,28 +350,28 @@ def _sources(record: dict[str, Any]) -> list[str]:
         else ""
     )
     train_file = _shown(config["train_file"])
-    lines = [f"- Training: `{train_file}`, {record['train_file_documents']} documents{thinned}.\n"]
+    lines = [f"Training: `{train_file}`, {record['train_file_documents']} documents{thinned}."]
     lines += [
-        f"- Also trained on: `{_shown(extra['path'])}`, {extra['documents']} documents (`extra_train_files`; "
-        "not part of the project corpus).\n"
+        f"Also trained on: `{_shown(extra['path'])}`, {extra['documents']} documents (`extra_train_files`; "
+        "not part of the project corpus)."
         for extra in record["extra_train_documents"]
     ]
     fakes = record.get("fakes")
     if fakes:
         lines.append(
-            f"- Real news: {fakes['documents']} FA-KES `train` articles annotated by the project "
+            f"Real news: {fakes['documents']} FA-KES `train` articles annotated by the project "
             f"(`{_shown(fakes['annotations'])}`: article id, SHA-1 of the text and spans; the texts come "
             "from a local FA-KES folder and are not distributed). FA-KES `dev` articles (gold-dev) and "
-            "every reserved article were never trained on.\n"
+            "every reserved article were never trained on."
         )
     elif config.get("fakes_dir"):
-        lines.append(f"- Real news: none (the FA-KES folder `{config['fakes_dir']}` was not found).\n")
+        lines.append(f"Real news: none (the FA-KES folder `{config['fakes_dir']}` was not found).")
     return lines + [
-        f"- Augmented: {record['augmented_copies']} copies of training documents, punctuation-stripped "
+        f"Augmented: {record['augmented_copies']} copies of training documents, punctuation-stripped "
         f"(`augment_strip_punctuation: {config['augment_strip_punctuation']}`) or rendered as scraped "
         f"feeds deliver news (`augment_feed: {config.get('augment_feed', 0.0)}`: no commas, apostrophes "
-        "or line breaks, a dateline run into the headline).\n",
-        f"- In all {record['train_documents']} documents as trained on.\n",
+        "or line breaks, a dateline run into the headline).",
+        f"In all {record['train_documents']} documents as trained on.",
     ]
 
 
@@ -429,13 +379,13 @@ def _sources_before_counts(record: dict[str, Any]) -> list[str]:
     """Records written before the sources were counted apart hold only the total."""
     config = record["config"]
     return [
-        f"- Training: `{_shown(config['train_file'])}` with any extra files below, "
+        f"Training: `{_shown(config['train_file'])}` with any extra files below, "
         f"{record['train_documents']} documents as trained on in all, punctuation-stripped copies "
         "included (`train_fraction: "
         f"{config['train_fraction']}`, `augment_strip_punctuation: "
-        f"{config['augment_strip_punctuation']}`).\n",
+        f"{config['augment_strip_punctuation']}`).",
         *(
-            f"- Also trained on: `{_shown(path)}` (`extra_train_files`; not part of the project corpus).\n"
+            f"Also trained on: `{_shown(path)}` (`extra_train_files`; not part of the project corpus)."
             for path in config.get("extra_train_files", [])
         ),
     ]
@@ -453,30 +403,10 @@ def _shown(path: str) -> str:
         return path
 
 
-_CORPUS_ORIGIN = (
-    "- Original English reports written for the project in the style of wire copy, monitoring-group "
-    "statements, local papers and official claims, across many conflicts; facts of public record "
-    "(group and place names) appear, no published article is copied.\n"
-)
-
-
-def _labels(record: dict[str, Any]) -> str:
-    lines = ["## Labels", ""]
-    lines += [f"- `{label}`: {LABEL_MEANINGS[label]}" for label in LABELS]
-    tags = ", ".join(f"`{t}`" for t in record["labels"])
-    lines += [
-        "",
-        f"The model tags the first token of each word with one of {len(record['labels'])} IOB2 tags: {tags}. "
-        "Counts are split by outcome so that one head predicts span and outcome together; at decoding "
-        "a count keeps its boundaries and takes the outcome with the larger summed probability.",
-    ]
-    return "\n".join(lines)
-
-
-def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> str:
+def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> list[tuple[str, str]]:
     config = record["config"]
     best = next((h for h in record["history"] if h["epoch"] == record["best_epoch"]), None)
-    rows = [
+    return [
         ("base model", f"{base_model_name(base)} (licence: {licence_text(base)})"),
         (
             "epochs run / best epoch (dev strict F1)",
@@ -496,12 +426,6 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> str:
         ("throughput", f"{record['tokens_per_second']:.0f} tokens/s"),
         ("libraries", ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())),
     ]
-    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
-    return (
-        "## Training procedure\n\n`conflict-ie train` (AdamW, linear warm-up and decay, length-grouped "
-        "batches, overlapping windows for long documents; the epoch with the best seqeval strict F1 on "
-        "the dev split is kept).\n\n| setting | value |\n|---|---|\n" + table
-    )
 
 
 def _calibration(calibration: dict[str, Any] | None) -> str:
@@ -512,20 +436,21 @@ def _calibration(calibration: dict[str, Any] | None) -> str:
     return f"{minimums} (dev exact-span micro F1 {_f(scores['before'])} → {_f(scores['after'])})"
 
 
-def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]], record: dict[str, Any]) -> str:
-    lines = ["## Limitations and known failure modes", ""]
+def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> list[str]:
+    """The limitations the reports show (the template adds those of every model)."""
+    lines = []
     for dataset, report in entries:
         where = dataset_title(dataset)
         per_label = report["seqeval_strict"]["per_label"]
         weakest = min(per_label, key=lambda label: per_label[label]["f1"])
         lines.append(
-            f"- On {where}, the weakest label is `{weakest}` (strict F1 {_f(per_label[weakest]['f1'])}, "
+            f"On {where}, the weakest label is `{weakest}` (strict F1 {_f(per_label[weakest]['f1'])}, "
             f"{per_label[weakest]['support']} gold spans)."
         )
         interval = report.get("bootstrap", {}).get("seqeval_strict")
         if interval:
             lines.append(
-                f"- {where} has only {report['documents']} documents: the {interval['confidence']:.0%} "
+                f"{where} has only {report['documents']} documents: the {interval['confidence']:.0%} "
                 f"bootstrap interval of strict micro F1 runs from {_f(interval['low'])} to "
                 f"{_f(interval['high'])}; smaller differences between models are within noise."
             )
@@ -533,61 +458,19 @@ def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]], record: d
             # Text from evaluation sets outside this repository (FA-KES) must not be committed.
             example = f"; e.g. {row['example']}" if dataset["type"] == "conflict-ie" else ""
             lines.append(
-                f"- Frequent error on {where}: {row['error'].replace('_', ' ')} of kind *{row['type']}* "
+                f"Frequent error on {where}: {row['error'].replace('_', ' ')} of kind *{row['type']}* "
                 f"on `{row['label']}`, {row['count']} times{example}"
             )
     own = [r for d, r in entries if d["type"] == "conflict-ie"]
     fakes = [r for d, r in entries if d["type"] == "fa-kes"]
     if own and fakes:
         lines.append(
-            f"- Real news differs from the corpus the model was trained on: strict micro F1 is "
+            f"Real news differs from the corpus the model was trained on: strict micro F1 is "
             f"{_f(fakes[0]['seqeval_strict']['micro']['f1'])} on FA-KES gold-dev against "
             f"{_f(own[0]['seqeval_strict']['micro']['f1'])} on the corpus's own split."
         )
     elif not fakes:
         lines.append(
-            "- No report on real news (FA-KES gold-dev) was given: out-of-domain quality is unmeasured."
+            "No report on real news (FA-KES gold-dev) was given: out-of-domain quality is unmeasured."
         )
-    lines += [
-        (
-            "- Trained on a small corpus written for the project: unusual phrasings, other conflicts' naming "
-            "and long or badly converted texts can fail in ways the test split does not show."
-            if _trained_on_project_corpus(record)
-            else f"- Trained on `{_shown(record['config']['train_file'])}`, not the project corpus: what it "
-            "covers decides what the model can tag; texts unlike it can fail in ways its test split does "
-            "not show."
-        ),
-        "- The model tags mentions only: it does not say which incident a figure belongs to, whether two "
-        "figures are the same toll, or whether a claim is true.",
-        "- Error kinds: *boundary* (span overlaps the right one but starts or ends elsewhere), *label* "
-        "(right words, wrong label), *spurious* (nothing there in gold), *missed* (nothing predicted), "
-        "*outcome* (killed and injured confused).",
-    ]
-    return "\n".join(lines)
-
-
-def _usage(record: dict[str, Any]) -> str:
-    config = record["config"]
-    return (
-        "## How to use\n\n```python\nfrom inference import Extractor\n\n"
-        'extractor = Extractor.from_pretrained("path/to/model")\n'
-        'extractor.extract(["Gunmen killed twelve villagers and wounded three in Zamfara."])\n```\n\n'
-        "or `conflict-ie predict --model path/to/model FILE`. `Extractor` reads texts of any length in "
-        "overlapping windows and applies the minimum span scores chosen on dev. With plain "
-        "`transformers`, pass `stride` so that the pipeline reads the whole text in windows of the "
-        f"tokenizer's `model_max_length` ({config['max_length']} tokens, the training window) instead "
-        "of cutting it after the first window:\n\n```python\nfrom transformers import pipeline\n\n"
-        f'tagger = pipeline("token-classification", model="path/to/model", stride={config["stride"]}, '
-        'aggregation_strategy="first")\n```'
-    )
-
-
-def _provenance(model_dir: Path, reports: list[dict[str, Any]]) -> str:
-    lines = [
-        "## Provenance",
-        "",
-        f"Generated by `conflict-ie card` from `{model_dir / RECORD_FILE}`"
-        + (" and the evaluation reports:" if reports else "."),
-    ]
-    lines += [f"- `{r['_path']}` (model `{r.get('model')}`, data `{r['data']}`)" for r in reports]
-    return "\n".join(lines)
+    return lines

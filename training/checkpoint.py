@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inference.atomic import atomic_path, write_json
 from training.config import ConfigError, TrainConfig
 
 
@@ -67,9 +68,7 @@ class Checkpoints:
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             payload = {"config": self.config.to_dict(), "state": state, "progress": asdict(progress)}
-            temporary = self._progress_file.with_suffix(".tmp")
-            temporary.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-            temporary.replace(self._progress_file)
+            write_json(self._progress_file, payload, ensure_ascii=True)
             for old in self.directory.glob("state-*"):
                 if old.name != state:
                     shutil.rmtree(old, ignore_errors=True)
@@ -80,9 +79,8 @@ class Checkpoints:
 
         if self.accelerator.is_main_process:
             state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-            temporary = self.directory / "best.tmp.safetensors"
-            save_file(state, str(temporary))
-            temporary.replace(self.directory / "best.safetensors")
+            with atomic_path(self.directory / "best.safetensors") as temporary:
+                save_file(state, str(temporary))
         self.accelerator.wait_for_everyone()
 
     def load_best(self) -> dict[str, Any]:

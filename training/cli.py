@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from inference.atomic import write_json, write_text
 from inference.model_dir import PRECISIONS
 
 PRECISION_HELP = "PyTorch models: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32"
@@ -60,9 +61,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from error
     report = json.dumps(check.to_dict(), indent=2, ensure_ascii=False) if args.json else format_check(check)
     if args.output:
-        from training.formats import write_text_atomic
-
-        write_text_atomic(args.output, report + "\n")
+        write_text(args.output, report + "\n")
         print(
             f"wrote the data check to {args.output}: "
             f"{len(check.errors)} error(s), {len(check.warnings)} warning(s)"
@@ -118,9 +117,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         title = f"{args.model or args.predictions} on {args.data}"
         page = render_html(documents, [entities_to_spans(e) for e in entities], title, report)
-        _write_text(Path(args.html), page)
+        write_text(Path(args.html), page)
     if args.output:
-        _write_json(Path(args.output), report)
+        write_json(Path(args.output), report)
     return 0
 
 
@@ -162,7 +161,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from error
     print(format_comparison(result))
     if args.output:
-        _write_json(Path(args.output), result)
+        write_json(Path(args.output), result)
     return 0
 
 
@@ -208,17 +207,6 @@ def _read_json(path: Path) -> Any:
 def _refuse_directory_output(output: str | None) -> None:
     if output and Path(output).is_dir():
         raise UsageError(f"--output {output} is a directory; give the file to write")
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    _write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 PREDICT_INPUTS = (
@@ -454,7 +442,6 @@ def load_fakes_standoff(inputs: list[str], fakes_dir: str | None, prefixes: list
 
 def write_fakes_standoff(output: str, documents: list[Any], fakes_dir: str | None) -> None:
     from training.fakes_standoff import FakesError, to_standoff
-    from training.formats import write_text_atomic
 
     if not fakes_dir:
         raise UsageError("--to fakes-standoff checks the texts against --fakes-dir DIR")
@@ -462,7 +449,7 @@ def write_fakes_standoff(output: str, documents: list[Any], fakes_dir: str | Non
         lines = to_standoff(documents, fakes_dir)
     except FakesError as error:
         raise UsageError(str(error)) from error
-    write_text_atomic(output, "".join(json.dumps(line) + "\n" for line in lines))
+    write_text(output, "".join(json.dumps(line) + "\n" for line in lines))
 
 
 def cmd_check_corpus(args: argparse.Namespace) -> int:
@@ -471,9 +458,7 @@ def cmd_check_corpus(args: argparse.Namespace) -> int:
     suspects = check_corpus(args.paths)
     report = format_suspects(suspects, args.paths)
     if args.output:
-        from training.formats import write_text_atomic
-
-        write_text_atomic(args.output, report + "\n")
+        write_text(args.output, report + "\n")
         print(report.split("\n\n", 1)[0])
         print(f"wrote {len(suspects)} suspect(s) to {args.output}")
     else:
@@ -497,7 +482,7 @@ def cmd_agreement(args: argparse.Namespace) -> int:
         print("spans only in the first (-) or only in the second (+) annotation:")
         print(format_differences({d.id: d for d in first}, differences))
     if args.output:
-        _write_json(Path(args.output), report)
+        write_json(Path(args.output), report)
     return 0
 
 

@@ -5,25 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from inference.atomic import write_text
 from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, Document, Relation, Span, cuts_word
+from training.problems import Problem
 from training.textfiles import InputFileError, read_utf8
 
 RELATION_TARGETS = {"victim": "VICTIM_TYPE", "perpetrator": "PERPETRATOR"}
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line > 0 else self.path
-        return f"{where}: {self.message}"
 
 
 class CorpusError(ValueError):
@@ -139,20 +130,20 @@ def read_documents(path: str | Path) -> tuple[list[tuple[int, Document]], list[P
             seen.setdefault(doc_id, number)
         if document is not None:
             documents.append((number, document))
-    return documents, sorted(problems, key=lambda problem: problem.line)
+    return documents, sorted(problems, key=lambda problem: problem.line or 0)
 
 
 def json_lines(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
     """Each non-blank line of a JSON Lines file, parsed, with its number; and the problems found
     (a directory, a missing file, a byte that is not UTF-8, invalid JSON), each with its place."""
     if path.is_dir():
-        return [], [Problem(str(path), 0, "is a directory, not a corpus file (JSON Lines)")]
+        return [], [Problem(str(path), None, "is a directory, not a corpus file (JSON Lines)")]
     if not path.is_file():
-        return [], [Problem(str(path), 0, "file does not exist")]
+        return [], [Problem(str(path), None, "file does not exist")]
     try:
         text = read_utf8(path)
     except InputFileError as error:
-        return [], [Problem(str(path), error.line, error.message)]
+        return [], [Problem(str(path), error.line or None, error.message)]
     lines: list[tuple[int, Any]] = []
     problems: list[Problem] = []
     for number, line in enumerate(text.split("\n"), start=1):
@@ -199,20 +190,29 @@ def load_documents(path: str | Path) -> list[Document]:
     return [document for _, document in documents]
 
 
+def corpus_text(documents: list[Document]) -> str:
+    """The documents as corpus JSON Lines."""
+    return "".join(json.dumps(document.to_dict(), ensure_ascii=False) + "\n" for document in documents)
+
+
 def write_documents(path: str | Path, documents: list[Document]) -> None:
     """Write JSON Lines atomically: a reader never sees a half-written file."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for document in documents:
-            handle.write(json.dumps(document.to_dict(), ensure_ascii=False) + "\n")
-    temporary.replace(path)
+    write_text(path, corpus_text(documents))
 
 
-def corpus_hash(paths: list[str | Path]) -> str:
+def corpus_hash(paths: list[str | Path], head: tuple[str | Path, int] | None = None) -> str:
+    """sha256 of the files, then of the first ``n`` non-blank lines of ``head = (path, n)``.
+
+    A JSON Lines file read whole and its every line give the same hash, so appending documents to a
+    file of which a run used only the first ``n`` leaves that run's hash valid.
+    """
     digest = hashlib.sha256()
     for path in paths:
         digest.update(Path(path).read_bytes())
+    if head is not None:
+        with Path(head[0]).open("rb") as lines:
+            for line in islice((line for line in lines if line.strip()), head[1]):
+                digest.update(line)
     return digest.hexdigest()
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from inference.atomic import replace_directory
 from inference.model_dir import SETTINGS_FILE, check_model_dir, load_tokenizer, read_settings
 from inference.onnx_backend import ONNX_FILE, OnnxBackend
 from inference.spans import Document
@@ -77,7 +78,7 @@ def export(
         manifest["gold"] = str(gold) if gold is not None else None
         (staging / "export.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         apply_umask(staging)
-        _move_into_place(staging, output)
+        replace_directory(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         for directory in reversed(created):
@@ -147,19 +148,6 @@ def _make_parents(directory: Path) -> list[Path]:
         current = current.parent
     directory.mkdir(parents=True, exist_ok=True)
     return list(reversed(missing))
-
-
-def _move_into_place(staging: Path, output: Path) -> None:
-    if output.exists():
-        trash = output.with_name(f".{output.name}.replaced")
-        output.rename(trash)
-        staging.rename(output)
-        if trash.is_dir():
-            shutil.rmtree(trash)
-        else:
-            trash.unlink()
-    else:
-        staging.rename(output)
 
 
 def _copy_support_files(source: Path, target: Path, precision: str) -> None:

@@ -47,9 +47,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inference.counts import parse_count
+from inference.lexicon import AFTER_COUNT_WORDS, ANSWER_WORD, DETERMINERS, KILL_CUE, SPAN_QUANTIFIERS
 from inference.records import sentence_bounds
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE, Document, Span, cuts_word
-from training.formats import Imported, Issue
+from training.formats import Imported
+from training.problems import Problem
 from training.quality import untagged_numbers
 from training.textfiles import InputFileError, read_utf8
 
@@ -61,43 +63,14 @@ ACTOR_FIELD = "Actor"
 MIN_SIMILARITY = 0.8
 TIE_MARGIN = 0.05
 
-_WORD = re.compile(r"\d{1,3}(?:,\d{3})+|\w+(?:['\u2019`]\w+)*")
-_KILL_CUE = re.compile(
-    r"^(?:kill\w*|dead|died|dies?|dying|deaths?|death|massacre\w*|martyr\w*|lives|slain|wound\w*|"
-    r"injur\w*|casualt\w*|toll|bodies|executed|execution\w*|perished|eliminat\w*|murder\w*|"
-    r"slaughter\w*|beheaded)$"
-)
 _ATTACK_CUE = re.compile(
     r"^(?:attack\w*|strikes?|airstrikes?|raids?|shell\w*|bomb\w*|shot|shoot\w*|fire[ds]?|targeted|"
     r"struck|blast|explosion|gunmen|car|suicide|hit)$"
 )
-_NOT_IN_COUNT = {"people", "persons", "others", "other", "of", "more"}
 _NOT_IN_VICTIM = {"other", "more", "additional", "further", "another"}
-_DETERMINERS = {"the", "his", "her", "their", "its", "this", "these", "those", "our", "my", "another"}
+# "a"/"an" are not dropped: "a child" is a victim without a count (see split_count_answer).
+_DETERMINERS = (DETERMINERS - {"a", "an"}) | {"another"}
 _CONNECTORS = [("of", "whom", "were"), ("of", "whom"), ("of", "them", "were"), ("of", "them"), ("including",)]
-_QUANTIFIERS = [
-    tuple(q.split())
-    for q in (
-        "at least",
-        "more than",
-        "no fewer than",
-        "no less than",
-        "fewer than",
-        "less than",
-        "up to",
-        "as many as",
-        "an estimated",
-        "nearly",
-        "almost",
-        "about",
-        "around",
-        "some",
-        "over",
-        "roughly",
-        "approximately",
-        "at most",
-    )
-]
 _ATTACK_NOUNS = {
     "aircraft", "aircrafts", "airstrike", "airstrikes", "air", "strikes", "strike", "raids", "raid",
     "shelling", "warplanes", "warplane", "jets", "jet", "planes", "plane", "helicopters", "helicopter",
@@ -123,7 +96,7 @@ def normalize_word(word: str) -> str:
 
 
 def words_of(text: str) -> list[_Word]:
-    return [_Word(m.start(), m.end(), normalize_word(m.group())) for m in _WORD.finditer(text)]
+    return [_Word(m.start(), m.end(), normalize_word(m.group())) for m in ANSWER_WORD.finditer(text)]
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -208,7 +181,7 @@ def split_count_answer(answer: str) -> tuple[list[str], list[_Part]]:
         if parse_count(" ".join(words[start:end]))["best"] is not None:
             count_end = end
             break
-    while count_end - start > 1 and words[count_end - 1] in _NOT_IN_COUNT:
+    while count_end - start > 1 and words[count_end - 1] in AFTER_COUNT_WORDS:
         count_end -= 1  # parse_count reads "70 people" as 70; the count span is "70"
     parts = [_Part(CASUALTY_COUNT, start, count_end, "killed")] if count_end > start else []
     victim_start = count_end if parts else start
@@ -220,7 +193,7 @@ def split_count_answer(answer: str) -> tuple[list[str], list[_Part]]:
             break
     while victim_start < len(words) - 1 and words[victim_start] in _NOT_IN_VICTIM:
         victim_start += 1  # "20 other terrorists" -> "terrorists"
-    raw_words = [m.group() for m in _WORD.finditer(answer)]
+    raw_words = [m.group() for m in ANSWER_WORD.finditer(answer)]
     victim = raw_words[victim_start:]
     if (
         victim
@@ -235,7 +208,7 @@ def split_count_answer(answer: str) -> tuple[list[str], list[_Part]]:
 def split_actor_answer(answer: str) -> tuple[list[str], list[_Part]]:
     """Coordinated actors are split ("Russian and Syrian regime" -> ``Russian``, ``Syrian regime``)."""
     words = [w.norm for w in words_of(answer)]
-    raw = [m.group() for m in _WORD.finditer(answer)]
+    raw = [m.group() for m in ANSWER_WORD.finditer(answer)]
     parts = []
     start = 0
     for end in [i for i, w in enumerate(words) if w in ("and", "or")] + [len(words)]:
@@ -289,7 +262,7 @@ class _Article:
     def cue_sentences(self, actor: bool) -> set[int]:
         found = set()
         for word in self.words:
-            if _KILL_CUE.match(word.norm) or (actor and _ATTACK_CUE.match(word.norm)):
+            if KILL_CUE.match(word.norm) or (actor and _ATTACK_CUE.match(word.norm)):
                 found.add(self.sentence_of(word.start))
         return found
 
@@ -331,7 +304,7 @@ def place_answer(
 
 
 def _with_quantifier(article: _Article, first: int, start: int) -> int:
-    for quantifier in _QUANTIFIERS:
+    for quantifier in SPAN_QUANTIFIERS:
         size = len(quantifier)
         if first >= size and tuple(w.norm for w in article.words[first - size : first]) == quantifier:
             gap = article.text[article.words[first - 1].end : start]
@@ -371,14 +344,14 @@ def build_silver(directory: str | Path, split: str = "train") -> tuple[Imported,
     train_ids, dev_ids = set(splits["train"]), set(splits["dev"])
     if train_ids & dev_ids:
         raise SilverError(f"{SPLITS_FILE}: ids in both train and dev: {sorted(train_ids & dev_ids)[:5]}")
-    issues: list[Issue] = []
+    issues: list[Problem] = []
     answers: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     tally: Counter[str] = Counter()
     for number, (row, (index, why)) in enumerate(zip(crowd, match_rows(fakes, crowd), strict=True), start=2):
         where = f"{CROWD_FILE}:{number}"  # line 1 is the header; a row may span lines, so roughly
         if index is None:
             tally["crowd rows not matched"] += 1
-            issues.append(Issue(where, f"crowd row not used: {why}", error=False))
+            issues.append(Problem(where, None, f"crowd row not used: {why}", error=False))
             continue
         if fakes[index]["unit_id"] not in train_ids:
             tally["crowd rows of dev or reserved articles (not used)"] += 1
@@ -403,7 +376,7 @@ def build_silver(directory: str | Path, split: str = "train") -> tuple[Imported,
                 found, why = place_answer(article, field, value, anchors)
             placed[f"{field} {'placed' if found else 'not placed'}"] += 1
             if why:
-                issues.append(Issue(f"article {unit_id} {field}", f"{value!r} {why}", error=False))
+                issues.append(Problem(f"article {unit_id} {field}", None, f"{value!r} {why}", error=False))
             for span in found:
                 clash = next((s for s in spans if s.start < span.end and span.start < s.end), None)
                 if clash == span:
@@ -411,7 +384,9 @@ def build_silver(directory: str | Path, split: str = "train") -> tuple[Imported,
                 if clash or cuts_word(text, span.start, span.end):
                     why = "overlaps another answer" if clash else "cuts a word"
                     shown = text[span.start : span.end]
-                    issues.append(Issue(f"article {unit_id} {field}", f"{shown!r} {why}; left out", False))
+                    issues.append(
+                        Problem(f"article {unit_id} {field}", None, f"{shown!r} {why}; left out", error=False)
+                    )
                     continue
                 spans.append(span)
         article_docs = []
@@ -421,11 +396,17 @@ def build_silver(directory: str | Path, split: str = "train") -> tuple[Imported,
             flat = " ".join(document.text.split())
             if any(flat in other for other in elsewhere):
                 tally["sentences left out: also in a dev or reserved article"] += 1
-                issues.append(Issue(document.id, "sentence left out: also in a non-train article", False))
+                issues.append(
+                    Problem(document.id, None, "sentence left out: also in a non-train article", error=False)
+                )
             elif unlabelled:
                 tally["sentences left out: a number near a casualty word is not among the answers"] += 1
                 shown = ", ".join(repr(document.text[a:b]) for a, b, _ in unlabelled)
-                issues.append(Issue(document.id, f"sentence left out: {shown} not among the answers", False))
+                issues.append(
+                    Problem(
+                        document.id, None, f"sentence left out: {shown} not among the answers", error=False
+                    )
+                )
             else:
                 article_docs.append(document)
         documents += article_docs

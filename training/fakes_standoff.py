@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from inference.spans import Document
-from training.corpus import CorpusError, Problem, document_problems, json_lines
+from training.corpus import CorpusError, document_problems, json_lines
+from training.problems import Problem
 
 FAKES_FILE = "fakes.csv"
 SPLITS_FILE = "splits.json"
@@ -102,7 +103,7 @@ def to_standoff(documents: list[Document], fakes_dir: str | Path) -> list[dict[s
         if problem is None and document.text != articles[document.id]:
             problem = f"document {document.id!r}: its text is not the FA-KES article's text"
         if problem is not None:
-            problems.append(Problem(document.id, 0, problem))
+            problems.append(Problem(document.id, None, problem))
     if problems:
         raise CorpusError(problems)
     return [

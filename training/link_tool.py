@@ -29,11 +29,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from inference.spans import CASUALTY_COUNT, Document, Relation
 from training.corpus import RELATION_TARGETS, CorpusError, load_documents, write_documents
+from training.problems import Problem
 from training.relations_eval import (
     format_relation_report,
     link_gold_spans,
@@ -46,16 +46,6 @@ TAG = {"VICTIM_TYPE": "V", "PERPETRATOR": "P"}
 KIND = {"v": "victim", "victim": "victim", "p": "perpetrator", "perpetrator": "perpetrator"}
 _HEADER = re.compile(r"^###\s+(\S+)\s*$")
 _RELATION = re.compile(r"^(\d+)\s+(v|p|victim|perpetrator)\s+(\d+(?:[\s,]+\d+)*)\s*$", re.IGNORECASE)
-
-
-@dataclass
-class LinkError:
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
 
 
 def numbered_text(document: Document) -> str:
@@ -97,13 +87,13 @@ def render(document: Document, suggest: bool = True) -> str:
 
 def read_relation_file(
     path: Path,
-) -> tuple[dict[str, tuple[int, list[tuple[int, Relation]]]], list[LinkError]]:
+) -> tuple[dict[str, tuple[int, list[tuple[int, Relation]]]], list[Problem]]:
     """{id: (header line, [(line, relation), ...])} and every syntax problem with its line."""
     entries: dict[str, tuple[int, list[tuple[int, Relation]]]] = {}
-    errors: list[LinkError] = []
+    errors: list[Problem] = []
     current: str | None = None
     if not path.is_file():
-        return {}, [LinkError(str(path), 0, "file does not exist")]
+        return {}, [Problem(str(path), 0, "file does not exist")]
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#") and not stripped.startswith("###"):
@@ -112,14 +102,14 @@ def read_relation_file(
         if header:
             current = header.group(1)
             if current in entries:
-                errors.append(LinkError(str(path), number, f"document {current!r} listed twice"))
+                errors.append(Problem(str(path), number, f"document {current!r} listed twice"))
             entries[current] = (number, [])
             continue
         match = _RELATION.match(stripped)
         if current is None:
-            errors.append(LinkError(str(path), number, "relation line before the first ### header"))
+            errors.append(Problem(str(path), number, "relation line before the first ### header"))
         elif not match:
-            errors.append(LinkError(str(path), number, f"expected '<count> v|p <span>...', got {stripped!r}"))
+            errors.append(Problem(str(path), number, f"expected '<count> v|p <span>...', got {stripped!r}"))
         else:
             head, kind = int(match.group(1)), KIND[match.group(2).lower()]
             for tail in re.split(r"[\s,]+", match.group(3).strip()):
@@ -127,26 +117,24 @@ def read_relation_file(
     return entries, errors
 
 
-def _check(document: Document, line: int, relation: Relation, path: str) -> LinkError | None:
+def _check(document: Document, line: int, relation: Relation, path: str) -> Problem | None:
     spans = sorted(document.spans)
     where = f"{document.id}: {relation.head} {relation.type[0]} {relation.tail}"
     if not (0 <= relation.head < len(spans) and 0 <= relation.tail < len(spans)):
-        return LinkError(
-            path, line, f"{where}: span index out of range (the document has {len(spans)} spans)"
-        )
+        return Problem(path, line, f"{where}: span index out of range (the document has {len(spans)} spans)")
     if spans[relation.head].label != CASUALTY_COUNT:
-        return LinkError(
+        return Problem(
             path, line, f"{where}: span {relation.head} is {spans[relation.head].label}, not a count"
         )
     expected = RELATION_TARGETS[relation.type]
     if spans[relation.tail].label != expected:
-        return LinkError(
+        return Problem(
             path, line, f"{where}: span {relation.tail} is {spans[relation.tail].label}, not {expected}"
         )
     return None
 
 
-def apply_relations(corpus: Path, relation_file: Path) -> tuple[list[Document], list[LinkError]]:
+def apply_relations(corpus: Path, relation_file: Path) -> tuple[list[Document], list[Problem]]:
     """The corpus documents with the file's relations set; errors instead if anything is wrong."""
     documents = load_documents(corpus)
     entries, errors = read_relation_file(relation_file)
@@ -154,7 +142,7 @@ def apply_relations(corpus: Path, relation_file: Path) -> tuple[list[Document], 
     for doc_id, (header_line, relations) in entries.items():
         document = by_id.get(doc_id)
         if document is None:
-            errors.append(LinkError(str(relation_file), header_line, f"no document {doc_id!r} in {corpus}"))
+            errors.append(Problem(str(relation_file), header_line, f"no document {doc_id!r} in {corpus}"))
             continue
         for line, relation in relations:
             problem = _check(document, line, relation, str(relation_file))

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE, Document, Span, cuts_word
+from training.problems import Problem
 from training.textfiles import InputFileError, read_utf8
 
 TAGS: dict[str, tuple[str, str | None]] = {
@@ -30,16 +30,6 @@ TAGS: dict[str, tuple[str, str | None]] = {
 TAG_OF = {value: key for key, value in TAGS.items()}
 _SPAN = re.compile(r"\[\[([^\[\]|]+)\|([A-Z]+)\]\]")
 _HEADER = re.compile(r"^###\s+(\S+)\s*$")
-
-
-@dataclass
-class MarkupError:
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
 
 
 def parse_markup_text(markup: str) -> tuple[str, list[Span], list[str]]:
@@ -87,9 +77,9 @@ def to_markup(document: Document) -> str:
     return "".join(parts)
 
 
-def read_markup(path: Path) -> tuple[list[Document], list[MarkupError]]:
+def read_markup(path: Path) -> tuple[list[Document], list[Problem]]:
     documents: list[Document] = []
-    errors: list[MarkupError] = []
+    errors: list[Problem] = []
     current_id: str | None = None
     header_line = 0
     body: list[str] = []
@@ -98,15 +88,15 @@ def read_markup(path: Path) -> tuple[list[Document], list[MarkupError]]:
         if current_id is None:
             return
         text, spans, problems = parse_markup_text("\n".join(body).strip())
-        errors.extend(MarkupError(str(path), header_line, f"{current_id}: {p}") for p in problems)
+        errors.extend(Problem(str(path), header_line, f"{current_id}: {p}") for p in problems)
         if not text:
-            errors.append(MarkupError(str(path), header_line, f"{current_id}: empty document"))
+            errors.append(Problem(str(path), header_line, f"{current_id}: empty document"))
         documents.append(Document(current_id, text, spans))
 
     try:
         text = read_utf8(path)
     except InputFileError as error:
-        return [], [MarkupError(str(path), error.line, error.message)]
+        return [], [Problem(str(path), error.line, error.message)]
     for number, line in enumerate(text.split("\n"), start=1):
         header = _HEADER.match(line)
         if header:
@@ -114,14 +104,14 @@ def read_markup(path: Path) -> tuple[list[Document], list[MarkupError]]:
             current_id, header_line, body = header.group(1), number, []
         elif current_id is None:
             if line.strip():
-                errors.append(MarkupError(str(path), number, "text before the first ### header"))
+                errors.append(Problem(str(path), number, "text before the first ### header"))
         else:
             body.append(line.rstrip())
     flush()
     seen: set[str] = set()
     for document in documents:
         if document.id in seen:
-            errors.append(MarkupError(str(path), 0, f"duplicate id {document.id!r}"))
+            errors.append(Problem(str(path), 0, f"duplicate id {document.id!r}"))
         seen.add(document.id)
     return documents, errors
 

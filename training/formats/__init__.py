@@ -1,11 +1,11 @@
 """Importers from annotation tools (Label Studio, doccano, CoNLL BIO) and exporters from the corpus.
 
-The package holds one module per concern: ``common`` (label names, ``parse_label``, ``Issue``,
+The package holds one module per concern: ``common`` (label names, ``parse_label``,
 ``Imported`` and the document builder every importer shares), ``label_studio``, ``doccano`` and
 ``conll`` (each format's reader and writer) and ``convert`` (reading and writing files for the
 ``convert`` command). Import from ``training.formats``, which re-exports the public names.
 
-Every importer returns the documents it could build plus an ``Issue`` for everything that did not fit
+Every importer returns the documents it could build plus a ``Problem`` for everything that did not fit
 (an unknown label, a count without outcome, offsets out of range, a tool's span text that differs from
 ``text[start:end]``, a span cutting a word, overlapping spans, a task without annotation). Nothing is
 dropped without an issue naming the file, the task or line, and the span. ``convert --id-prefix
@@ -107,7 +107,6 @@ from training.formats.common import (
     RELATION_FOR_LABEL,
     RELATION_OF,
     Imported,
-    Issue,
     normalize_name,
     parse_label,
     parse_outcome,
@@ -123,17 +122,17 @@ from training.formats.convert import (
     with_id_prefix,
     write_corpus_validated,
     write_target,
-    write_text_atomic,
 )
 from training.formats.doccano import read_doccano, to_doccano
 from training.formats.label_studio import read_label_studio, to_label_studio
+from training.problems import Problem
 
 __all__ = [
     "ConvertError",
     "DOCSTART",
     "EXPORT_NAMES",
     "Imported",
-    "Issue",
+    "Problem",
     "LABEL_ALIASES",
     "MARKUP_TAGS",
     "OUTCOME_WORDS",
@@ -157,5 +156,4 @@ __all__ = [
     "with_id_prefix",
     "write_corpus_validated",
     "write_target",
-    "write_text_atomic",
 ]

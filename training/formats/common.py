@@ -1,4 +1,4 @@
-"""Label names and aliases, label and outcome parsing, ``Issue``/``Imported`` and the document builder
+"""Label names and aliases, label and outcome parsing, ``Problem``/``Imported`` and the document builder
 that every importer feeds its spans through (see the ``training.formats`` docstring for the names)."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from inference.spans import (
     cuts_word,
 )
 from training.corpus import RELATION_TARGETS
+from training.problems import Problem
 
 _COUNT_NAMES = {"CASUALTY_COUNT", "CASUALTY", "CASUALTIES", "COUNT", "CASUALTYCOUNT"}
 MARKUP_TAGS = {"K": "killed", "I": "injured"}  # training.markup's tags; V and P are aliases below
@@ -48,22 +49,10 @@ EXPORT_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class Issue:
-    """Something that did not fit, with its place. ``error`` issues fail a conversion unless skipped."""
-
-    where: str
-    message: str
-    error: bool = True
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message}" + ("" if self.error else " (note)")
-
-
 @dataclass
 class Imported:
     documents: list[Document]
-    issues: list[Issue]
+    issues: list[Problem]
     # Where each document came from ("A.json task 1", "B.jsonl:3"), parallel to ``documents``
     # where the reader knows it: a clash of ids is named by these places, not by an output line.
     places: list[str] = field(default_factory=list)
@@ -75,7 +64,7 @@ class Imported:
         return self.places[index] if index < len(self.places) else f"document {self.documents[index].id!r}"
 
     @property
-    def errors(self) -> list[Issue]:
+    def errors(self) -> list[Problem]:
         return [issue for issue in self.issues if issue.error]
 
 
@@ -133,7 +122,7 @@ class _DocumentBuilder:
         self.keys: dict[Any, Span] = {}  # the tool's region id -> span, for relations
         self.links: list[tuple[str, Any, Any, list[Any]]] = []
         self.relations_annotated = False
-        self.issues: list[Issue] = []
+        self.issues: list[Problem] = []
 
     def add(
         self,
@@ -148,23 +137,23 @@ class _DocumentBuilder:
         shown = "/".join(str(n) for n in names) or "(no label)"
         place = f"{where}: span [{start}:{end}] {shown}"
         if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
-            self.issues.append(Issue(place, "'start' and 'end' must be integer character offsets"))
+            self.issues.append(Problem(place, None, "'start' and 'end' must be integer character offsets"))
             return
         if not 0 <= start < end <= len(self.text):
             self.issues.append(
-                Issue(place, f"offsets out of range for a text of {len(self.text)} characters")
+                Problem(place, None, f"offsets out of range for a text of {len(self.text)} characters")
             )
             return
         covered = self.text[start:end]
         place = f"{place} {covered!r}"
         if isinstance(expected, str) and expected != covered:
             self.issues.append(
-                Issue(place, f"the tool's span text {expected!r} differs from text[start:end]")
+                Problem(place, None, f"the tool's span text {expected!r} differs from text[start:end]")
             )
             return
         label, outcome, problem = self._label(names, outcomes)
         if problem:
-            self.issues.append(Issue(place, problem))
+            self.issues.append(Problem(place, None, problem))
             return
         # Selections often take a space along; the span is the text without it.
         while start < end and self.text[start].isspace():
@@ -172,10 +161,10 @@ class _DocumentBuilder:
         while end > start and self.text[end - 1].isspace():
             end -= 1
         if start == end:
-            self.issues.append(Issue(place, "the span covers only whitespace"))
+            self.issues.append(Problem(place, None, "the span covers only whitespace"))
             return
         if cuts_word(self.text, start, end):
-            self.issues.append(Issue(place, "the span cuts a word"))
+            self.issues.append(Problem(place, None, "the span cuts a word"))
             return
         self.candidates.append((Span(start, end, label, outcome), place))
         if key is not None:
@@ -232,10 +221,10 @@ class _DocumentBuilder:
             if clash is None:
                 spans.append(span)
             elif clash == span:
-                self.issues.append(Issue(place, "the same span twice"))
+                self.issues.append(Problem(place, None, "the same span twice"))
             else:
                 other = f"[{clash.start}:{clash.end}] {clash.label} {self.text[clash.start : clash.end]!r}"
-                self.issues.append(Issue(place, f"overlaps the span {other}"))
+                self.issues.append(Problem(place, None, f"overlaps the span {other}"))
         spans.sort()
         relations = self._relations(spans) if self.relations_annotated else None
         return Document(self.doc_id, self.text, spans, relations)
@@ -247,7 +236,7 @@ class _DocumentBuilder:
             first, second = self.keys.get(source), self.keys.get(target)
             if first is None or second is None or first not in index or second not in index:
                 self.issues.append(
-                    Issue(where, "a relation to a region that was not imported; relation skipped")
+                    Problem(where, None, "a relation to a region that was not imported; relation skipped")
                 )
                 continue
             head, tail = (first, second) if first.label == CASUALTY_COUNT else (second, first)
@@ -255,7 +244,9 @@ class _DocumentBuilder:
             kind = kinds.pop() if len(kinds) == 1 else RELATION_FOR_LABEL.get(tail.label)
             if head.label != CASUALTY_COUNT or kind is None or RELATION_TARGETS[kind] != tail.label:
                 shown = f"{head.label} -> {tail.label} {names or ''}".rstrip()
-                self.issues.append(Issue(where, f"a relation {shown} is not count -> victim/perpetrator"))
+                self.issues.append(
+                    Problem(where, None, f"a relation {shown} is not count -> victim/perpetrator")
+                )
                 continue
             relations.append(Relation(index[head], index[tail], kind))
         return relations

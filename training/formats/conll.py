@@ -10,24 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from inference.alignment import entity_type_of
+from inference.lexicon import CONLL_TOKEN
 from inference.records import sentence_bounds
 from inference.spans import Document, Span
-from training.formats.common import Imported, Issue, _DocumentBuilder, parse_label
+from training.formats.common import Imported, _DocumentBuilder, parse_label
+from training.problems import Problem
 from training.textfiles import InputFileError, read_utf8
 
-# Tokens: abbreviations (U.S.), grouped numbers (1,200 / 1.5), words with inner hyphens or
-# apostrophes (17-year-old, Syria's), one punctuation mark. Split again at every span boundary.
-_TOKEN = re.compile(r"(?:[A-Za-z]\.){2,}|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\w+(?:['\u2019-]\w+)*|[^\w\s]")
 _TAG = re.compile(r"^([BIESLU])[-_](.+)$")
 _COMMENT = re.compile(r"^#\s*(id|text)\s*=\s?(.*)$")
 DOCSTART = "-DOCSTART-"
 
 
 def conll_tokens(text: str, spans: list[Span]) -> list[tuple[int, int]]:
-    """Token character ranges of ``text``, cut at every span boundary."""
+    """Token character ranges of ``text`` (``CONLL_TOKEN``), cut again at every span boundary."""
     cuts = {s.start for s in spans} | {s.end for s in spans}
     tokens = []
-    for match in _TOKEN.finditer(text):
+    for match in CONLL_TOKEN.finditer(text):
         start = match.start()
         for cut in sorted(c for c in cuts if match.start() < c < match.end()):
             tokens.append((start, cut))
@@ -47,14 +46,19 @@ def _sentence_ranges(text: str, spans: list[Span]) -> list[tuple[int, int]]:
     return ranges
 
 
-def to_conll(documents: list[Document], comments: bool = True) -> tuple[str, list[Issue]]:
+def to_conll(documents: list[Document], comments: bool = True) -> tuple[str, list[Problem]]:
     """CoNLL BIO text for the documents; issues for what CoNLL cannot hold (relations)."""
     lines: list[str] = []
-    issues: list[Issue] = []
+    issues: list[Problem] = []
     for document in documents:
         if document.relations:
             issues.append(
-                Issue(document.id, f"{len(document.relations)} relation(s) left out: CoNLL has none", False)
+                Problem(
+                    document.id,
+                    None,
+                    f"{len(document.relations)} relation(s) left out: CoNLL has none",
+                    error=False,
+                )
             )
         lines.append(f"{DOCSTART}\tO")
         if comments:
@@ -86,7 +90,7 @@ class _ConllDoc:
         self.sentences = self.sentences if self.sentences is not None else [[]]
 
 
-def _parse_conll(path: Path, lines: list[str], issues: list[Issue]) -> tuple[list[_ConllDoc], bool]:
+def _parse_conll(path: Path, lines: list[str], issues: list[Problem]) -> tuple[list[_ConllDoc], bool]:
     docs: list[_ConllDoc] = []
     marked = False  # any -DOCSTART- or "# id" line
     current = _ConllDoc(None, 1)
@@ -123,7 +127,7 @@ def _parse_conll(path: Path, lines: list[str], issues: list[Issue]) -> tuple[lis
                     current.text = value
             continue
         if len(fields) < 2:
-            issues.append(Issue(f"{path}:{number}", f"token {fields[0]!r} has no tag column; read as O"))
+            issues.append(Problem(str(path), number, f"token {fields[0]!r} has no tag column; read as O"))
             fields.append("O")
         assert current.sentences is not None
         current.sentences[-1].append((number, fields[0], fields[-1]))
@@ -132,7 +136,7 @@ def _parse_conll(path: Path, lines: list[str], issues: list[Issue]) -> tuple[lis
     return docs, marked
 
 
-def _conll_text(path: Path, doc: _ConllDoc, tokens: list[tuple[int, str, str]], issues: list[Issue]):
+def _conll_text(path: Path, doc: _ConllDoc, tokens: list[tuple[int, str, str]], issues: list[Problem]):
     """The document text and each token's offset: from ``# text`` when the tokens align with it."""
     sentences = [s for s in doc.sentences or [] if s]
     if doc.text is not None:
@@ -142,8 +146,9 @@ def _conll_text(path: Path, doc: _ConllDoc, tokens: list[tuple[int, str, str]], 
                 position += 1
             if not doc.text.startswith(token, position):
                 issues.append(
-                    Issue(
-                        f"{path}:{number}",
+                    Problem(
+                        str(path),
+                        number,
                         f"token {token!r} does not follow in the '# text' line of line {doc.line}; "
                         "text rebuilt from the tokens",
                     )
@@ -155,7 +160,7 @@ def _conll_text(path: Path, doc: _ConllDoc, tokens: list[tuple[int, str, str]], 
             if not doc.text[position:].strip():
                 return doc.text, offsets
             issues.append(
-                Issue(f"{path}:{doc.line}", "the '# text' line has text after the last token; rebuilt")
+                Problem(str(path), doc.line, "the '# text' line has text after the last token; rebuilt")
             )
     parts, offsets, length = [], [], 0
     for sentence_number, sentence in enumerate(sentences):
@@ -170,11 +175,11 @@ def _conll_text(path: Path, doc: _ConllDoc, tokens: list[tuple[int, str, str]], 
 
 def read_conll(path: str | Path, default_outcome: str | None = None) -> Imported:
     path = Path(path)
-    issues: list[Issue] = []
+    issues: list[Problem] = []
     try:
         lines = read_utf8(path).split("\n")
     except InputFileError as error:
-        return Imported([], [Issue(error.where, error.message)])
+        return Imported([], [Problem(error.path, error.line or None, error.message)])
     docs, marked = _parse_conll(path, lines, issues)
     if not marked:  # plain sentence-per-block files: one document per sentence
         docs = [
@@ -201,7 +206,7 @@ def _conll_spans(
     tokens: list[tuple[int, str, str]],
     offsets: list[int],
     builder: _DocumentBuilder,
-    issues: list[Issue],
+    issues: list[Problem],
 ) -> None:
     sentence_of = {}
     for sentence_number, sentence in enumerate(doc.sentences or []):
@@ -226,7 +231,7 @@ def _conll_spans(
         if match is None:
             close()
             issues.append(
-                Issue(f"{path}:{number}", f"tag {tag!r} on {token!r} is not O, B-X, I-X, E-X or S-X")
+                Problem(str(path), number, f"tag {tag!r} on {token!r} is not O, B-X, I-X, E-X or S-X")
             )
             continue
         prefix, name = match.groups()
@@ -240,7 +245,7 @@ def _conll_spans(
             open_span = [number, offset, end, name, sentence_of[number], bad]
         if bad:
             issues.append(
-                Issue(f"{path}:{number}", f"{tag} on {token!r} follows a span of another type; span skipped")
+                Problem(str(path), number, f"{tag} on {token!r} follows a span of another type; span skipped")
             )
         if prefix in "ESLU":
             close()

@@ -7,11 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from inference.atomic import atomic_path, write_json, write_text
 from inference.spans import Document
-from training.formats.common import Imported, Issue, label_names_help
+from training.formats.common import Imported, label_names_help
 from training.formats.conll import read_conll, to_conll
 from training.formats.doccano import read_doccano, to_doccano
 from training.formats.label_studio import read_label_studio, to_label_studio
+from training.problems import Problem
 
 
 def read_any(
@@ -31,29 +33,15 @@ def read_any(
     raise ValueError(f"unknown source format {source!r}")
 
 
-def write_text_atomic(path: str | Path, content: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(content, encoding="utf-8")
-    temporary.replace(path)
-
-
 def write_corpus_validated(path: str | Path, documents: list[Document]) -> None:
     """Write corpus JSON Lines only if ``training.corpus`` finds no problem in them (atomically)."""
-    from training.corpus import CorpusError, Problem, validate_files, write_documents
+    from training.corpus import CorpusError, corpus_text, validate_files
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.check.jsonl")
-    try:
-        write_documents(staging, documents)
+    with atomic_path(path) as staging:
+        staging.write_text(corpus_text(documents), encoding="utf-8")
         problems = validate_files([staging])
         if problems:
-            raise CorpusError([Problem(str(path), p.line, p.message) for p in problems])
-        staging.replace(path)
-    finally:
-        staging.unlink(missing_ok=True)
+            raise CorpusError([replace(p, path=str(path)) for p in problems])
 
 
 # --- the convert command -----------------------------------------------------------------------
@@ -87,7 +75,7 @@ def load_source(
     if len(prefixes) != len(inputs):
         raise ConvertError(f"{len(prefixes)} id prefix(es) for {len(inputs)} input file(s)")
     documents: list[Document] = []
-    issues: list[Issue] = []
+    issues: list[Problem] = []
     places: list[str] = []
     files: list[str] = []
     for name, prefix in zip(inputs, prefixes, strict=True):
@@ -103,7 +91,7 @@ def load_source(
 
             read, errors = read_markup(Path(name))
             bad = {e.message.split(": ", 1)[0] for e in errors}  # messages start with the document id
-            issues += [Issue(f"{e.path}:{e.line}", e.message) for e in errors]
+            issues += errors
             # A markup document with a problem is left out whole (its problems are listed).
             docs = [d for d in read if d.id not in bad]
             where = [f"{name} document {d.id!r}" for d in docs]
@@ -165,7 +153,7 @@ def id_clashes(imported: Imported) -> tuple[list[str], bool]:
 
 def write_target(
     target: str, output: str | Path, documents: list[Document], conll_comments: bool = True
-) -> list[Issue]:
+) -> list[Problem]:
     """Validate the documents with ``training.corpus`` and write them atomically in ``target`` format."""
     if target == "corpus":
         write_corpus_validated(output, documents)
@@ -182,13 +170,13 @@ def write_target(
             raise CorpusError(problems)
     if target == "conll":
         content, notes = to_conll(documents, comments=conll_comments)
-        write_text_atomic(output, content)
+        write_text(output, content)
         return notes
     if target == "label-studio":
-        write_text_atomic(output, json.dumps(to_label_studio(documents), ensure_ascii=False, indent=1) + "\n")
+        write_json(output, to_label_studio(documents), indent=1)
     elif target == "doccano":
         lines = (json.dumps(line, ensure_ascii=False) for line in to_doccano(documents))
-        write_text_atomic(output, "".join(f"{line}\n" for line in lines))
+        write_text(output, "".join(f"{line}\n" for line in lines))
     else:
         raise ConvertError(f"unknown target format {target!r}")
     return []

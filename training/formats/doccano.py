@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from inference.spans import Document
-from training.formats.common import EXPORT_NAMES, Imported, Issue, _DocumentBuilder
+from training.formats.common import EXPORT_NAMES, Imported, _DocumentBuilder
+from training.problems import Problem
 from training.textfiles import InputFileError, read_utf8
 
 
@@ -15,11 +16,11 @@ def read_doccano(path: str | Path, default_outcome: str | None = None, text_fiel
     path = Path(path)
     documents: list[Document] = []
     places: list[str] = []
-    issues: list[Issue] = []
+    issues: list[Problem] = []
     try:
         text = read_utf8(path)
     except InputFileError as error:
-        return Imported([], [Issue(error.where, error.message)])
+        return Imported([], [Problem(error.path, error.line or None, error.message)])
     for number, line in enumerate(text.split("\n"), start=1):
         where = f"{path}:{number}"
         if not line.strip():
@@ -27,10 +28,12 @@ def read_doccano(path: str | Path, default_outcome: str | None = None, text_fiel
         try:
             raw = json.loads(line)
         except json.JSONDecodeError as error:
-            issues.append(Issue(where, f"invalid JSON: {error.msg} at column {error.colno}"))
+            issues.append(Problem(where, None, f"invalid JSON: {error.msg} at column {error.colno}"))
             continue
         if not isinstance(raw, dict) or not isinstance(raw.get(text_field), str):
-            issues.append(Issue(where, f"expected an object with a string {text_field!r}; line skipped"))
+            issues.append(
+                Problem(where, None, f"expected an object with a string {text_field!r}; line skipped")
+            )
             continue
         meta = raw.get("meta") if isinstance(raw.get("meta"), dict) else {}
         doc_id = raw.get("doc_id", meta.get("doc_id", meta.get("id", raw.get("id", f"{path.stem}-{number}"))))
@@ -43,13 +46,15 @@ def read_doccano(path: str | Path, default_outcome: str | None = None, text_fiel
                 builder.add(f"{where} label {index}", entry[0], entry[1], [entry[2]])
             else:
                 issues.append(
-                    Issue(
-                        f"{where} label {index}", f"expected [start, end, label], got {entry!r} (not a span)"
+                    Problem(
+                        f"{where} label {index}",
+                        None,
+                        f"expected [start, end, label], got {entry!r} (not a span)",
                     )
                 )
         for index, entity in enumerate(raw.get("entities") or []):
             if not isinstance(entity, dict):
-                issues.append(Issue(f"{where} entity {index}", "an entity must be an object"))
+                issues.append(Problem(f"{where} entity {index}", None, "an entity must be an object"))
                 continue
             start = entity.get("start_offset", entity.get("start"))
             end = entity.get("end_offset", entity.get("end"))
@@ -60,7 +65,7 @@ def read_doccano(path: str | Path, default_outcome: str | None = None, text_fiel
             builder.relations_annotated = True
             for index, relation in enumerate(relations):
                 if not isinstance(relation, dict):
-                    issues.append(Issue(f"{where} relation {index}", "a relation must be an object"))
+                    issues.append(Problem(f"{where} relation {index}", None, "a relation must be an object"))
                     continue
                 names = [relation.get("type")] if relation.get("type") else []
                 builder.add_relation(

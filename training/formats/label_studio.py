@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from inference.spans import Document
-from training.formats.common import EXPORT_NAMES, Imported, Issue, _DocumentBuilder, parse_outcome
+from training.formats.common import EXPORT_NAMES, Imported, _DocumentBuilder, parse_outcome
+from training.problems import Problem
 from training.textfiles import InputFileError, read_utf8
 
 
@@ -42,13 +43,13 @@ def _region_key(item: dict[str, Any]) -> Any:
     return item.get("id") or (value.get("start"), value.get("end"))
 
 
-def _ls_regions(where: str, results: list[Any], builder: _DocumentBuilder, issues: list[Issue]) -> None:
+def _ls_regions(where: str, results: list[Any], builder: _DocumentBuilder, issues: list[Problem]) -> None:
     outcomes: dict[Any, list[Any]] = {}
     regions: list[tuple[int, dict[str, Any]]] = []
     for number, item in enumerate(results):
         if not isinstance(item, dict) or not isinstance(item.get("value", {}), dict):
             issues.append(
-                Issue(f"{where} result {number}", "a result must be an object with a 'value' object")
+                Problem(f"{where} result {number}", None, "a result must be an object with a 'value' object")
             )
             continue
         value = item.get("value", {})
@@ -61,9 +62,13 @@ def _ls_regions(where: str, results: list[Any], builder: _DocumentBuilder, issue
         elif "choices" in value:
             outcomes.setdefault(_region_key(item), []).extend(value["choices"])
             if "start" not in value and any(parse_outcome(c) for c in value["choices"]):
-                issues.append(Issue(f"{where} result {number}", "an outcome choice not attached to a region"))
+                issues.append(
+                    Problem(f"{where} result {number}", None, "an outcome choice not attached to a region")
+                )
         elif kind in ("labels", "hypertextlabels") or "startOffset" in value:
-            issues.append(Issue(f"{where} result {number}", "a region without character offsets or labels"))
+            issues.append(
+                Problem(f"{where} result {number}", None, "a region without character offsets or labels")
+            )
     for number, item in regions:
         value = item["value"]
         start, end = _ls_offsets(builder.text, value)
@@ -103,24 +108,24 @@ def read_label_studio(
     try:
         raw = json.loads(read_utf8(path))
     except InputFileError as error:
-        return Imported([], [Issue(error.where, error.message)])
+        return Imported([], [Problem(error.path, error.line or None, error.message)])
     except json.JSONDecodeError as error:
-        return Imported([], [Issue(str(path), f"cannot read a Label Studio JSON export: {error}")])
+        return Imported([], [Problem(str(path), None, f"cannot read a Label Studio JSON export: {error}")])
     tasks = [raw] if isinstance(raw, dict) else raw
     if not isinstance(tasks, list):
-        return Imported([], [Issue(str(path), "expected a JSON list of tasks")])
+        return Imported([], [Problem(str(path), None, "expected a JSON list of tasks")])
     documents: list[Document] = []
     places: list[str] = []
-    issues: list[Issue] = []
+    issues: list[Problem] = []
     for index, task in enumerate(tasks):
         if not isinstance(task, dict):
-            issues.append(Issue(f"{path}: task #{index + 1}", "a task must be a JSON object"))
+            issues.append(Problem(f"{path}: task #{index + 1}", None, "a task must be a JSON object"))
             continue
         data = task.get("data") if isinstance(task.get("data"), dict) else task
         where = f"{path}: task {task.get('id', '#' + str(index + 1))}"
         text = data.get(text_field)
         if not isinstance(text, str):
-            issues.append(Issue(where, f"no string data.{text_field}; task skipped"))
+            issues.append(Problem(where, None, f"no string data.{text_field}; task skipped"))
             continue
         doc_id = data.get("doc_id", data.get("id", task.get("id", f"{path.stem}-{index + 1}")))
         if "data" in task:
@@ -138,20 +143,24 @@ def read_label_studio(
     if (annotation is not None or annotator is not None) and any(
         isinstance(t, dict) and "data" not in t for t in tasks
     ):
-        issues.append(Issue(str(path), JSON_MIN_CHOICE, error=False))
+        issues.append(Problem(str(path), None, JSON_MIN_CHOICE, error=False))
     return Imported(documents, issues, places)
 
 
 def _ls_annotation_results(
-    where: str, task: dict[str, Any], annotation: int | str | None, annotator: str | None, issues: list[Issue]
+    where: str,
+    task: dict[str, Any],
+    annotation: int | str | None,
+    annotator: str | None,
+    issues: list[Problem],
 ) -> list[Any] | None:
     chosen, problem = _choose_annotation(task, annotation, annotator)
     if chosen is None:
-        issues.append(Issue(where, problem))
+        issues.append(Problem(where, None, problem))
         return None
     results = chosen.get("result", [])
     if not isinstance(results, list):
-        issues.append(Issue(where, "annotation 'result' must be a list"))
+        issues.append(Problem(where, None, "annotation 'result' must be a list"))
         return None
     return results
 
