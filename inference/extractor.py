@@ -18,6 +18,7 @@ from inference.alignment import (
     spans_from_unit_probs,
     tokenize_text,
 )
+from inference.batching import similar_length_batches, window_collator
 from inference.counts import parse_count
 from inference.events import build_event
 from inference.model_dir import (
@@ -72,27 +73,6 @@ class TorchBackend:
 
 CPU_BATCH_SIZE = 16
 GPU_BATCH_SIZE = 64
-# A window joins a batch only if padding it to the batch's longest window wastes at most this share:
-# a document's short last window then runs on its own instead of padded to a full window.
-MAX_PADDING_SHARE = 0.2
-
-
-def similar_length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    """Indices into ``lengths``, longest first, cut into batches of at most ``batch_size`` whose
-    shortest member is no more than ``MAX_PADDING_SHARE`` shorter than their longest."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
-    batches: list[list[int]] = []
-    for index in order:
-        current = batches[-1] if batches else None
-        if (
-            current is None
-            or len(current) == batch_size
-            or lengths[index] < (1 - MAX_PADDING_SHARE) * lengths[current[0]]
-        ):
-            batches.append([index])
-        else:
-            current.append(index)
-    return batches
 
 
 @dataclass
@@ -139,6 +119,7 @@ class Extractor:
         self._special = SpecialTokens.of(tokenizer)
         self._content_tokens = max_length - self._special.count
         self._prefix = len(self._special.prefix)
+        self._pad = window_collator(tokenizer, return_tensors="np")
 
     @classmethod
     def from_pretrained(
@@ -257,7 +238,6 @@ class Extractor:
 
     def _run(self, jobs: list[_WindowJob], progress: bool = False) -> list[np.ndarray]:
         """Forward every window, in batches of similar length so that padding stays small."""
-        pad_id = self.tokenizer.pad_token_id or 0
         batches: Iterable[list[int]] = similar_length_batches(
             [len(job.input_ids) for job in jobs], self.batch_size
         )
@@ -267,14 +247,8 @@ class Extractor:
             batches = tqdm(list(batches), desc="batches", unit="batch")
         results: list[np.ndarray | None] = [None] * len(jobs)
         for batch in batches:
-            width = len(jobs[batch[0]].input_ids)
-            input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
-            attention_mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, i in enumerate(batch):
-                ids = jobs[i].input_ids
-                input_ids[row, : len(ids)] = ids
-                attention_mask[row, : len(ids)] = 1
-            probs = self.backend.probabilities(input_ids, attention_mask)
+            padded = self._pad([{"input_ids": jobs[i].input_ids} for i in batch])
+            probs = self.backend.probabilities(padded["input_ids"], padded["attention_mask"])
             for row, i in enumerate(batch):
                 results[i] = probs[row, : len(jobs[i].input_ids)]
         return [r for r in results if r is not None]

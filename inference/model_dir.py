@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 SETTINGS_FILE = "conflict_ie.json"
+# Written by ``conflict-ie train``: what the model was trained on and how (read by reports and cards).
+RECORD_FILE = "training_record.json"
 DEFAULT_SETTINGS: dict[str, Any] = {"max_length": 256, "stride": 64}
 
 

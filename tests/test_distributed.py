@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from inference.batching import length_grouped_batches
+from tests.batch_order import BATCH_SIZE, EPOCHS, LENGTHS, SEED, batch_order
 from training.corpus import load_documents, write_documents
 
 ROOT = Path(__file__).resolve().parents[1]
-LAUNCH = [
+TWO_PROCESSES = [
     sys.executable,
     "-m",
     "accelerate.commands.launch",
@@ -34,8 +36,8 @@ LAUNCH = [
     "--main_process_port",
     "0",
     "-m",
-    "training.cli",
 ]
+LAUNCH = [*TWO_PROCESSES, "training.cli"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
 
 
@@ -61,6 +63,30 @@ def test_sharded_prediction_equals_single_process_output_in_input_order(busy_mod
     lines = [json.loads(line) for line in sharded.stdout.splitlines()]
     assert [line["id"] for line in lines] == [d.id for d in documents] + ["plain"]
     assert sum(len(line["entities"]) for line in lines) > 20, "the busy model should tag plenty"
+
+
+def epoch_batches(epoch: int) -> list[list[int]]:
+    """The batches of one epoch in one process: the order that two processes share out."""
+    return length_grouped_batches(LENGTHS, BATCH_SIZE, SEED + epoch)
+
+
+def test_one_process_trains_on_each_epochs_own_length_grouped_batches(base_model_path):
+    assert batch_order(base_model_path) == [epoch_batches(epoch) for epoch in range(1, EPOCHS + 1)]
+
+
+def test_two_processes_share_out_each_epochs_batches_and_reshuffle_every_epoch(base_model_path, tmp_path):
+    expected = [epoch_batches(epoch) for epoch in range(1, EPOCHS + 1)]
+    assert any(len(batch) < BATCH_SIZE for batches in expected for batch in batches[1::2]), (
+        "a short batch on the second process's turn: accelerate must not drop it"
+    )
+    run([*TWO_PROCESSES, "tests.batch_order", base_model_path, str(tmp_path)])
+    first, second = (json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1))
+
+    assert first[0] != first[1] != first[2], "every epoch has its own batch order"
+    for epoch, (mine, theirs) in enumerate(zip(first, second, strict=True)):
+        seen = [window for batch in mine + theirs for window in batch]
+        assert sorted(seen) == list(range(len(LENGTHS))), f"epoch {epoch + 1}: each window once"
+        assert (mine, theirs) == (expected[epoch][0::2], expected[epoch][1::2])
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from inference.alignment import spans_from_unit_probs, tokenize_text
-from inference.extractor import Extractor, similar_length_batches
+from inference.batching import similar_length_batches
+from inference.extractor import Extractor
 from inference.model_dir import cpu_has_native_bf16, resolve_precision
 from training.corpus import load_documents
 

@@ -357,3 +357,17 @@ def test_saved_tokenizer_says_the_training_window(tiny_model):
     saved = json.loads((tiny_model / "tokenizer_config.json").read_text())
     assert saved["model_max_length"] == settings["max_length"] == 64
     assert AutoTokenizer.from_pretrained(tiny_model).model_max_length == 64
+
+
+def test_adamw_decays_weight_matrices_but_not_biases_or_layer_norms(tiny_base):
+    from training.train import build_optimizer, load_base_model
+
+    model, _ = load_base_model(str(tiny_base))
+    optimizer, _ = build_optimizer(model, config_from_dict({"weight_decay": 0.05}), steps=10)
+    names = {id(p): name for name, p in model.named_parameters()}
+    decayed, kept = ({names[id(p)] for p in g["params"]} for g in optimizer.param_groups)
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.05, 0.0]
+    assert decayed | kept == set(names.values()) and not decayed & kept
+    assert "classifier.weight" in decayed and "bert.embeddings.word_embeddings.weight" in decayed
+    assert all(name.endswith("weight") and "LayerNorm" not in name for name in decayed)
+    assert {name for name in names.values() if name.endswith("bias") or "LayerNorm" in name} == kept

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from inference.atomic import write_json, write_text
+from inference.model_dir import PRECISIONS
 
-PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
 PRECISION_HELP = "PyTorch models: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32"
 DEFAULT_SPLITS = [f"data/annotations/{split}.jsonl" for split in ("train", "dev", "test")]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,17 +117,3 @@ def _code_digest() -> str:
 def _describe_lost(document: Document, lost: list[Span]) -> str:
     shown = ", ".join(f"[{s.start}:{s.end}] {document.text[s.start : s.end]!r}" for s in lost)
     return f"document {document.id!r}: span(s) not on token boundaries of this tokenizer: {shown}"
-
-
-def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
-    """Shuffled batches of similar lengths: less padding, still random order across batches."""
-    rng = random.Random(seed)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    pool = batch_size * 32
-    batches: list[list[int]] = []
-    for begin in range(0, len(order), pool):
-        chunk = sorted(order[begin : begin + pool], key=lengths.__getitem__)
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches

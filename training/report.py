@@ -17,13 +17,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from inference.model_dir import RECORD_FILE
 from inference.spans import Document
 from training.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, confidence_interval
 from training.error_report import CONTEXT_WORDS, document_errors, error_summary
 from training.evaluate import SECTIONS, document_counts, entities_to_spans, evaluate
 from training.predictions import SCORED_FIELDS, default_tokenizer_path, read_predictions
-
-RECORD_FILE = "training_record.json"
 
 
 def document_fingerprint(document: Document) -> str:

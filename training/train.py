@@ -1,6 +1,8 @@
 """Fine-tuning: corpus -> windows -> accelerate loop -> best dev epoch -> saved model directory.
 
 Runs as one process or under ``accelerate launch`` with several; only the main process writes.
+``train`` reads top to bottom: data, model, loader, optimizer and scheduler, the epoch loop (train,
+evaluate on dev, checkpoint), then the best epoch calibrated and saved.
 """
 
 from __future__ import annotations
@@ -13,20 +15,328 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from inference.atomic import replace_directory
+from inference.batching import length_grouped_batches, window_collator
+from inference.model_dir import RECORD_FILE
+from inference.spans import Document
 from training.augment import augment
 from training.calibrate import tune_min_scores
-from training.checkpoint import Checkpoints
+from training.checkpoint import Checkpoints, Progress
 from training.config import ConfigError, TrainConfig
 from training.corpus import CorpusError, corpus_hash, load_documents, validate_files
 from training.fakes_standoff import read_standoff
-from training.features import length_grouped_batches, training_windows
+from training.features import WindowFeatures, training_windows
 from training.permissions import apply_umask
 
-RECORD_FILE = "training_record.json"
+
+def train(
+    config: TrainConfig,
+    output: str | Path,
+    overwrite: bool = False,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train, keep the best dev epoch, write the model directory; returns the training record.
+
+    After every epoch a checkpoint goes to a hidden work directory beside ``output``; with
+    ``resume`` a killed run continues from there.
+    """
+    from accelerate.utils import set_seed
+
+    output = Path(output)
+    # Everything that can fail on bad input is checked before any training work.
+    check_output(output, overwrite)
+    data = load_data(config, log)
+    base_model = resolve_base_model(config.base_model)
+
+    accelerator = start_accelerator(config)
+    if not accelerator.is_main_process:
+        log = _silent
+    set_seed(config.seed)
+    model, tokenizer = load_base_model(base_model)
+    features, data_step = cached_windows(data, tokenizer, model, config, output, accelerator, log)
+    loader, sampler = training_loader(features, tokenizer, config.batch_size, config.seed)
+    optimizer, scheduler = build_optimizer(model, config, steps=len(loader) * config.epochs)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+
+    checkpoints = Checkpoints(output, config, accelerator)
+    progress = checkpoints.restore(log) if resume else checkpoints.start_fresh()
+    log(
+        f"training on {len(data.train)} documents ({len(features)} windows), epochs "
+        f"{progress.epochs_done + 1}..{config.epochs}, {accelerator.num_processes} process(es) "
+        f"on {accelerator.device}"
+    )
+    started = time.perf_counter()
+    for epoch in range(progress.epochs_done + 1, config.epochs + 1):
+        set_epoch(loader, sampler, epoch)
+        trained = train_epoch(model, loader, optimizer, scheduler, accelerator, config, epoch)
+        unwrapped = accelerator.unwrap_model(model)
+        report = evaluate_model(unwrapped, tokenizer, data.dev, config, str(accelerator.device))
+        end_epoch(progress, checkpoints, unwrapped, epoch, trained, report, log)
+
+    record = training_record(config, base_model, data, progress, accelerator, resume, started)
+    record["data_step"] = data_step
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        model = accelerator.unwrap_model(model)
+        model.load_state_dict(checkpoints.load_best())
+        save_best(model, tokenizer, data.dev, config, record, output, str(accelerator.device), log)
+        checkpoints.remove()
+    accelerator.wait_for_everyone()
+    return record
+
+
+@dataclass
+class TrainingData:
+    train: list[Document]
+    dev: list[Document]
+    counts: dict[str, Any]  # how many documents came from where (``training_documents``)
+    corpus_sha256: str
+
+
+def load_data(config: TrainConfig, log: Callable[[str], None]) -> TrainingData:
+    """The checked training and dev documents, and the hash of the files they came from."""
+    data_files = [config.train_file, *config.extra_train_files, config.dev_file]
+    # One check over all files, dev and test first so that an evaluation document found in training
+    # data (inside silver data, say) is reported at the training file's line.
+    evaluation_files = [config.dev_file, *([config.test_file] if config.test_file else [])]
+    problems = validate_files([*evaluation_files, config.train_file, *config.extra_train_files])
+    if problems:
+        raise CorpusError(problems)
+    train_docs, counts = training_documents(config, log)
+    dev_docs = load_documents(config.dev_file)
+    fakes = counts["fakes"]
+    trained_on = corpus_hash(data_files, (config.fakes_annotations, fakes["documents"]) if fakes else None)
+    return TrainingData(train_docs, dev_docs, counts, trained_on)
+
+
+def start_accelerator(config: TrainConfig) -> Any:
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if accelerator.num_processes != launched:
+        # Else every process would train alone and all of them would write the same output.
+        raise ConfigError(
+            f"started as {launched} processes but accelerate set up {accelerator.num_processes}; "
+            "on CPU set ACCELERATE_USE_CPU=1 (see README, multi-process training)"
+        )
+    return accelerator
+
+
+def load_base_model(base_model: str) -> tuple[Any, Any]:
+    """The base encoder with a fresh token-classification head over the project's tags, and its
+    tokenizer."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from inference.alignment import tag_names
+
+    names = tag_names()
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ConfigError(f"base_model {base_model!r} has no fast tokenizer (offsets are needed)")
+    if tokenizer.pad_token_id is None:
+        raise ConfigError(f"base_model {base_model!r}: its tokenizer has no padding token")
+    model = AutoModelForTokenClassification.from_pretrained(
+        base_model,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={name: i for i, name in enumerate(names)},
+    )
+    return model, tokenizer
+
+
+class LengthGroupedBatchSampler:
+    """Length-grouped batches, reshuffled per epoch from (seed, epoch): resumable exactly.
+
+    It has no ``batch_size`` attribute on purpose: accelerate's ``BatchSamplerShard`` then treats
+    its batches as of varying size and shares out every batch, where with a ``batch_size`` it would
+    drop a short batch (and the one before it) that falls on another process's turn.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
+        self.lengths, self.size, self.seed, self.epoch = lengths, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(length_grouped_batches(self.lengths, self.size, self.seed + self.epoch))
+
+    def __len__(self) -> int:
+        return len(length_grouped_batches(self.lengths, self.size, self.seed))
+
+
+def training_loader(
+    features: list[WindowFeatures], tokenizer: Any, batch_size: int, seed: int
+) -> tuple[Any, LengthGroupedBatchSampler]:
+    """A loader of padded, length-grouped batches, and its batch sampler (for ``set_epoch``)."""
+    import torch
+
+    sampler = LengthGroupedBatchSampler([len(f.input_ids) for f in features], batch_size, seed)
+    loader = torch.utils.data.DataLoader(
+        [asdict(f) for f in features], batch_sampler=sampler, collate_fn=window_collator(tokenizer)
+    )
+    return loader, sampler
+
+
+def set_epoch(loader: Any, sampler: LengthGroupedBatchSampler, epoch: int) -> None:
+    """Every process draws the batches of ``epoch`` from (seed, epoch). accelerate's loader sets
+    its own epoch again at each pass and hands it to the sampler in one process only: with several
+    it wraps the sampler in a ``BatchSamplerShard``, which passes no epoch on. So both are told."""
+    loader.set_epoch(epoch)
+    sampler.set_epoch(epoch)
+
+
+def parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay for weight matrices and embeddings, none for biases and
+    normalisation weights (the usual practice: decaying them only pulls scales and shifts to 0)."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        is_norm = "norm" in type(module).__name__.lower()
+        for name, parameter in module.named_parameters(recurse=False):
+            (no_decay if is_norm or name == "bias" else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: Any, config: TrainConfig, steps: int) -> tuple[Any, Any]:
+    """AdamW and a linear schedule with warmup over ``steps`` optimizer steps."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(steps * config.warmup_ratio), steps)
+    return optimizer, scheduler
+
+
+@dataclass
+class EpochTraining:
+    loss: float  # mean over this process's batches
+    tokens: int  # over all processes
+    seconds: float
+
+
+def train_epoch(
+    model: Any, loader: Any, optimizer: Any, scheduler: Any, accelerator: Any, config: TrainConfig, epoch: int
+) -> EpochTraining:
+    from tqdm.auto import tqdm
+
+    model.train()
+    started, tokens, loss_sum = time.perf_counter(), 0, 0.0
+    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process)
+    for batch in bar:
+        loss = model(**batch).loss
+        accelerator.backward(loss)
+        # Without clipping, the fresh head's first large gradients collapse the encoder into
+        # predicting the label prior for every token (measured: loss stuck at its entropy).
+        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+        loss_sum += loss.detach().item()
+        bar.set_postfix(loss=f"{loss.detach().item():.4f}")
+    return EpochTraining(loss_sum / max(1, len(loader)), tokens, time.perf_counter() - started)
+
+
+def end_epoch(
+    progress: Progress,
+    checkpoints: Checkpoints,
+    model: Any,
+    epoch: int,
+    trained: EpochTraining,
+    report: dict[str, Any],
+    log: Callable[[str], None],
+) -> None:
+    """Add the epoch to the history, keep the model if it is the best on dev, checkpoint."""
+    dev_f1 = report["seqeval_strict"]["micro"]["f1"]
+    progress.history.append(
+        {
+            "epoch": epoch,
+            "loss": trained.loss,
+            "dev_f1": dev_f1,
+            "tokens": trained.tokens,
+            "tokens_per_second": trained.tokens / trained.seconds,
+            "seconds": trained.seconds,
+        }
+    )
+    log(
+        f"epoch {epoch}: loss {trained.loss:.4f}  dev strict F1 {dev_f1:.4f}  "
+        f"{trained.tokens / trained.seconds:.0f} tokens/s"
+    )
+    if dev_f1 > progress.best_f1:
+        progress.best_f1, progress.best_report = dev_f1, report
+        checkpoints.save_best(model)
+    progress.epochs_done = epoch
+    checkpoints.save(progress)
+
+
+def training_record(
+    config: TrainConfig,
+    base_model: str,
+    data: TrainingData,
+    progress: Progress,
+    accelerator: Any,
+    resume: bool,
+    started: float,
+) -> dict[str, Any]:
+    """What was trained on, how, and how each epoch went (``training_record.json``)."""
+    from inference.alignment import tag_names
+
+    train_seconds = sum(h["seconds"] for h in progress.history)
+    return {
+        "config": config.to_dict(),
+        "base_model": base_model,
+        "corpus_sha256": data.corpus_sha256,
+        "train_documents": len(data.train),
+        **data.counts,
+        "dev_documents": len(data.dev),
+        "labels": tag_names(),
+        "best_epoch": max(progress.history, key=lambda h: h["dev_f1"])["epoch"],
+        "history": progress.history,
+        "dev": progress.best_report,
+        "train_seconds": train_seconds,
+        "wall_seconds_this_run": time.perf_counter() - started,
+        "tokens_per_second": sum(h["tokens"] for h in progress.history) / max(train_seconds, 1e-9),
+        "processes": accelerator.num_processes,
+        "device": str(accelerator.device),
+        "resumed": resume and progress.resumed_from > 0,
+        "versions": library_versions(),
+        "warnings": quality_warnings(progress.best_f1, config),
+    }
+
+
+def save_best(
+    model: Any,
+    tokenizer: Any,
+    dev_docs: list[Document],
+    config: TrainConfig,
+    record: dict[str, Any],
+    output: Path,
+    device: str,
+    log: Callable[[str], None],
+) -> None:
+    """The best epoch's ``model`` with minimum span scores tuned on dev, saved to ``output``."""
+    dev_entities = predict_entities(model, tokenizer, dev_docs, config, device)
+    min_scores, dev_scores = tune_min_scores(dev_docs, dev_entities)
+    record["calibration"] = {
+        "min_scores": min_scores,
+        "dev_file": config.dev_file,
+        "dev_exact_f1": dev_scores,
+    }
+    save_model_dir(model, tokenizer, config, record, output, min_scores)
+    best_f1 = max(h["dev_f1"] for h in record["history"])
+    log(
+        f"best epoch {record['best_epoch']} (dev strict F1 {best_f1:.4f}); "
+        f"minimum span scores {min_scores or 'none'} (dev exact F1 {dev_scores['before']:.4f} -> "
+        f"{dev_scores['after']:.4f}); saved {output}"
+    )
+    for warning in record["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr)
 
 
 def resolve_base_model(name: str | None) -> str:
@@ -61,40 +371,6 @@ def check_output(output: Path, overwrite: bool) -> None:
         raise ConfigError(f"output directory {output} exists and is not empty (use --overwrite)")
 
 
-class LengthGroupedBatchSampler:
-    """Length-grouped batches, reshuffled per epoch from (seed, epoch): resumable exactly."""
-
-    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
-        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(length_grouped_batches(self.lengths, self.batch_size, self.seed + self.epoch))
-
-    def __len__(self) -> int:
-        return len(length_grouped_batches(self.lengths, self.batch_size, self.seed))
-
-
-def _collate(pad_id: int) -> Callable[[list[Any]], dict[str, Any]]:
-    import torch
-
-    def collate(items: list[Any]) -> dict[str, Any]:
-        width = max(len(item.input_ids) for item in items)
-        input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(items), width), -100, dtype=torch.long)
-        attention_mask = torch.zeros((len(items), width), dtype=torch.long)
-        for row, item in enumerate(items):
-            size = len(item.input_ids)
-            input_ids[row, :size] = torch.tensor(item.input_ids)
-            labels[row, :size] = torch.tensor(item.labels)
-            attention_mask[row, :size] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
-
-    return collate
-
-
 def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -107,181 +383,34 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def train(
-    config: TrainConfig,
-    output: str | Path,
-    overwrite: bool = False,
-    resume: bool = False,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Train, keep the best dev epoch, write the model directory; returns the training record.
-
-    After every epoch a checkpoint goes to a hidden work directory beside ``output``; with
-    ``resume`` a killed run continues from there.
-    """
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
-    from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
-
-    from inference.alignment import tag_names
-
-    output = Path(output)
-    # Everything that can fail on bad input is checked before any training work.
-    check_output(output, overwrite)
-    data_files = [config.train_file, *config.extra_train_files, config.dev_file]
-    # One check over all files, dev and test first so that an evaluation document found in training
-    # data (inside silver data, say) is reported at the training file's line.
-    evaluation_files = [config.dev_file, *([config.test_file] if config.test_file else [])]
-    problems = validate_files([*evaluation_files, config.train_file, *config.extra_train_files])
-    if problems:
-        raise CorpusError(problems)
-    train_docs, data_counts = training_documents(config, log)
-    dev_docs = load_documents(config.dev_file)
-    fakes = data_counts["fakes"]
-    trained_on = corpus_hash(data_files, (config.fakes_annotations, fakes["documents"]) if fakes else None)
-    base_model = resolve_base_model(config.base_model)
-
-    accelerator = Accelerator(mixed_precision=config.mixed_precision)
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if accelerator.num_processes != launched:
-        # Else every process would train alone and all of them would write the same output.
-        raise ConfigError(
-            f"started as {launched} processes but accelerate set up {accelerator.num_processes}; "
-            "on CPU set ACCELERATE_USE_CPU=1 (see README, multi-process training)"
-        )
-    if not accelerator.is_main_process:
-        log = _silent
-    set_seed(config.seed)
-    names = tag_names()
-    label2id = {name: i for i, name in enumerate(names)}
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
-    if not getattr(tokenizer, "is_fast", False):
-        raise ConfigError(f"base_model {base_model!r} has no fast tokenizer (offsets are needed)")
-    model = AutoModelForTokenClassification.from_pretrained(
-        base_model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id
-    )
-    data_started = time.perf_counter()
-    with accelerator.main_process_first():  # one process tokenizes and caches, the others read it
-        features, cached = training_windows(
-            train_docs, tokenizer, label2id, config.max_length, config.stride, window_cache(config, output)
-        )
-    data_step = {"seconds": time.perf_counter() - data_started, "cached": cached}
-    log(
-        f"{'read' if cached else 'tokenized'} {len(features)} windows of {len(train_docs)} documents in "
-        f"{data_step['seconds']:.1f} s ({'from' if cached else 'cached in'} {window_cache(config, output)})"
-    )
-    sampler = LengthGroupedBatchSampler([len(f.input_ids) for f in features], config.batch_size, config.seed)
-    loader = torch.utils.data.DataLoader(
-        features, batch_sampler=sampler, collate_fn=_collate(tokenizer.pad_token_id or 0)
-    )
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    steps = len(loader) * config.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(steps * config.warmup_ratio), steps)
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-
-    checkpoints = Checkpoints(output, config, accelerator)
-    progress = checkpoints.restore(log) if resume else checkpoints.start_fresh()
-    log(
-        f"training on {len(train_docs)} documents ({len(features)} windows), epochs "
-        f"{progress.epochs_done + 1}..{config.epochs}, {accelerator.num_processes} process(es) "
-        f"on {accelerator.device}"
-    )
-    started = time.perf_counter()
-    for epoch in range(progress.epochs_done + 1, config.epochs + 1):
-        model.train()
-        loader.set_epoch(epoch)  # accelerate passes it on to the batch sampler
-        epoch_start, epoch_tokens, epoch_loss = time.perf_counter(), 0, 0.0
-        bar = tqdm(loader, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process)
-        for batch in bar:
-            loss = model(**batch).loss
-            accelerator.backward(loss)
-            # Without clipping, the fresh head's first large gradients collapse the encoder into
-            # predicting the label prior for every token (measured: loss stuck at its entropy).
-            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            epoch_tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
-            epoch_loss += loss.detach().item()
-            bar.set_postfix(loss=f"{loss.detach().item():.4f}")
-        seconds = time.perf_counter() - epoch_start
-        unwrapped = accelerator.unwrap_model(model)
-        report = evaluate_model(unwrapped, tokenizer, dev_docs, config, str(accelerator.device))
-        dev_f1 = report["seqeval_strict"]["micro"]["f1"]
-        progress.history.append(
-            {
-                "epoch": epoch,
-                "loss": epoch_loss / max(1, len(loader)),
-                "dev_f1": dev_f1,
-                "tokens": epoch_tokens,
-                "tokens_per_second": epoch_tokens / seconds,
-                "seconds": seconds,
-            }
-        )
-        log(
-            f"epoch {epoch}: loss {progress.history[-1]['loss']:.4f}  dev strict F1 {dev_f1:.4f}  "
-            f"{epoch_tokens / seconds:.0f} tokens/s"
-        )
-        if dev_f1 > progress.best_f1:
-            progress.best_f1, progress.best_report = dev_f1, report
-            checkpoints.save_best(unwrapped)
-        progress.epochs_done = epoch
-        checkpoints.save(progress)
-
-    train_seconds = sum(h["seconds"] for h in progress.history)
-    record = {
-        "config": config.to_dict(),
-        "base_model": base_model,
-        "corpus_sha256": trained_on,
-        "train_documents": len(train_docs),
-        **data_counts,
-        "dev_documents": len(dev_docs),
-        "labels": names,
-        "best_epoch": max(progress.history, key=lambda h: h["dev_f1"])["epoch"],
-        "history": progress.history,
-        "dev": progress.best_report,
-        "data_step": data_step,
-        "train_seconds": train_seconds,
-        "wall_seconds_this_run": time.perf_counter() - started,
-        "tokens_per_second": sum(h["tokens"] for h in progress.history) / max(train_seconds, 1e-9),
-        "processes": accelerator.num_processes,
-        "device": str(accelerator.device),
-        "resumed": resume and progress.resumed_from > 0,
-        "versions": library_versions(),
-        "warnings": quality_warnings(progress.best_f1, config),
-    }
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        unwrapped = accelerator.unwrap_model(model)
-        unwrapped.load_state_dict(checkpoints.load_best())
-        dev_entities = predict_entities(unwrapped, tokenizer, dev_docs, config, str(accelerator.device))
-        min_scores, dev_scores = tune_min_scores(dev_docs, dev_entities)
-        record["calibration"] = {
-            "min_scores": min_scores,
-            "dev_file": config.dev_file,
-            "dev_exact_f1": dev_scores,
-        }
-        save_model_dir(unwrapped, tokenizer, config, record, output, min_scores)
-        checkpoints.remove()
-        log(
-            f"best epoch {record['best_epoch']} (dev strict F1 {progress.best_f1:.4f}); minimum span scores "
-            f"{min_scores or 'none'} (dev exact F1 {dev_scores['before']:.4f} -> {dev_scores['after']:.4f}); "
-            f"saved {output}"
-        )
-        for warning in record["warnings"]:
-            print(f"WARNING: {warning}", file=sys.stderr)
-    accelerator.wait_for_everyone()
-    return record
-
-
 def window_cache(config: TrainConfig, output: Path) -> Path:
     """``cache_dir``, else ``.windows-cache`` beside the output (never inside it: the output
     directory is swapped in whole at the end)."""
     return Path(config.cache_dir) if config.cache_dir else output.absolute().parent / ".windows-cache"
+
+
+def cached_windows(
+    data: TrainingData,
+    tokenizer: Any,
+    model: Any,
+    config: TrainConfig,
+    output: Path,
+    accelerator: Any,
+    log: Callable[[str], None],
+) -> tuple[list[WindowFeatures], dict[str, Any]]:
+    """The training windows, tokenized once and then read from the window cache; and how long it took."""
+    started = time.perf_counter()
+    cache = window_cache(config, output)
+    with accelerator.main_process_first():  # one process tokenizes and caches, the others read it
+        features, cached = training_windows(
+            data.train, tokenizer, model.config.label2id, config.max_length, config.stride, cache
+        )
+    step = {"seconds": time.perf_counter() - started, "cached": cached}
+    log(
+        f"{'read' if cached else 'tokenized'} {len(features)} windows of {len(data.train)} documents in "
+        f"{step['seconds']:.1f} s ({'from' if cached else 'cached in'} {cache})"
+    )
+    return features, step
 
 
 def _silent(_: str) -> None:
