@@ -544,6 +544,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"--max-texts ({args.max_texts}) is above --max-pending-texts ({args.max_pending_texts}): "
             "a request that large would always be refused as overloaded; raise --max-pending-texts"
         )
+    if not args.deadline_s > 0:
+        raise UsageError(f"--deadline-s must be above 0, got {args.deadline_s}")
     if args.max_wait_ms < 0 or not 0 <= args.port <= 65535:
         raise UsageError("--max-wait-ms must be >= 0 and --port within 0-65535")
     try:
@@ -557,6 +559,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 max_texts=args.max_texts,
                 max_text_chars=args.max_text_chars,
                 max_pending_texts=args.max_pending_texts,
+                deadline_s=args.deadline_s,
             ),
             batching=BatchSettings(max_wait_ms=args.max_wait_ms),
             device=args.device,
@@ -787,6 +790,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="texts waiting for the model across requests; beyond it 503 with Retry-After "
         "(default: the larger of 2048 and --max-texts; never below --max-texts)",
+    )
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        default=10.0,
+        help="seconds a request may wait and run: 503 with Retry-After when the work already waiting "
+        "would take longer at the recent throughput, or when it has not started by then (default 10)",
     )
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="micro-batching window")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
