@@ -212,6 +212,18 @@ class Extractor:
             min_scores=settings_min_scores(directory, settings) if min_scores is None else min_scores,
         )
 
+    def runtime(self) -> dict[str, str]:
+        """What runs the network: backend, device, precision and the CPU kind ``auto`` chose for
+        (``inference.openvino_backend.cpu_kind``), for /health, reports and the card."""
+        from inference.openvino_backend import cpu_kind
+
+        return {
+            "backend": type(self.backend).__name__,
+            "device": str(getattr(self.backend, "device", "unknown")),
+            "precision": str(getattr(self.backend, "precision", "unknown")),
+            "cpu": cpu_kind(),
+        }
+
     def extract(self, texts: list[str], progress: bool = False) -> list[list[dict[str, Any]]]:
         """Entities per text; ``progress`` shows a bar over the model's batches on stderr."""
         return [

@@ -208,6 +208,9 @@ class HealthResponse(BaseModel):
     backend: str
     device: str
     precision: str
+    cpu: str | None = Field(
+        default=None, description="CPU kind precision auto chose for: amx, avx512_bf16, vnni or avx2"
+    )
 
 
 # ---------------------------------------------------------------- errors and parsing
@@ -766,12 +769,15 @@ def create_app(
     async def on_unexpected(_: Request, error: Exception) -> JSONResponse:
         return error_response(500, "internal_error", f"{type(error).__name__} while extracting")
 
-    backend = getattr(extractor, "backend", extractor)
-    described = {
-        "backend": type(backend).__name__,
-        "device": str(getattr(backend, "device", "unknown")),
-        "precision": str(getattr(backend, "precision", "unknown")),
-    }
+    if callable(getattr(extractor, "runtime", None)):
+        described = extractor.runtime()
+    else:
+        backend = getattr(extractor, "backend", extractor)
+        described = {
+            "backend": type(backend).__name__,
+            "device": str(getattr(backend, "device", "unknown")),
+            "precision": str(getattr(backend, "precision", "unknown")),
+        }
 
     @app.get("/docs", include_in_schema=False)
     async def docs_page() -> HTMLResponse:

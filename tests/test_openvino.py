@@ -128,3 +128,32 @@ def test_bad_openvino_requests_get_clear_errors(exported: Path, busy_model: Path
     argv = ["export", "--model", str(busy_model), "--output", str(tmp_path / "x")]
     assert main([*argv, "--calibration", str(DEV)]) == 2
     assert "--calibration is for --format openvino" in capsys.readouterr().err
+
+
+def test_health_and_the_card_say_which_path_auto_took(
+    exported: Path, busy_model: Path, gold: Path, tmp_path: Path
+):
+    import httpx
+
+    from inference.service import create_app
+    from tests.test_service import ServerThread
+    from training.card import write_card
+    from training.report import run_evaluation
+
+    extractor = Extractor.from_pretrained(exported)
+    with ServerThread(create_app(extractor)) as running:
+        health = httpx.get(f"{running.url}/health", timeout=30).json()
+    chosen = auto_precision(("fp32", "int8"))
+    assert health == {
+        "status": "ok",
+        "backend": "OpenVinoBackend",
+        "device": "cpu",
+        "precision": chosen,
+        "cpu": cpu_kind(),
+    }
+    report = run_evaluation(exported, gold, resamples=10)[0]
+    assert report["runtime"]["precision"] == chosen
+    report_path = tmp_path / "report.json"
+    report_path.write_text(json.dumps(report))
+    card = write_card(busy_model, [report_path], tmp_path / "card.md").read_text()
+    assert f"Run in {chosen} on OpenVinoBackend, a {cpu_kind()} CPU" in card

@@ -345,7 +345,9 @@ def _results(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> str:
             else "No gold count was found exactly, so outcome accuracy is n/a."
         )
         precision = report.get("precision")
-        run_as = f"Run in {precision} (`Extractor` precision).\n\n" if precision else ""
+        runtime = report.get("runtime") or {}
+        on = f" on {runtime['backend']}, a {runtime['cpu']} CPU" if runtime else ""
+        run_as = f"Run in {precision}{on} (`Extractor` precision).\n\n" if precision else ""
         parts.append(
             f"### {dataset_title(dataset)} ({report['documents']} documents)\n\n"
             + run_as
