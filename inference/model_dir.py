@@ -82,7 +82,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -104,6 +104,11 @@ def resolve_precision(precision: str, device: str) -> str:
         if device.startswith("cuda"):
             return "fp16"
         return "bf16" if cpu_has_native_bf16() else "fp32"
+    if precision == "int8":
+        raise ValueError(
+            "precision 'int8' is for exported models (conflict-ie export: ONNX int8/ or OpenVINO); "
+            "a PyTorch model runs in fp32, bf16 or fp16"
+        )
     if precision == "fp16" and not device.startswith("cuda"):
         raise ValueError(f"precision 'fp16' needs a CUDA device, not {device!r}; use 'bf16' or 'fp32' on CPU")
     return precision

@@ -316,6 +316,7 @@ def _result(dataset: dict[str, str], report: dict[str, Any]) -> dict[str, Any]:
         "title": dataset_title(dataset),
         "documents": report["documents"],
         "precision": report.get("precision"),
+        "runtime": report.get("runtime"),
         "ci_head": ci_head,
         "rows": rows,
         "labels": [

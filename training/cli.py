@@ -13,7 +13,10 @@ from typing import Any
 from inference.atomic import write_json, write_text
 from inference.model_dir import PRECISIONS
 
-PRECISION_HELP = "PyTorch models: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32"
+PRECISION_HELP = (
+    "PyTorch models: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32; "
+    "OpenVINO exports: auto = the fastest the CPU supports, or fp32, bf16, int8"
+)
 DEFAULT_SPLITS = [f"data/annotations/{split}.jsonl" for split in ("train", "dev", "test")]
 
 
@@ -593,6 +596,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"--max-texts ({args.max_texts}) is above --max-pending-texts ({args.max_pending_texts}): "
             "a request that large would always be refused as overloaded; raise --max-pending-texts"
         )
+    if not args.deadline_s > 0:
+        raise UsageError(f"--deadline-s must be above 0, got {args.deadline_s}")
     if args.max_wait_ms < 0 or not 0 <= args.port <= 65535:
         raise UsageError("--max-wait-ms must be >= 0 and --port within 0-65535")
     try:
@@ -606,6 +611,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 max_texts=args.max_texts,
                 max_text_chars=args.max_text_chars,
                 max_pending_texts=args.max_pending_texts,
+                deadline_s=args.deadline_s,
             ),
             batching=BatchSettings(max_wait_ms=args.max_wait_ms),
             device=args.device,
@@ -625,10 +631,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.max_f1_drop < 0:
         raise UsageError("--max-f1-drop must be >= 0")
     try:
-        export(args.model, args.output, args.gold, max_f1_drop=args.max_f1_drop, overwrite=args.overwrite)
+        manifest = export(
+            args.model,
+            args.output,
+            args.gold,
+            max_f1_drop=args.max_f1_drop,
+            overwrite=args.overwrite,
+            format=args.format,
+            calibration=args.calibration,
+        )
     except ExportError as error:
         raise UsageError(str(error)) from error
-    print(f"wrote {args.output}/fp32 and {args.output}/int8 (details in {args.output}/export.json)")
+    written = [f"{args.output}/{v}" for v in ("fp32", "int8") if (Path(args.output) / v).is_dir()]
+    print(f"wrote {' and '.join(written)} (details in {args.output}/export.json)")
+    if "auto_precision" in manifest:
+        print(f"precision auto on this CPU: {manifest['auto_precision']}")
     return 0
 
 
@@ -861,12 +878,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="texts waiting for the model across requests; beyond it 503 with Retry-After "
         "(default: the larger of 2048 and --max-texts; never below --max-texts)",
     )
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        default=10.0,
+        help="seconds a request may wait and run: 503 with Retry-After when the work already waiting "
+        "would take longer at the recent throughput, or when it has not started by then (default 10)",
+    )
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="micro-batching window")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("export", help="write ONNX fp32 and int8 models, checked for F1 on a gold file")
+    p = sub.add_parser("export", help="ONNX or OpenVINO fp32 and int8 models, F1-checked on a gold file")
     p.add_argument("--model", required=True, help="trained model directory")
+    p.add_argument(
+        "--format",
+        default="onnx",
+        choices=["onnx", "openvino"],
+        help="onnx (ONNX Runtime; int8 dynamic) or openvino (fp32, bf16 where native, int8 static)",
+    )
+    p.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="--format openvino: corpus .jsonl whose texts calibrate int8 (without it: no int8 model)",
+    )
     p.add_argument("--output", required=True, help="directory to write (fp32/, int8/, export.json)")
     p.add_argument("--gold", help="gold .jsonl: refuse the export if strict F1 drops too much")
     p.add_argument("--max-f1-drop", type=float, default=0.5, help="points of strict F1 (default 0.5)")

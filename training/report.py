@@ -122,6 +122,7 @@ def run_evaluation(
         "data": str(data),
         "model_record_sha256": model_record_digest(model),
         "precision": getattr(extractor.backend, "precision", None),
+        "runtime": extractor.runtime(),
         **build_report(documents, entities, extractor.tokenizer, resamples, seed),
     }
     return report, documents, entities
