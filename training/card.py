@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from inference.spans import LABELS
+from inference.schema import DEFAULT_SCHEMA, LabelSchema, model_schema
 from training.report import RECORD_FILE, document_fingerprint, gold_digest, model_record_digest
 
 # The packaged default base model: the Python package name cannot tell its Hub id.
@@ -230,6 +230,7 @@ def model_index(name: str, entries: list[tuple[dict[str, str], dict[str, Any]]])
 
 def build_card(model_dir: Path, report_paths: list[Path], name: str | None = None) -> str:
     record = load_record(model_dir)
+    schema = model_schema(model_dir)
     reports = load_reports(report_paths, model_dir)
     name = name or card_name(model_dir)
     entries = sorted(((describe_dataset(r), r) for r in reports), key=lambda e: _dataset_order(e[0]))
@@ -246,10 +247,15 @@ def build_card(model_dir: Path, report_paths: list[Path], name: str | None = Non
     if base["id"]:
         metadata["base_model"] = base["id"]
     metadata["model-index"] = model_index(name, entries)
+    what = (
+        "**casualty counts** (with outcome *killed* or *injured*), **victim types** and **perpetrators** "
+        "in English news about armed conflict"
+        if schema == DEFAULT_SCHEMA
+        else f"{', '.join(f'`{label}`' for label in schema.labels)} (the labels of its training data)"
+    )
     sections = [
         f"# {name}",
-        "A token-classification model that tags **casualty counts** (with outcome *killed* or *injured*), "
-        "**victim types** and **perpetrators** in English news about armed conflict. It is "
+        f"A token-classification model that tags {what}. It is "
         f"{base_model_name(base)} fine-tuned with `conflict-ie train`. Every number on this card is read "
         "from the training record and the evaluation reports listed at the end.",
         *_licence_warning(base),
@@ -257,7 +263,7 @@ def build_card(model_dir: Path, report_paths: list[Path], name: str | None = Non
         _results(entries),
         _INTENDED_USE,
         _training_data(record),
-        _labels(record),
+        _labels(record, schema),
         _training_procedure(record, base),
         _limitations(entries, record),
         _usage(record),
@@ -460,17 +466,50 @@ _CORPUS_ORIGIN = (
 )
 
 
-def _labels(record: dict[str, Any]) -> str:
+def _labels(record: dict[str, Any], schema: LabelSchema) -> str:
     lines = ["## Labels", ""]
-    lines += [f"- `{label}`: {LABEL_MEANINGS[label]}" for label in LABELS]
+    lines += [f"- `{label}`: {_meaning(label, schema)}" for label in schema.labels]
     tags = ", ".join(f"`{t}`" for t in record["labels"])
     lines += [
         "",
-        f"The model tags the first token of each word with one of {len(record['labels'])} IOB2 tags: {tags}. "
-        "Counts are split by outcome so that one head predicts span and outcome together; at decoding "
-        "a count keeps its boundaries and takes the outcome with the larger summed probability.",
+        f"The model tags the first token of each word with one of {len(record['labels'])} IOB2 tags: "
+        f"{tags}. ",
     ]
+    if schema == DEFAULT_SCHEMA:
+        lines[-1] += (
+            "Counts are split by outcome so that one head predicts span and outcome together; at decoding "
+            "a count keeps its boundaries and takes the outcome with the larger summed probability."
+        )
+    elif schema.outcomes:
+        lines[-1] += (
+            "A label with outcomes is split by outcome so that one head predicts span and outcome "
+            "together; at decoding a span keeps its boundaries and takes the outcome with the larger "
+            "summed probability."
+        )
+    if schema != DEFAULT_SCHEMA:
+        lines.append("")
+        lines.append(
+            "Count values and casualty records: "
+            + (
+                f"built on `{schema.count}` spans."
+                if schema.has_records
+                else "none (no label has the count role)."
+            )
+        )
+    lines[-1] = lines[-1].rstrip()
     return "\n".join(lines)
+
+
+def _meaning(label: str, schema: LabelSchema) -> str:
+    if label in LABEL_MEANINGS and schema.outcomes.get(label) == DEFAULT_SCHEMA.outcomes.get(label):
+        return LABEL_MEANINGS[label]
+    roles = [role for role, name in schema.roles.items() if name == label]
+    parts = ["a label of the training data"]
+    if label in schema.outcomes:
+        parts.append(f"carries an outcome ({', '.join(schema.outcomes[label])})")
+    if roles:
+        parts.append(f"the {roles[0]} of casualty records")
+    return "; ".join(parts)
 
 
 def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> str:

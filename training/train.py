@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from training.augment import augment
 from training.calibrate import tune_min_scores
 from training.checkpoint import Checkpoints
-from training.config import ConfigError, TrainConfig
-from training.corpus import CorpusError, corpus_hash, load_documents, validate_files
+from training.config import ConfigError, TrainConfig, label_schema
+from training.corpus import CorpusError, corpus_hash, corpus_labels, load_documents, validate_files
 from training.fakes_standoff import read_standoff
 from training.features import document_windows, length_grouped_batches
 from training.permissions import apply_umask
@@ -124,20 +125,19 @@ def train(
     from tqdm.auto import tqdm
     from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
-    from inference.alignment import tag_names
-
     output = Path(output)
     # Everything that can fail on bad input is checked before any training work.
     check_output(output, overwrite)
+    schema = resolve_schema(config, log)
     data_files = [config.train_file, *config.extra_train_files, config.dev_file]
     # One check over all files, dev and test first so that an evaluation document found in training
     # data (inside silver data, say) is reported at the training file's line.
     evaluation_files = [config.dev_file, *([config.test_file] if config.test_file else [])]
-    problems = validate_files([*evaluation_files, config.train_file, *config.extra_train_files])
+    problems = validate_files([*evaluation_files, config.train_file, *config.extra_train_files], schema)
     if problems:
         raise CorpusError(problems)
-    train_docs, data_counts = training_documents(config, log)
-    dev_docs = load_documents(config.dev_file)
+    train_docs, data_counts = training_documents(config, log, schema)
+    dev_docs = load_documents(config.dev_file, schema)
     fakes_file = [config.fakes_annotations] if data_counts["fakes"] else []
     trained_on = corpus_hash(data_files + fakes_file)
     base_model = resolve_base_model(config.base_model)
@@ -153,7 +153,7 @@ def train(
     if not accelerator.is_main_process:
         log = _silent
     set_seed(config.seed)
-    names = tag_names()
+    names = schema.tag_names()
     label2id = {name: i for i, name in enumerate(names)}
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     if not getattr(tokenizer, "is_fast", False):
@@ -204,7 +204,7 @@ def train(
             bar.set_postfix(loss=f"{loss.detach().item():.4f}")
         seconds = time.perf_counter() - epoch_start
         unwrapped = accelerator.unwrap_model(model)
-        report = evaluate_model(unwrapped, tokenizer, dev_docs, config, str(accelerator.device))
+        report = evaluate_model(unwrapped, tokenizer, dev_docs, config, str(accelerator.device), schema)
         dev_f1 = report["seqeval_strict"]["micro"]["f1"]
         progress.history.append(
             {
@@ -251,14 +251,16 @@ def train(
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.load_state_dict(checkpoints.load_best())
-        dev_entities = predict_entities(unwrapped, tokenizer, dev_docs, config, str(accelerator.device))
-        min_scores, dev_scores = tune_min_scores(dev_docs, dev_entities)
+        dev_entities = predict_entities(
+            unwrapped, tokenizer, dev_docs, config, str(accelerator.device), schema
+        )
+        min_scores, dev_scores = tune_min_scores(dev_docs, dev_entities, schema.labels)
         record["calibration"] = {
             "min_scores": min_scores,
             "dev_file": config.dev_file,
             "dev_exact_f1": dev_scores,
         }
-        save_model_dir(unwrapped, tokenizer, config, record, output, min_scores)
+        save_model_dir(unwrapped, tokenizer, config, record, output, min_scores, schema)
         checkpoints.remove()
         log(
             f"best epoch {record['best_epoch']} (dev strict F1 {progress.best_f1:.4f}); minimum span scores "
@@ -285,13 +287,38 @@ def quality_warnings(best_f1: float, config: TrainConfig) -> list[str]:
     ]
 
 
+def resolve_schema(config: TrainConfig, log: Callable[[str], None] = print) -> LabelSchema:
+    """The config's label schema; for ``labels: from_corpus`` the labels of the train files, listed
+    in the log before any work."""
+    from inference.schema import schema_from_corpus
+
+    schema = label_schema(config)
+    if schema is not None:
+        return schema
+    problems = validate_files([config.train_file, *config.extra_train_files], schema=None)
+    if problems:
+        raise CorpusError(problems)
+    seen: dict[str, list[str]] = {}
+    for path in [config.train_file, *config.extra_train_files]:
+        for label, outcomes in corpus_labels(load_documents(path, schema=None)).items():
+            seen.setdefault(label, []).extend(o for o in outcomes if o not in seen[label])
+    schema = schema_from_corpus(seen)
+    described = ", ".join(
+        f"{label} (outcomes {'/'.join(schema.outcomes[label])})" if label in schema.outcomes else label
+        for label in schema.labels
+    )
+    log(f"labels from the corpus: {described}; roles {schema.roles or 'none'}")
+    return schema
+
+
 def training_documents(
-    config: TrainConfig, log: Callable[[str], None] = print
+    config: TrainConfig, log: Callable[[str], None] = print, schema: LabelSchema = DEFAULT_SCHEMA
 ) -> tuple[list[Any], dict[str, Any]]:
     """The documents trained on, and how many came from where (for the record and the card)."""
-    corpus = load_documents(config.train_file)
-    extra_files = [(path, load_documents(path)) for path in config.extra_train_files]
+    corpus = load_documents(config.train_file, schema)
+    extra_files = [(path, load_documents(path, schema)) for path in config.extra_train_files]
     fakes = load_fakes(config, log)
+    _check_fakes_labels(fakes, schema, config)
     chosen = select_fraction(corpus, config)
     extra = [document for _, documents in extra_files for document in documents]
     originals = chosen + extra + fakes
@@ -320,6 +347,16 @@ def load_fakes(config: TrainConfig, log: Callable[[str], None]) -> list[Any]:
     return documents
 
 
+def _check_fakes_labels(documents: list[Any], schema: LabelSchema, config: TrainConfig) -> None:
+    """The FA-KES annotations carry the default labels: refuse them under a schema without those."""
+    unknown = sorted({s.label for d in documents for s in d.spans} - set(schema.labels))
+    if unknown:
+        raise ConfigError(
+            f"{config.fakes_annotations}: labels {', '.join(unknown)} are not in the config's labels "
+            f"({', '.join(schema.labels)}); set fakes_dir and fakes_annotations to null"
+        )
+
+
 def fakes_data(config: TrainConfig, documents: list[Any]) -> dict[str, Any] | None:
     if not documents:
         return None
@@ -337,24 +374,36 @@ def select_fraction(documents: list[Any], config: TrainConfig) -> list[Any]:
 
 
 def predict_entities(
-    model: Any, tokenizer: Any, documents: list[Any], config: TrainConfig, device: str
+    model: Any,
+    tokenizer: Any,
+    documents: list[Any],
+    config: TrainConfig,
+    device: str,
+    schema: LabelSchema = DEFAULT_SCHEMA,
 ) -> list[list[dict[str, Any]]]:
     """Entities of the model being trained, as ``Extractor`` gives them (no minimum scores)."""
     from inference.extractor import Extractor, TorchBackend
 
     model.eval()
     id2label = {int(k): v for k, v in model.config.id2label.items()}
-    extractor = Extractor(TorchBackend(model, device), tokenizer, id2label, config.max_length, config.stride)
+    extractor = Extractor(
+        TorchBackend(model, device), tokenizer, id2label, config.max_length, config.stride, schema=schema
+    )
     return extractor.extract([d.text for d in documents])
 
 
 def evaluate_model(
-    model: Any, tokenizer: Any, documents: list[Any], config: TrainConfig, device: str
+    model: Any,
+    tokenizer: Any,
+    documents: list[Any],
+    config: TrainConfig,
+    device: str,
+    schema: LabelSchema = DEFAULT_SCHEMA,
 ) -> dict:
     from training.evaluate import entities_to_spans, evaluate
 
-    entities = predict_entities(model, tokenizer, documents, config, device)
-    return evaluate(documents, [entities_to_spans(e) for e in entities], tokenizer)
+    entities = predict_entities(model, tokenizer, documents, config, device, schema)
+    return evaluate(documents, [entities_to_spans(e) for e in entities], tokenizer, schema.labels)
 
 
 def save_model_dir(
@@ -364,9 +413,11 @@ def save_model_dir(
     record: dict[str, Any],
     output: Path,
     min_scores: dict[str, float] | None = None,
+    schema: LabelSchema = DEFAULT_SCHEMA,
 ) -> None:
     """Write into a temporary sibling, then swap it in: the output appears only complete."""
     from inference.model_dir import SETTINGS_FILE
+    from inference.schema import write_schema
 
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
@@ -377,6 +428,7 @@ def save_model_dir(
         settings = {"max_length": config.max_length, "stride": config.stride, "min_scores": min_scores or {}}
         (staging / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_schema(staging, schema)
         apply_umask(staging)
         if output.exists():
             retired = output.with_name(f".{output.name}.old")
