@@ -161,7 +161,11 @@ def _schema_result(schema: LabelSchema) -> type[BaseModel]:
     entity = create_model(
         "Entity",
         __base__=Entity,
-        label=(Literal[schema.labels], Field(description="What the span is")),  # type: ignore[valid-type]
+        # The enum is spelt out: pydantic writes a one-label Literal as ``const`` alone.
+        label=(
+            Literal[schema.labels],  # type: ignore[valid-type]
+            Field(description="What the span is", json_schema_extra={"enum": list(schema.labels)}),
+        ),
         outcome=(
             outcome_type,
             Field(default=None, description=f"On {', '.join(schema.outcomes) or 'no label'}: the outcome"),
