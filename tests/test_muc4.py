@@ -211,3 +211,15 @@ def test_the_muc4_config_trains_with_the_same_cli(tmp_path: Path, tiny_base: Pat
     assert json.loads((tmp_path / "model" / "label_schema.json").read_text())["labels"] == list(
         MUC4_SCHEMA.labels
     )
+    # The benchmark scores it on a split with the metric and prints the published rows beside it.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("muc4_eval", ROOT / "benchmarks" / "muc4_eval.py")
+    assert spec is not None and spec.loader is not None
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    scores = tmp_path / "scores.json"
+    argv = ["--model", str(tmp_path / "model"), "--data", str(SHARED_MUC4), "--split", "dev"]
+    assert benchmark.main([*argv, "--output", str(scores)]) == 0
+    result = json.loads(scores.read_text())
+    assert result["micro"]["gold"] == sum(row["gold"] for row in result["per_role"].values()) > 0
