@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from inference.schema import DEFAULT_SCHEMA, LabelSchema, model_schema
+from inference.schema import DEFAULT_SCHEMA, LabelSchema, read_schema
 from training.report import RECORD_FILE, document_fingerprint, gold_digest, model_record_digest
 
 # The packaged default base model: the Python package name cannot tell its Hub id.
@@ -230,7 +230,7 @@ def model_index(name: str, entries: list[tuple[dict[str, str], dict[str, Any]]])
 
 def build_card(model_dir: Path, report_paths: list[Path], name: str | None = None) -> str:
     record = load_record(model_dir)
-    schema = model_schema(model_dir)
+    schema = read_schema(model_dir, record["labels"])  # the record's tags: no config.json needed
     reports = load_reports(report_paths, model_dir)
     name = name or card_name(model_dir)
     entries = sorted(((describe_dataset(r), r) for r in reports), key=lambda e: _dataset_order(e[0]))
