@@ -32,7 +32,7 @@ from inference.model_dir import (
     settings_min_scores,
 )
 from inference.records import build_records
-from inference.spans import CASUALTY_COUNT
+from inference.schema import DEFAULT_SCHEMA, LabelSchema, read_schema, schema_from_tag_names
 
 
 class Backend(Protocol):
@@ -108,10 +108,13 @@ class Extractor:
         stride: int = 64,
         batch_size: int = 16,
         min_scores: dict[str, float] | None = None,
+        schema: LabelSchema | None = None,
     ) -> None:
         self.backend = backend
         self.tokenizer = tokenizer
         self.tag_names = [id2label[i] for i in range(len(id2label))]
+        # The model directory's schema; without one, the labels and outcomes its tags name.
+        self.schema = schema or schema_from_tag_names(self.tag_names)
         self.batch_size = batch_size
         self.max_length = max_length
         self.stride = stride
@@ -179,6 +182,7 @@ class Extractor:
         else:
             raise ValueError(f"unknown backend {backend!r}: use 'auto', 'torch', 'onnx' or 'openvino'")
         settings = read_settings(directory)
+        schema = read_schema(directory, [id2label[i] for i in range(len(id2label))])
         if batch_size is None:
             batch_size = GPU_BATCH_SIZE if runner.device.startswith("cuda") else CPU_BATCH_SIZE
         elif batch_size < 1:
@@ -190,7 +194,10 @@ class Extractor:
             max_length=int(settings["max_length"]),
             stride=int(settings["stride"]),
             batch_size=batch_size,
-            min_scores=settings_min_scores(directory, settings) if min_scores is None else min_scores,
+            min_scores=(
+                settings_min_scores(directory, settings, schema.labels) if min_scores is None else min_scores
+            ),
+            schema=schema,
         )
 
     def runtime(self) -> dict[str, str]:
@@ -234,12 +241,23 @@ class Extractor:
 
     def extract_records(self, texts: list[str], progress: bool = False) -> list[dict[str, Any]]:
         """Per text ``{"entities": [...], "records": [...]}``: entities as ``extract`` gives them,
-        records linking each count to its victims and perpetrator (``inference.records``)."""
+        records linking each count to its victims and perpetrator (``inference.records``). A schema
+        without a count role has no records: then per text ``{"entities": [...]}``."""
         results = self.extract(texts, progress)
+        if not self.schema.has_records:
+            return [{"entities": entities} for entities in results]
         return [
-            {"entities": entities, "records": build_records(text, entities)}
+            {"entities": entities, "records": build_records(text, self._in_roles(entities))}
             for text, entities in zip(texts, results, strict=True)
         ]
+
+    def _in_roles(self, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The entities that play a role, labelled as the record linker knows them; the same
+        entities for the default schema."""
+        if self.schema.roles == DEFAULT_SCHEMA.roles:
+            return entities
+        relabelled = [(self.schema.role_label(e["label"]), e) for e in entities]
+        return [{**e, "label": role} for role, e in relabelled if role is not None]
 
     def extract_events(self, texts: list[str], progress: bool = False) -> list[dict[str, Any]]:
         """Per text ``{"entities", "records", "event"}``: ``extract_records`` plus the main event's
@@ -305,7 +323,7 @@ class Extractor:
             }
             if span.outcome is not None:
                 entity["outcome"] = span.outcome
-            if span.label == CASUALTY_COUNT:
+            if span.label == self.schema.count:
                 entity["count"] = parse_count(entity["text"])
             entities.append(entity)
         return entities

@@ -53,18 +53,22 @@ def read_settings(directory: Path) -> dict[str, Any]:
     return settings
 
 
-def settings_min_scores(directory: Path, settings: dict[str, Any]) -> dict[str, float]:
-    """The ``min_scores`` of a model's settings (label -> minimum span score), checked."""
+def settings_min_scores(
+    directory: Path, settings: dict[str, Any], labels: tuple[str, ...] | None = None
+) -> dict[str, float]:
+    """The ``min_scores`` of a model's settings (label -> minimum span score), checked against the
+    model's labels (by default the default schema's)."""
     from inference.spans import LABELS
 
+    labels = labels or LABELS
     raw = settings.get("min_scores", {})
     valid = isinstance(raw, dict) and all(
-        label in LABELS and isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+        label in labels and isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
         for label, value in raw.items()
     )
     if not valid:
         raise ModelDirError(
-            f"{directory / SETTINGS_FILE}: min_scores must map labels ({', '.join(LABELS)}) to numbers "
+            f"{directory / SETTINGS_FILE}: min_scores must map labels ({', '.join(labels)}) to numbers "
             f"in [0, 1], got {raw!r}"
         )
     return {label: float(value) for label, value in raw.items()}

@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inference.categories import VICTIM_CATEGORIES
 from inference.metrics import MetricsMiddleware, ServiceMetrics
+from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import LABELS, OUTCOMES
 
 API_KEY_HEADER = "X-API-Key"
@@ -162,8 +163,37 @@ class ExtractResponse(BaseModel):
     results: list[Result] = Field(description="One result per input text, in input order")
 
 
-def _limited_models(limits: ServiceLimits) -> tuple[type[BaseModel], type[BaseModel]]:
-    """``ExtractRequest`` and ``ExtractResponse`` carrying the configured limits, for the schema."""
+def _schema_result(schema: LabelSchema) -> type[BaseModel]:
+    """``Result`` with the model's labels and outcomes as the OpenAPI enums of its entities (the
+    default schema's are ``Result``'s own); records only where the schema has a count role."""
+    if schema == DEFAULT_SCHEMA:
+        return Result
+    outcomes = tuple(dict.fromkeys(o for values in schema.outcomes.values() for o in values))
+    outcome_type: Any = Literal[outcomes] | None if outcomes else None  # type: ignore[valid-type]
+    entity = create_model(
+        "Entity",
+        __base__=Entity,
+        # The enum is spelt out: pydantic writes a one-label Literal as ``const`` alone.
+        label=(
+            Literal[schema.labels],  # type: ignore[valid-type]
+            Field(description="What the span is", json_schema_extra={"enum": list(schema.labels)}),
+        ),
+        outcome=(
+            outcome_type,
+            Field(default=None, description=f"On {', '.join(schema.outcomes) or 'no label'}: the outcome"),
+        ),
+    )
+    fields: dict[str, Any] = {"entities": (list[entity], ...)}  # type: ignore[valid-type]
+    if not schema.has_records:
+        fields["records"] = (None, Field(default=None, description="None: the model's labels have no count"))
+    return create_model("Result", __base__=Result, **fields)
+
+
+def _limited_models(
+    limits: ServiceLimits, schema: LabelSchema = DEFAULT_SCHEMA
+) -> tuple[type[BaseModel], type[BaseModel]]:
+    """``ExtractRequest`` and ``ExtractResponse`` carrying the configured limits and the model's
+    labels, for the schema."""
     most, chars = limits.max_texts, limits.max_text_chars
 
     request = create_model(
@@ -186,7 +216,7 @@ def _limited_models(limits: ServiceLimits) -> tuple[type[BaseModel], type[BaseMo
         "ExtractResponse",
         __base__=ExtractResponse,
         results=(
-            list[Result],
+            list[_schema_result(schema)],  # type: ignore[misc]
             Field(max_length=most, description="One result per input text, in input order"),
         ),
     )
@@ -810,7 +840,7 @@ def create_app(
     error_docs[503]["headers"] = {
         "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
     }
-    request_model, response_model = _limited_models(limits)
+    request_model, response_model = _limited_models(limits, getattr(extractor, "schema", DEFAULT_SCHEMA))
     request_schema = {
         "requestBody": {
             "required": True,

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -385,7 +386,8 @@ def _unannotated(items: list[tuple[str, str]], exclude: list[str]) -> list[tuple
     """The pool without the documents (by id or by text) of the annotated corpus files ``exclude``."""
     from training.corpus import load_documents
 
-    annotated = [d for path in exclude for d in load_documents(path)]
+    # Only ids and texts matter here: any label set is accepted (the model's schema may not be the default).
+    annotated = [d for path in exclude for d in load_documents(path, schema=None)]
     ids, texts = {d.id for d in annotated}, {d.text for d in annotated}
     kept = [(doc_id, text) for doc_id, text in items if doc_id not in ids and text not in texts]
     if not kept:
@@ -454,6 +456,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr)
 
+    if source == "muc4":
+        return convert_muc4(args, log)
+    if args.unplaced:
+        raise UsageError("--unplaced is for --from muc4")
     try:
         if source == "fakes-crowd":
             from training.fakes_silver import SilverError, build_silver
@@ -462,6 +468,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 raise UsageError("--from fakes-crowd reads --fakes-dir DIR (and takes no input files)")
             if args.id_prefix_from_file or len(args.id_prefix or []) > 1:
                 raise UsageError("--from fakes-crowd reads no input files: give --id-prefix once")
+            if args.split != "train":
+                raise UsageError("--from fakes-crowd: only --split train")
             try:
                 imported, summary = build_silver(args.fakes_dir, args.split)
             except SilverError as error:
@@ -484,6 +492,31 @@ def cmd_convert(args: argparse.Namespace) -> int:
             log(str(note))
     except ConvertError as error:
         raise UsageError(str(error)) from error
+    spans = sum(len(d.spans) for d in imported.documents)
+    print(f"wrote {len(imported.documents)} documents ({spans} spans) to {args.output}")
+    return 0
+
+
+def convert_muc4(args: argparse.Namespace, log: Callable[[str], None]) -> int:
+    """``--from muc4 DIR --split S``: the processed MUC-4 split as a corpus file (labels PERP_IND,
+    PERP_ORG, TARGET, VICTIM, WEAPON); the mentions that cannot be placed are counted on stderr
+    and listed with ``--unplaced``."""
+    from training.corpus import write_documents
+    from training.formats.muc4 import Muc4Error, read_muc4, split_file, write_unplaced
+
+    if len(args.inputs) != 1 or args.target_format != "corpus":
+        raise UsageError(
+            "--from muc4 reads one directory (the muc4 folder, or one with <split>.json) --to corpus"
+        )
+    try:
+        imported = read_muc4(split_file(args.inputs[0], args.split, args.muc4_format))
+    except Muc4Error as error:
+        raise UsageError(str(error)) from error
+    log(imported.summary())
+    if args.unplaced:
+        write_unplaced(args.unplaced, imported.unplaced)
+        log(f"listed the {len(imported.unplaced)} mention(s) not placed in {args.unplaced}")
+    write_documents(args.output, imported.documents)
     spans = sum(len(d.spans) for d in imported.documents)
     print(f"wrote {len(imported.documents)} documents ({spans} spans) to {args.output}")
     return 0
@@ -802,7 +835,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--from",
         dest="source_format",
-        choices=["markup", "corpus", "label-studio", "doccano", "conll", "fakes-crowd", "fakes-standoff"],
+        choices=[
+            "markup",
+            "corpus",
+            "label-studio",
+            "doccano",
+            "conll",
+            "fakes-crowd",
+            "fakes-standoff",
+            "muc4",
+        ],
         help="input format (default: markup, or corpus when --to is not corpus)",
     )
     p.add_argument(
@@ -844,7 +886,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--fakes-dir",
         help="--from fakes-crowd / fakes-standoff, --to fakes-standoff: the FA-KES folder",
     )
-    p.add_argument("--split", choices=["train"], default="train", help="--from fakes-crowd: only train")
+    p.add_argument(
+        "--split",
+        choices=["train", "dev", "test"],
+        default="train",
+        help="--from muc4: the split to read; --from fakes-crowd: only train",
+    )
+    p.add_argument(
+        "--muc4-format",
+        choices=["grit", "gtt"],
+        default="grit",
+        help="--from muc4 with the shared muc4 folder: read its grit/ or gtt/ files (default grit)",
+    )
+    p.add_argument(
+        "--unplaced", metavar="FILE", help="--from muc4: list the mentions that could not be placed (JSONL)"
+    )
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("check-corpus", help="list annotation suspects for review (file:line, document id)")

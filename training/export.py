@@ -24,6 +24,7 @@ import numpy as np
 from inference.atomic import replace_directory
 from inference.model_dir import SETTINGS_FILE, check_model_dir, load_tokenizer, read_settings
 from inference.onnx_backend import ONNX_FILE, OnnxBackend
+from inference.schema import SCHEMA_FILE, model_schema
 from inference.spans import Document
 from training.permissions import apply_umask
 
@@ -50,7 +51,8 @@ def strict_f1(model_dir: Path, documents: list[Document], precision: str = "fp32
 
     extractor = Extractor.from_pretrained(model_dir, device="cpu", precision=precision)
     predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
-    return float(evaluate(documents, predicted, extractor.tokenizer)["seqeval_strict"]["micro"]["f1"])
+    report = evaluate(documents, predicted, extractor.tokenizer, extractor.schema.labels)
+    return float(report["seqeval_strict"]["micro"]["f1"])
 
 
 def export(
@@ -82,8 +84,9 @@ def export(
         raise ExportError(f"{output} already exists; pass --overwrite to replace it")
     if output.resolve() == source.resolve():
         raise ExportError(f"{output} is the model being exported; choose another output directory")
-    documents = load_documents(gold) if gold is not None else None
-    calibration_docs = load_documents(calibration) if calibration is not None else None
+    schema = model_schema(source)
+    documents = load_documents(gold, schema) if gold is not None else None
+    calibration_docs = load_documents(calibration, schema) if calibration is not None else None
     created = _make_parents(output.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
     try:
@@ -179,6 +182,8 @@ def _make_parents(directory: Path) -> list[Path]:
 
 def copy_support_files(source: Path, target: Path, precision: str) -> None:
     shutil.copy2(source / "config.json", target / "config.json")
+    if (source / SCHEMA_FILE).is_file():
+        shutil.copy2(source / SCHEMA_FILE, target / SCHEMA_FILE)
     settings = {**read_settings(source), "precision": precision}
     (target / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     load_tokenizer(source).save_pretrained(target)
