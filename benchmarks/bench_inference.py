@@ -4,7 +4,9 @@
   call it (one text per call) and at batch 16;
 - ``Extractor`` (PyTorch) at batch 1 and 16, in float32 and in the precision ``"auto"`` picks
   (bfloat16 on CPUs that multiply it natively, so the row is left out elsewhere);
-- ``Extractor`` on the ONNX fp32 and int8 exports, at batch 1 and 16.
+- ``Extractor`` on the ONNX fp32 and int8 exports, at batch 1 and 16;
+- ``Extractor`` on the OpenVINO export: fp32, bf16 (only where the CPU has it natively) and int8,
+  at batch 1 and 16, and which of them ``auto`` picks on this CPU.
 
 "batch N" means N documents per call. Tokens/s counts each document's tokens once (no special tokens,
 no window overlap), so every row measures the same work. Each row also gets the GFLOP/s it reached
@@ -13,12 +15,16 @@ matrix-multiply rate this machine sustains on the model's shapes: a float32 path
 cannot be made faster on this machine, and ``fp32_speedup_ceiling`` says how far above the
 pipeline that is. Usage:
 
-    .venv/bin/python benchmarks/bench_inference.py --model runs/default/model [--onnx DIR]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_inference.py --model runs/default/model \
+        [--onnx DIR] [--openvino DIR]
+
+(from the repository root: ``PYTHONPATH=.`` imports this checkout, not an installed copy).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import sys
@@ -41,6 +47,7 @@ from training.evaluate import entities_to_spans, evaluate
 ROOT = Path(__file__).resolve().parents[1]
 FAKES_GOLD = ROOT.parent / "shared" / "datasets" / "fa-kes" / "gold-dev.jsonl"
 TEST_SPLIT = ROOT / "data" / "annotations" / "test.jsonl"
+TRAIN_SPLIT = ROOT / "data" / "annotations" / "train.jsonl"
 
 # transformers and torch are imported lazily, so these still apply.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -110,6 +117,30 @@ def ensure_onnx(model_dir: Path, onnx_dir: Path | None, scratch: Path) -> Path:
     return output
 
 
+def ensure_openvino(model_dir: Path, openvino_dir: Path | None, scratch: Path) -> Path:
+    if openvino_dir is not None:
+        return openvino_dir
+    from training.export import export
+
+    output = scratch / "openvino"
+    print(f"exporting {model_dir} to {output} with OpenVINO (no --openvino given)", file=sys.stderr)
+    export(
+        model_dir,
+        output,
+        format="openvino",
+        calibration=TRAIN_SPLIT,
+        log=lambda message: print(f"  {message}", file=sys.stderr),
+    )
+    return output
+
+
+def cpu_name() -> str:
+    from training.export_openvino import cpu_description
+
+    cpu = cpu_description()
+    return f"{cpu['model_name']} ({cpu['kind']}: {', '.join(cpu['flags'])})"
+
+
 def main(argv: list[str] | None = None) -> int:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
@@ -120,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="timed rounds over all paths; best kept")
     parser.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime")
     parser.add_argument("--skip-onnx", action="store_true")
+    parser.add_argument(
+        "--openvino", type=Path, help="an OpenVINO export directory (fp32/, int8/); exported if absent"
+    )
+    parser.add_argument("--skip-openvino", action="store_true", help="(also skipped without openvino)")
     parser.add_argument("--output", type=Path, default=ROOT / "runs" / "bench" / "inference.json")
     args = parser.parse_args(argv)
 
@@ -150,6 +185,21 @@ def main(argv: list[str] | None = None) -> int:
             onnx = Extractor.from_pretrained(onnx_dir / variant, device="cpu", threads=args.threads)
             for batch in (1, 16):
                 runners.append((f"onnx-{variant}", batch, extractor_runner(onnx, batch)))
+
+    auto_openvino = None
+    if not args.skip_openvino and importlib.util.find_spec("openvino") is not None:
+        from inference.openvino_backend import auto_precision, native_bf16
+
+        openvino_dir = ensure_openvino(args.model, args.openvino, Path(scratch.name))
+        variants = tuple(v for v in ("fp32", "int8") if (openvino_dir / v).is_dir())
+        auto_openvino = f"openvino-{auto_precision(variants)}"
+        precisions = [p for p in ("fp32", "bf16", "int8") if p != "bf16" or native_bf16()]
+        for precision in precisions:
+            if precision == "int8" and "int8" not in variants:
+                continue
+            openvino = Extractor.from_pretrained(openvino_dir, precision=precision, threads=args.threads)
+            for batch in (1, 16):
+                runners.append((f"openvino-{precision}", batch, extractor_runner(openvino, batch)))
 
     # Rounds over all paths, best time kept per path: load from other processes on a shared machine
     # then slows every path alike instead of whichever happened to run at a busy moment.
@@ -203,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{auto_name}_batch1_speedup>=3": ratio(auto_name, 1),
         f"{auto_name}_batch16_speedup>=1.5": ratio(auto_name, 16),
         "onnx_int8_batch1_speedup>=5": ratio("onnx-int8", 1),
+        "openvino_int8_batch1_speedup>=5": ratio("openvino-int8", 1),
     }
+    if auto_openvino is not None:
+        goals[f"{auto_openvino}_batch1_speedup>=3 (openvino auto)"] = ratio(auto_openvino, 1)
     report = {
         "model": str(args.model),
         "data": str(args.data),
@@ -217,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": os.getloadavg(),
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
+        "openvino_auto": auto_openvino,
         "encoder_gflop": flops / 1e9,
         "gemm_fp32_gflops_per_s": peak,
         # A float32 path at the GEMM rate is this many times faster than the pipeline.
@@ -226,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "goals": goals,
     }
-    print()
+    print(f"\nCPU: {report['cpu']}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     header = ["batch", "seconds", "docs/s", "tokens/s", "x pipe", "F1", "GFLOP/s", "of peak"]
     widths = (5, 8, 8, 9, 7, 6, 8, 8)
     print(f"{'path':14s} " + " ".join(f"{h:>{w}s}" for h, w in zip(header, widths, strict=True)))
@@ -243,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     for goal, value in goals.items():
-        print(f"{goal:38s} {'n/a' if value is None else f'{value:.2f}x'}")
+        print(f"{goal:52s} {'n/a' if value is None else f'{value:.2f}x'}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.output, report, ensure_ascii=True)
     print(f"\nwrote {args.output}")

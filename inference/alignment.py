@@ -16,23 +16,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from inference.lexicon import MODEL_UNIT
-from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, Span
+from inference.schema import DEFAULT_SCHEMA, LabelSchema
+from inference.spans import Span
 
 IGNORE_INDEX = -100
 
 
-def entity_types() -> list[str]:
-    """Model entity types: counts are split by outcome so one head predicts both."""
-    types = [f"{CASUALTY_COUNT}:{outcome}" for outcome in OUTCOMES]
-    return types + [label for label in LABELS if label != CASUALTY_COUNT]
+def entity_types(schema: LabelSchema = DEFAULT_SCHEMA) -> list[str]:
+    """Model entity types: a label with outcomes (counts) is split by outcome so one head predicts both."""
+    return schema.entity_types()
 
 
-def tag_names() -> list[str]:
-    return ["O"] + [f"{prefix}-{etype}" for etype in entity_types() for prefix in ("B", "I")]
+def tag_names(schema: LabelSchema = DEFAULT_SCHEMA) -> list[str]:
+    return schema.tag_names()
 
 
 def entity_type_of(span: Span) -> str:
-    return f"{span.label}:{span.outcome}" if span.label == CASUALTY_COUNT else span.label
+    return f"{span.label}:{span.outcome}" if span.outcome is not None else span.label
 
 
 def span_fields(entity_type: str) -> tuple[str, str | None]:
@@ -114,10 +114,12 @@ def spans_from_unit_probs(
 ) -> list[tuple[Span, float]]:
     """Decode per-unit tag probabilities into spans with a confidence score.
 
-    Boundaries come from the argmax tags, with counts' outcome ignored so that a count whose
-    tokens disagree on killed/injured stays one span; its outcome is the one with the larger
-    summed probability over the span's units. ``I-`` after a different label starts a span.
+    Boundaries come from the argmax tags, with the outcome ignored so that a count whose tokens
+    disagree on killed/injured stays one span; its outcome is the one with the larger summed
+    probability over the span's units. ``I-`` after a different label starts a span. The labels
+    that carry an outcome, and their outcomes, are read from ``names`` (``LABEL:outcome``).
     """
+    outcome_columns = _outcome_columns(names)
     best = [max(range(len(p)), key=p.__getitem__) for p in probs]
     groups: list[tuple[str, list[int]]] = []
     for index, tag_index in enumerate(best):
@@ -133,20 +135,23 @@ def spans_from_unit_probs(
     spans: list[tuple[Span, float]] = []
     for base, members in groups:
         outcome = None
-        if base == CASUALTY_COUNT:
-            mass = {
-                o: sum(
-                    probs[i][j]
-                    for i in members
-                    for j, n in enumerate(names)
-                    if n.endswith(f"{CASUALTY_COUNT}:{o}")
-                )
-                for o in OUTCOMES
-            }
-            outcome = max(OUTCOMES, key=mass.__getitem__)
+        if base in outcome_columns:
+            columns = outcome_columns[base]
+            mass = {o: sum(probs[i][j] for i in members for j in columns[o]) for o in columns}
+            outcome = max(columns, key=mass.__getitem__)
         score = sum(probs[i][best[i]] for i in members) / len(members)
         spans.append((Span(units[members[0]].start, units[members[-1]].end, base, outcome), score))
     return spans
+
+
+def _outcome_columns(names: list[str]) -> dict[str, dict[str, list[int]]]:
+    """label -> outcome -> the columns of its B- and I- tags, in the order the tags name them."""
+    columns: dict[str, dict[str, list[int]]] = {}
+    for j, name in enumerate(names):
+        label, _, outcome = name.split("-", 1)[-1].partition(":")
+        if outcome:
+            columns.setdefault(label, {}).setdefault(outcome, []).append(j)
+    return columns
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -11,6 +11,7 @@ import numpy as np
 
 from inference.alignment import (
     SpecialTokens,
+    TokenizedText,
     Unit,
     Window,
     assign_units,
@@ -31,7 +32,7 @@ from inference.model_dir import (
     settings_min_scores,
 )
 from inference.records import build_records
-from inference.spans import CASUALTY_COUNT
+from inference.schema import DEFAULT_SCHEMA, LabelSchema, read_schema, schema_from_tag_names
 
 
 class Backend(Protocol):
@@ -107,10 +108,13 @@ class Extractor:
         stride: int = 64,
         batch_size: int = 16,
         min_scores: dict[str, float] | None = None,
+        schema: LabelSchema | None = None,
     ) -> None:
         self.backend = backend
         self.tokenizer = tokenizer
         self.tag_names = [id2label[i] for i in range(len(id2label))]
+        # The model directory's schema; without one, the labels and outcomes its tags name.
+        self.schema = schema or schema_from_tag_names(self.tag_names)
         self.batch_size = batch_size
         self.max_length = max_length
         self.stride = stride
@@ -119,7 +123,7 @@ class Extractor:
         self._special = SpecialTokens.of(tokenizer)
         self._content_tokens = max_length - self._special.count
         self._prefix = len(self._special.prefix)
-        self._pad = window_collator(tokenizer, return_tensors="np")
+        self._collate = window_collator(tokenizer, return_tensors="np")
 
     @classmethod
     def from_pretrained(
@@ -133,22 +137,30 @@ class Extractor:
         precision: str = "auto",
         min_scores: dict[str, float] | None = None,
     ) -> Extractor:
-        """Load a model directory: PyTorch safetensors, or ONNX (``model.onnx``, see ``export``).
+        """Load a model directory: PyTorch safetensors, ONNX (``model.onnx``) or OpenVINO
+        (``model.xml``, or the export directory above its ``fp32/`` and ``int8/``); see ``export``.
 
         ``batch_size`` is windows per forward pass: by default 16 on CPU, 64 on CUDA.
-        ``backend`` is "auto" (ONNX when the directory holds ``model.onnx``), "torch" or "onnx";
-        ``threads`` caps CPU threads (for torch this is process-wide). ``precision`` is for the
-        PyTorch backend: "auto" (float16 on CUDA, bfloat16 on CPUs that multiply it natively, else
-        float32), "fp32", "bf16" or "fp16" (CUDA only). The ONNX backend runs what was exported.
+        ``backend`` is "auto" (by what the directory holds), "torch", "onnx" or "openvino";
+        ``threads`` caps CPU threads (for torch this is process-wide). ``precision`` for PyTorch:
+        "auto" (float16 on CUDA, bfloat16 on CPUs that multiply it natively, else float32), "fp32",
+        "bf16" or "fp16" (CUDA only). The ONNX backend runs what was exported. OpenVINO: "auto"
+        picks the fastest the CPU supports (``inference.openvino_backend.AUTO_ORDER``), or "fp32",
+        "bf16" (native only) or "int8".
         ``min_scores`` (label -> minimum span score) replaces the model directory's own, the ones
         ``conflict-ie train`` chose on dev; ``{}`` keeps every span.
         """
         from inference.onnx_backend import is_onnx_dir, load_onnx
+        from inference.openvino_backend import is_openvino_dir, load_openvino
 
         if backend == "auto":
             backend = "onnx" if is_onnx_dir(model_dir) else "torch"
+            backend = "openvino" if is_openvino_dir(model_dir) else backend
         runner: Backend
-        if backend == "onnx":
+        if backend == "openvino":
+            runner, directory, id2label = load_openvino(model_dir, device, threads, precision)
+            tokenizer = load_tokenizer(directory)
+        elif backend == "onnx":
             if precision not in ("auto", "fp32"):
                 raise ValueError(
                     f"precision {precision!r} is for the PyTorch backend; an ONNX model runs as exported "
@@ -168,8 +180,9 @@ class Extractor:
             id2label = {int(k): v for k, v in model.config.id2label.items()}
             runner = TorchBackend(model, resolved, chosen)
         else:
-            raise ValueError(f"unknown backend {backend!r}: use 'auto', 'torch' or 'onnx'")
+            raise ValueError(f"unknown backend {backend!r}: use 'auto', 'torch', 'onnx' or 'openvino'")
         settings = read_settings(directory)
+        schema = read_schema(directory, [id2label[i] for i in range(len(id2label))])
         if batch_size is None:
             batch_size = GPU_BATCH_SIZE if runner.device.startswith("cuda") else CPU_BATCH_SIZE
         elif batch_size < 1:
@@ -181,8 +194,23 @@ class Extractor:
             max_length=int(settings["max_length"]),
             stride=int(settings["stride"]),
             batch_size=batch_size,
-            min_scores=settings_min_scores(directory, settings) if min_scores is None else min_scores,
+            min_scores=(
+                settings_min_scores(directory, settings, schema.labels) if min_scores is None else min_scores
+            ),
+            schema=schema,
         )
+
+    def runtime(self) -> dict[str, str]:
+        """What runs the network: backend, device, precision and the CPU kind ``auto`` chose for
+        (``inference.openvino_backend.cpu_kind``), for /health, reports and the card."""
+        from inference.openvino_backend import cpu_kind
+
+        return {
+            "backend": type(self.backend).__name__,
+            "device": str(getattr(self.backend, "device", "unknown")),
+            "precision": str(getattr(self.backend, "precision", "unknown")),
+            "cpu": cpu_kind(),
+        }
 
     def extract(self, texts: list[str], progress: bool = False) -> list[list[dict[str, Any]]]:
         """Entities per text; ``progress`` shows a bar over the model's batches on stderr."""
@@ -195,15 +223,7 @@ class Extractor:
         """Per text, its units and each unit's tag probabilities (one row per unit, columns in
         ``tag_names`` order), each unit read from the window where it has the most context: what
         ``extract`` decodes into entities."""
-        if isinstance(texts, str):
-            raise TypeError("extract() takes a list of texts, not a single string")
-        tokenized = [tokenize_text(self.tokenizer, text) for text in texts]
-        windows = [make_windows(t, self._content_tokens, self.stride) for t in tokenized]
-        jobs = [
-            _WindowJob(doc, window, self._special.wrap(t.token_ids[window.start : window.end]))
-            for doc, (t, doc_windows) in enumerate(zip(tokenized, windows, strict=True))
-            for window in doc_windows
-        ]
+        tokenized, windows, jobs = self._jobs(texts)
         window_probs = self._run(jobs, progress)
         by_document: list[list[np.ndarray]] = [[] for _ in texts]
         for job, probs in zip(jobs, window_probs, strict=True):
@@ -221,12 +241,23 @@ class Extractor:
 
     def extract_records(self, texts: list[str], progress: bool = False) -> list[dict[str, Any]]:
         """Per text ``{"entities": [...], "records": [...]}``: entities as ``extract`` gives them,
-        records linking each count to its victims and perpetrator (``inference.records``)."""
+        records linking each count to its victims and perpetrator (``inference.records``). A schema
+        without a count role has no records: then per text ``{"entities": [...]}``."""
         results = self.extract(texts, progress)
+        if not self.schema.has_records:
+            return [{"entities": entities} for entities in results]
         return [
-            {"entities": entities, "records": build_records(text, entities)}
+            {"entities": entities, "records": build_records(text, self._in_roles(entities))}
             for text, entities in zip(texts, results, strict=True)
         ]
+
+    def _in_roles(self, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The entities that play a role, labelled as the record linker knows them; the same
+        entities for the default schema."""
+        if self.schema.roles == DEFAULT_SCHEMA.roles:
+            return entities
+        relabelled = [(self.schema.role_label(e["label"]), e) for e in entities]
+        return [{**e, "label": role} for role, e in relabelled if role is not None]
 
     def extract_events(self, texts: list[str], progress: bool = False) -> list[dict[str, Any]]:
         """Per text ``{"entities", "records", "event"}``: ``extract_records`` plus the main event's
@@ -235,6 +266,29 @@ class Extractor:
             {**result, "event": build_event(text, result["entities"], result["records"]).to_dict()}
             for text, result in zip(texts, self.extract_records(texts, progress), strict=True)
         ]
+
+    def model_inputs(self, texts: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The padded ``(input_ids, attention_mask)`` batches ``extract`` feeds the backend for
+        ``texts``: what int8 calibration should see."""
+        jobs = self._jobs(texts)[2]
+        for batch in similar_length_batches([len(job.input_ids) for job in jobs], self.batch_size):
+            yield self._pad(jobs, batch)
+
+    def _jobs(self, texts: list[str]) -> tuple[list[TokenizedText], list[list[Window]], list[_WindowJob]]:
+        if isinstance(texts, str):
+            raise TypeError("extract() takes a list of texts, not a single string")
+        tokenized = [tokenize_text(self.tokenizer, text) for text in texts]
+        windows = [make_windows(t, self._content_tokens, self.stride) for t in tokenized]
+        jobs = [
+            _WindowJob(doc, window, self._special.wrap(t.token_ids[window.start : window.end]))
+            for doc, (t, doc_windows) in enumerate(zip(tokenized, windows, strict=True))
+            for window in doc_windows
+        ]
+        return tokenized, windows, jobs
+
+    def _pad(self, jobs: list[_WindowJob], batch: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        padded = self._collate([{"input_ids": jobs[i].input_ids} for i in batch])
+        return padded["input_ids"], padded["attention_mask"]
 
     def _run(self, jobs: list[_WindowJob], progress: bool = False) -> list[np.ndarray]:
         """Forward every window, in batches of similar length so that padding stays small."""
@@ -247,8 +301,7 @@ class Extractor:
             batches = tqdm(list(batches), desc="batches", unit="batch")
         results: list[np.ndarray | None] = [None] * len(jobs)
         for batch in batches:
-            padded = self._pad([{"input_ids": jobs[i].input_ids} for i in batch])
-            probs = self.backend.probabilities(padded["input_ids"], padded["attention_mask"])
+            probs = self.backend.probabilities(*self._pad(jobs, batch))
             for row, i in enumerate(batch):
                 results[i] = probs[row, : len(jobs[i].input_ids)]
         return [r for r in results if r is not None]
@@ -270,7 +323,7 @@ class Extractor:
             }
             if span.outcome is not None:
                 entity["outcome"] = span.outcome
-            if span.label == CASUALTY_COUNT:
+            if span.label == self.schema.count:
                 entity["count"] = parse_count(entity["text"])
             entities.append(entity)
         return entities

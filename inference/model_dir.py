@@ -53,18 +53,22 @@ def read_settings(directory: Path) -> dict[str, Any]:
     return settings
 
 
-def settings_min_scores(directory: Path, settings: dict[str, Any]) -> dict[str, float]:
-    """The ``min_scores`` of a model's settings (label -> minimum span score), checked."""
+def settings_min_scores(
+    directory: Path, settings: dict[str, Any], labels: tuple[str, ...] | None = None
+) -> dict[str, float]:
+    """The ``min_scores`` of a model's settings (label -> minimum span score), checked against the
+    model's labels (by default the default schema's)."""
     from inference.spans import LABELS
 
+    labels = labels or LABELS
     raw = settings.get("min_scores", {})
     valid = isinstance(raw, dict) and all(
-        label in LABELS and isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+        label in labels and isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
         for label, value in raw.items()
     )
     if not valid:
         raise ModelDirError(
-            f"{directory / SETTINGS_FILE}: min_scores must map labels ({', '.join(LABELS)}) to numbers "
+            f"{directory / SETTINGS_FILE}: min_scores must map labels ({', '.join(labels)}) to numbers "
             f"in [0, 1], got {raw!r}"
         )
     return {label: float(value) for label, value in raw.items()}
@@ -82,7 +86,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -104,6 +108,11 @@ def resolve_precision(precision: str, device: str) -> str:
         if device.startswith("cuda"):
             return "fp16"
         return "bf16" if cpu_has_native_bf16() else "fp32"
+    if precision == "int8":
+        raise ValueError(
+            "precision 'int8' is for exported models (conflict-ie export: ONNX int8/ or OpenVINO); "
+            "a PyTorch model runs in fp32, bf16 or fp16"
+        )
     if precision == "fp16" and not device.startswith("cuda"):
         raise ValueError(f"precision 'fp16' needs a CUDA device, not {device!r}; use 'bf16' or 'fp32' on CPU")
     return precision

@@ -1,10 +1,12 @@
-"""HTTP service over one ``Extractor``: ``GET /health``, ``POST /extract``.
+"""HTTP service over one ``Extractor``: ``GET /health``, ``POST /extract``, ``GET /metrics``.
 
 Requests are parsed by hand from the raw body (not by a pydantic body parameter) so that every bad
 input (too large, invalid UTF-8, invalid JSON, wrong types) gets a precise JSON error instead of a
 generic one. Concurrent requests are micro-batched: they wait in an asyncio queue, a collector takes
 everything that arrived within a few milliseconds, and a single worker thread runs one ``extract``
-call for all of it, so the model sees full batches and the event loop never blocks.
+call for all of it, so the model sees full batches and the event loop never blocks. A request is
+refused (503, Retry-After) when the work queued ahead of it and its own would take longer than its
+deadline at the throughput of recent batches, and answered 503 if its deadline passes before it starts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import asyncio
 import hmac
 import json
 import logging
+import math
 import os
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -22,12 +27,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inference.categories import VICTIM_CATEGORIES
+from inference.metrics import MetricsMiddleware, ServiceMetrics
+from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import LABELS, OUTCOMES
 
 API_KEY_HEADER = "X-API-Key"
@@ -52,8 +59,14 @@ class ServiceLimits:
     max_pending_texts: int | None = None
     # A body over max_body_bytes is read and thrown away up to this size before the 413 is sent.
     max_discard_bytes: int = 64 * 1024 * 1024
+    # Seconds a request may wait and run: refused with 503 (and Retry-After) when the work already
+    # waiting and its own would take longer at the recent throughput, and answered 503 if it is
+    # still waiting when its deadline passes.
+    deadline_s: float = 10.0
 
     def __post_init__(self) -> None:
+        if not self.deadline_s > 0:
+            raise ValueError(f"deadline_s must be above 0, got {self.deadline_s}")
         if self.max_pending_texts is None:
             object.__setattr__(self, "max_pending_texts", max(DEFAULT_MAX_PENDING_TEXTS, self.max_texts))
         elif self.max_texts > self.max_pending_texts:
@@ -150,8 +163,37 @@ class ExtractResponse(BaseModel):
     results: list[Result] = Field(description="One result per input text, in input order")
 
 
-def _limited_models(limits: ServiceLimits) -> tuple[type[BaseModel], type[BaseModel]]:
-    """``ExtractRequest`` and ``ExtractResponse`` carrying the configured limits, for the schema."""
+def _schema_result(schema: LabelSchema) -> type[BaseModel]:
+    """``Result`` with the model's labels and outcomes as the OpenAPI enums of its entities (the
+    default schema's are ``Result``'s own); records only where the schema has a count role."""
+    if schema == DEFAULT_SCHEMA:
+        return Result
+    outcomes = tuple(dict.fromkeys(o for values in schema.outcomes.values() for o in values))
+    outcome_type: Any = Literal[outcomes] | None if outcomes else None  # type: ignore[valid-type]
+    entity = create_model(
+        "Entity",
+        __base__=Entity,
+        # The enum is spelt out: pydantic writes a one-label Literal as ``const`` alone.
+        label=(
+            Literal[schema.labels],  # type: ignore[valid-type]
+            Field(description="What the span is", json_schema_extra={"enum": list(schema.labels)}),
+        ),
+        outcome=(
+            outcome_type,
+            Field(default=None, description=f"On {', '.join(schema.outcomes) or 'no label'}: the outcome"),
+        ),
+    )
+    fields: dict[str, Any] = {"entities": (list[entity], ...)}  # type: ignore[valid-type]
+    if not schema.has_records:
+        fields["records"] = (None, Field(default=None, description="None: the model's labels have no count"))
+    return create_model("Result", __base__=Result, **fields)
+
+
+def _limited_models(
+    limits: ServiceLimits, schema: LabelSchema = DEFAULT_SCHEMA
+) -> tuple[type[BaseModel], type[BaseModel]]:
+    """``ExtractRequest`` and ``ExtractResponse`` carrying the configured limits and the model's
+    labels, for the schema."""
     most, chars = limits.max_texts, limits.max_text_chars
 
     request = create_model(
@@ -174,7 +216,7 @@ def _limited_models(limits: ServiceLimits) -> tuple[type[BaseModel], type[BaseMo
         "ExtractResponse",
         __base__=ExtractResponse,
         results=(
-            list[Result],
+            list[_schema_result(schema)],  # type: ignore[misc]
             Field(max_length=most, description="One result per input text, in input order"),
         ),
     )
@@ -196,6 +238,9 @@ class HealthResponse(BaseModel):
     backend: str
     device: str
     precision: str
+    cpu: str | None = Field(
+        default=None, description="CPU kind precision auto chose for: amx, avx512_bf16, vnni or avx2"
+    )
 
 
 # ---------------------------------------------------------------- errors and parsing
@@ -354,6 +399,28 @@ def per_text_results(extractor: Any) -> Callable[[list[str]], list[PerText]]:
 class _Job:
     texts: list[str]
     future: asyncio.Future[list[PerText]]
+    cost: int  # characters: what the throughput estimate counts
+    deadline: float  # event-loop time after which it may no longer start
+
+
+def text_cost(texts: list[str]) -> int:
+    """The work of ``texts`` in characters (at least one per text: an empty one still costs a call)."""
+    return sum(max(len(text), 1) for text in texts)
+
+
+class Throughput:
+    """Characters per second over the last ``window`` model calls (None before the first)."""
+
+    def __init__(self, window: int = 20) -> None:
+        self._recent: deque[tuple[int, float]] = deque(maxlen=window)
+
+    def add(self, cost: int, seconds: float) -> None:
+        self._recent.append((cost, max(seconds, 1e-6)))
+
+    def rate(self) -> float | None:
+        if not self._recent:
+            return None
+        return sum(c for c, _ in self._recent) / sum(s for _, s in self._recent)
 
 
 @dataclass
@@ -380,13 +447,22 @@ class MicroBatcher:
     extract: Callable[[list[str]], list[PerText]]
     settings: BatchSettings = field(default_factory=BatchSettings)
     max_pending_texts: int = DEFAULT_MAX_PENDING_TEXTS
+    deadline_s: float = ServiceLimits.deadline_s
+    metrics: ServiceMetrics | None = None
     stats: BatchStats = field(default_factory=BatchStats)
 
     def __post_init__(self) -> None:
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conflict-ie-extract")
         self._pending = 0
+        self._pending_requests = 0
+        self._pending_cost = 0
+        self.throughput = Throughput()
         self._task = asyncio.get_running_loop().create_task(self._collect())
+        if self.metrics is not None:
+            self.metrics.watch_queue(
+                lambda: self._pending, lambda: self._pending_requests, lambda: self.throughput.rate() or 0.0
+            )
 
     @property
     def pending(self) -> int:
@@ -396,10 +472,42 @@ class MicroBatcher:
     async def submit(self, texts: list[str]) -> list[PerText]:
         if self._pending + len(texts) > self.max_pending_texts:
             raise ApiError(503, "overloaded", "too many texts waiting for the model; retry later", None)
-        future: asyncio.Future[list[PerText]] = asyncio.get_running_loop().create_future()
-        self._pending += len(texts)
-        await self._queue.put(_Job(texts, future))
+        cost = text_cost(texts)
+        self._check_deadline(cost)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[PerText]] = loop.create_future()
+        self._add_pending(len(texts), cost, 1)
+        await self._queue.put(_Job(texts, future, cost, loop.time() + self.deadline_s))
         return await future
+
+    def _check_deadline(self, cost: int) -> None:
+        """Refuse a request that the work already waiting would push past its deadline. An idle
+        server takes any request, so one within the size limits is never refused forever."""
+        rate = self.throughput.rate()
+        if rate is None or self._pending == 0:
+            return
+        seconds = (self._pending_cost + cost) / rate
+        if seconds > self.deadline_s:
+            message = (
+                f"about {seconds:.1f} s of work would be ahead of this request's answer, more than "
+                f"the {self.deadline_s:g} s deadline; retry later"
+            )
+            retry = str(max(1, math.ceil(seconds - self.deadline_s)))
+            raise ApiError(503, "overloaded", message, None, {"Retry-After": retry})
+
+    def _add_pending(self, texts: int, cost: int, requests: int) -> None:
+        self._pending += texts
+        self._pending_cost += cost
+        self._pending_requests += requests
+
+    def _expired(self, job: _Job, now: float) -> bool:
+        """Answer a job whose deadline passed before it could start with 503; True if it did."""
+        if now <= job.deadline:
+            return False
+        self._add_pending(-len(job.texts), -job.cost, -1)
+        message = f"not started within the {self.deadline_s:g} s deadline (the server is busy); retry later"
+        _settle(job, error=ApiError(503, "deadline_exceeded", message, None))
+        return True
 
     async def close(self) -> None:
         """Finish every queued job, then stop the worker thread."""
@@ -415,24 +523,34 @@ class MicroBatcher:
                 return
             # Sleeping then draining (rather than wait_for on get) cannot lose a job to a timeout race.
             await asyncio.sleep(self.settings.max_wait_ms / 1000)
-            batch, count, closing = [first], len(first.texts), False
+            now = loop.time()
+            batch = [] if self._expired(first, now) else [first]
+            count, closing = len(first.texts) if batch else 0, False
             while count < self.settings.max_batch_texts and not self._queue.empty():
                 job = self._queue.get_nowait()
                 if job is None:
                     closing = True
                     break
-                batch.append(job)
-                count += len(job.texts)
-            await self._run(loop, batch)
+                if not self._expired(job, now):
+                    batch.append(job)
+                    count += len(job.texts)
+            if batch:
+                await self._run(loop, batch)
             if closing:
                 return
 
     async def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Job]) -> None:
         texts = [text for job in batch for text in job.texts]
+        cost = sum(job.cost for job in batch)
+        started = loop.time()
         try:
             await self._forward(loop, batch, texts)
         finally:
-            self._pending -= len(texts)
+            self._add_pending(-len(texts), -cost, -len(batch))
+        seconds = loop.time() - started
+        self.throughput.add(cost, seconds)
+        if self.metrics is not None:
+            self.metrics.observe_batch(len(batch), len(texts), seconds)
         self.stats.batches += 1
         self.stats.requests += len(batch)
         self.stats.texts += len(texts)
@@ -574,8 +692,11 @@ class ShutdownGate:
     request arriving on a connection still open (keep-alive) gets 503 with ``Retry-After`` and
     ``Connection: close`` rather than a reset, so its client knows it was not processed."""
 
-    def __init__(self, app: Any, drain: DrainState, discard_bytes: int) -> None:
+    def __init__(
+        self, app: Any, drain: DrainState, discard_bytes: int, on_reject: Callable[[str], None] | None = None
+    ) -> None:
         self.app, self.drain, self.discard_bytes = app, drain, discard_bytes
+        self.on_reject = on_reject
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -584,6 +705,8 @@ class ShutdownGate:
         if self.drain.draining:
             await _discard_body(receive, self.discard_bytes)
             message = "the server is shutting down; retry on a new connection"
+            if self.on_reject is not None:
+                self.on_reject("shutting_down")
             await error_response(503, "shutting_down", message, None, CLOSE)(scope, receive, send)
             return
 
@@ -618,7 +741,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.batcher = MicroBatcher(
-            per_text_results(extractor), batching, limits.max_pending_texts or DEFAULT_MAX_PENDING_TEXTS
+            per_text_results(extractor),
+            batching,
+            limits.max_pending_texts or DEFAULT_MAX_PENDING_TEXTS,
+            limits.deadline_s,
+            metrics,
         )
         yield
         await app.state.batcher.close()
@@ -632,7 +759,18 @@ def create_app(
         redoc_url=None,
     )
     app.state.drain = DrainState()
-    app.add_middleware(ShutdownGate, drain=app.state.drain, discard_bytes=limits.max_discard_bytes)
+    metrics = app.state.metrics = ServiceMetrics()
+
+    def count_rejection(reason: str) -> None:
+        metrics.rejected.labels(reason).inc()
+
+    app.add_middleware(
+        ShutdownGate,
+        drain=app.state.drain,
+        discard_bytes=limits.max_discard_bytes,
+        on_reject=count_rejection,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics, clock=time.perf_counter)  # outermost
     key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
     expected = api_key.encode("utf-8") if api_key else None
 
@@ -644,6 +782,8 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def on_api_error(_: Request, error: ApiError) -> JSONResponse:
+        if error.status == 503:
+            count_rejection(error.code)
         return error_response(error.status, error.code, error.message, error.where, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
@@ -659,17 +799,26 @@ def create_app(
     async def on_unexpected(_: Request, error: Exception) -> JSONResponse:
         return error_response(500, "internal_error", f"{type(error).__name__} while extracting")
 
-    backend = getattr(extractor, "backend", extractor)
-    described = {
-        "backend": type(backend).__name__,
-        "device": str(getattr(backend, "device", "unknown")),
-        "precision": str(getattr(backend, "precision", "unknown")),
-    }
+    if callable(getattr(extractor, "runtime", None)):
+        described = extractor.runtime()
+    else:
+        backend = getattr(extractor, "backend", extractor)
+        described = {
+            "backend": type(backend).__name__,
+            "device": str(getattr(backend, "device", "unknown")),
+            "precision": str(getattr(backend, "precision", "unknown")),
+        }
 
     @app.get("/docs", include_in_schema=False)
     async def docs_page() -> HTMLResponse:
         """The API described from /openapi.json by a self-contained page: no external script."""
         return HTMLResponse(DOCS_PAGE)
+
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+    async def metrics_page() -> Response:
+        """Prometheus metrics: requests by path and status, latency, rejections by reason, queue
+        depth, texts and requests per model call, recent throughput."""
+        return Response(metrics.render(), media_type=metrics.content_type)
 
     @app.get("/health", response_model=HealthResponse)
     async def health() -> dict[str, str]:
@@ -682,13 +831,16 @@ def create_app(
             (401, "Missing or wrong API key"),
             (413, "Body, number of texts or a text over the limits"),
             (422, "Well-formed JSON of the wrong shape"),
-            (503, "Too many texts waiting, or shutting down; see Retry-After"),
+            (
+                503,
+                "Too much work waiting for the deadline, deadline passed, or shutting down; see Retry-After",
+            ),
         ]
     }
     error_docs[503]["headers"] = {
         "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
     }
-    request_model, response_model = _limited_models(limits)
+    request_model, response_model = _limited_models(limits, getattr(extractor, "schema", DEFAULT_SCHEMA))
     request_schema = {
         "requestBody": {
             "required": True,

@@ -15,7 +15,7 @@ from training.report import evaluate_predictions, run_evaluation
 
 ROOT = Path(__file__).resolve().parents[1]
 # What only one of the two reports can say: how the predictions were made.
-MODEL_FIELDS = {"model", "model_record_sha256", "precision"}
+MODEL_FIELDS = {"model", "model_record_sha256", "precision", "runtime"}
 PREDICTION_FIELDS = {"predictions", "predictions_sha256", "tokenizer"}
 
 

@@ -23,6 +23,7 @@ import uvicorn
 
 from inference.extractor import Extractor
 from inference.model_dir import ModelDirError
+from inference.openvino_backend import cpu_kind
 from inference.service import API_KEY_ENV, BatchSettings, ServiceLimits, create_app, per_text_results
 from training.corpus import load_documents
 
@@ -112,6 +113,7 @@ def test_health_and_openapi_schema(server: ServerThread):
         "backend": "TorchBackend",
         "device": "cpu",
         "precision": "fp32",
+        "cpu": cpu_kind(),
     }
     schema = httpx.get(f"{server.url}/openapi.json").json()
     body = schema["paths"]["/extract"]["post"]["requestBody"]["content"]["application/json"]["schema"]

@@ -19,7 +19,7 @@ from typing import Any
 from inference.atomic import write_json
 from inference.model_dir import SETTINGS_FILE, read_settings
 from inference.spans import LABELS, Document
-from training.evaluate import entities_to_spans, span_scores
+from training.evaluate import Labels, entities_to_spans, span_scores
 from training.report import RECORD_FILE
 
 GRID = (0.0, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
@@ -31,20 +31,24 @@ def keep_confident(entities: list[dict[str, Any]], min_scores: dict[str, float])
 
 
 def dev_f1(
-    documents: list[Document], entities: list[list[dict[str, Any]]], min_scores: dict[str, float]
+    documents: list[Document],
+    entities: list[list[dict[str, Any]]],
+    min_scores: dict[str, float],
+    labels: Labels = LABELS,
 ) -> float:
     predicted = [entities_to_spans(keep_confident(found, min_scores)) for found in entities]
-    return float(span_scores([d.spans for d in documents], predicted)["micro"]["f1"])
+    return float(span_scores([d.spans for d in documents], predicted, labels)["micro"]["f1"])
 
 
 def tune_min_scores(
-    documents: list[Document], entities: list[list[dict[str, Any]]]
+    documents: list[Document], entities: list[list[dict[str, Any]]], labels: Labels = LABELS
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """(minimums by label, {"before": F1, "after": F1}) for entities predicted without minimums."""
+    """(minimums by label, {"before": F1, "after": F1}) for entities predicted without minimums;
+    ``labels`` are the model's, tuned in their order."""
     chosen: dict[str, float] = {}
-    before = best = dev_f1(documents, entities, chosen)
-    for label in LABELS:
-        scored = {value: dev_f1(documents, entities, {**chosen, label: value}) for value in GRID[1:]}
+    before = best = dev_f1(documents, entities, chosen, labels)
+    for label in labels:
+        scored = {value: dev_f1(documents, entities, {**chosen, label: value}, labels) for value in GRID[1:]}
         value = max(scored, key=lambda v: (scored[v], -v))  # ties: the lower minimum
         if scored[value] >= best + MIN_GAIN:
             chosen[label], best = value, scored[value]
@@ -65,13 +69,14 @@ def write_min_scores(model_dir: Path, min_scores: dict[str, float], summary: dic
 def calibrate(model_dir: str | Path, dev_file: str | Path, device: str = "auto") -> dict[str, Any]:
     """Choose and write the minimums of a saved PyTorch model directory on ``dev_file``."""
     from inference.extractor import Extractor
+    from inference.schema import model_schema
     from training.corpus import load_documents
 
     directory = Path(model_dir)
-    documents = load_documents(dev_file)
+    documents = load_documents(dev_file, model_schema(directory))
     extractor = Extractor.from_pretrained(directory, device=device, precision="fp32", min_scores={})
     entities = extractor.extract([d.text for d in documents])
-    min_scores, scores = tune_min_scores(documents, entities)
+    min_scores, scores = tune_min_scores(documents, entities, extractor.schema.labels)
     summary = {"dev_file": str(dev_file), "dev_exact_f1": scores}
     write_min_scores(directory, min_scores, summary)
     return {"min_scores": min_scores, **summary}

@@ -16,7 +16,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from inference.atomic import write_text
-from inference.spans import LABELS
+from inference.schema import DEFAULT_SCHEMA, LabelSchema, read_schema
 from training.report import RECORD_FILE, document_fingerprint, gold_digest, model_record_digest
 
 # The packaged default base model: the Python package name cannot tell its Hub id.
@@ -241,6 +241,7 @@ def card_data(
 def build_card(model_dir: Path, report_paths: list[Path], name: str | None = None) -> str:
     """The card: metadata from ``card_data``, text from ``templates/model_card.md.j2``."""
     record = load_record(model_dir)
+    schema = read_schema(model_dir, record["labels"])  # the record's tags: no config.json needed
     reports = load_reports(report_paths, model_dir)
     name = name or card_name(model_dir)
     entries = sorted(((describe_dataset(r), r) for r in reports), key=lambda e: _dataset_order(e[0]))
@@ -256,8 +257,11 @@ def build_card(model_dir: Path, report_paths: list[Path], name: str | None = Non
         results=[_result(dataset, report) for dataset, report in entries],
         training_data=_training_data(record),
         project_corpus=_trained_on_project_corpus(record),
-        labels=[(label, LABEL_MEANINGS[label]) for label in LABELS],
+        default_schema=schema == DEFAULT_SCHEMA,
+        labels=[(label, _meaning(label, schema)) for label in schema.labels],
         tags=record["labels"],
+        outcome_labels=bool(schema.outcomes),
+        records_on=schema.count if schema.has_records else None,
         procedure=_training_procedure(record, base),
         limitations=_limitations(entries),
         train_file=_shown(config["train_file"]),
@@ -316,6 +320,7 @@ def _result(dataset: dict[str, str], report: dict[str, Any]) -> dict[str, Any]:
         "title": dataset_title(dataset),
         "documents": report["documents"],
         "precision": report.get("precision"),
+        "runtime": report.get("runtime"),
         "ci_head": ci_head,
         "rows": rows,
         "labels": [
@@ -401,6 +406,18 @@ def _shown(path: str) -> str:
         return str(Path(path).resolve().relative_to(PROJECT_ROOT))
     except ValueError:
         return path
+
+
+def _meaning(label: str, schema: LabelSchema) -> str:
+    if label in LABEL_MEANINGS and schema.outcomes.get(label) == DEFAULT_SCHEMA.outcomes.get(label):
+        return LABEL_MEANINGS[label]
+    roles = [role for role, name in schema.roles.items() if name == label]
+    parts = ["a label of the training data"]
+    if label in schema.outcomes:
+        parts.append(f"carries an outcome ({', '.join(schema.outcomes[label])})")
+    if roles:
+        parts.append(f"the {roles[0]} of casualty records")
+    return "; ".join(parts)
 
 
 def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> list[tuple[str, str]]:

@@ -7,13 +7,17 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from inference.atomic import write_json, write_text
 from inference.model_dir import PRECISIONS
 
-PRECISION_HELP = "PyTorch models: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32"
+PRECISION_HELP = (
+    "PyTorch models: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32; "
+    "OpenVINO exports: auto = the fastest the CPU supports, or fp32, bf16, int8"
+)
 DEFAULT_SPLITS = [f"data/annotations/{split}.jsonl" for split in ("train", "dev", "test")]
 
 
@@ -382,7 +386,8 @@ def _unannotated(items: list[tuple[str, str]], exclude: list[str]) -> list[tuple
     """The pool without the documents (by id or by text) of the annotated corpus files ``exclude``."""
     from training.corpus import load_documents
 
-    annotated = [d for path in exclude for d in load_documents(path)]
+    # Only ids and texts matter here: any label set is accepted (the model's schema may not be the default).
+    annotated = [d for path in exclude for d in load_documents(path, schema=None)]
     ids, texts = {d.id for d in annotated}, {d.text for d in annotated}
     kept = [(doc_id, text) for doc_id, text in items if doc_id not in ids and text not in texts]
     if not kept:
@@ -451,6 +456,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr)
 
+    if source == "muc4":
+        return convert_muc4(args, log)
+    if args.unplaced:
+        raise UsageError("--unplaced is for --from muc4")
     try:
         if source == "fakes-crowd":
             from training.fakes_silver import SilverError, build_silver
@@ -459,6 +468,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 raise UsageError("--from fakes-crowd reads --fakes-dir DIR (and takes no input files)")
             if args.id_prefix_from_file or len(args.id_prefix or []) > 1:
                 raise UsageError("--from fakes-crowd reads no input files: give --id-prefix once")
+            if args.split != "train":
+                raise UsageError("--from fakes-crowd: only --split train")
             try:
                 imported, summary = build_silver(args.fakes_dir, args.split)
             except SilverError as error:
@@ -481,6 +492,31 @@ def cmd_convert(args: argparse.Namespace) -> int:
             log(str(note))
     except ConvertError as error:
         raise UsageError(str(error)) from error
+    spans = sum(len(d.spans) for d in imported.documents)
+    print(f"wrote {len(imported.documents)} documents ({spans} spans) to {args.output}")
+    return 0
+
+
+def convert_muc4(args: argparse.Namespace, log: Callable[[str], None]) -> int:
+    """``--from muc4 DIR --split S``: the processed MUC-4 split as a corpus file (labels PERP_IND,
+    PERP_ORG, TARGET, VICTIM, WEAPON); the mentions that cannot be placed are counted on stderr
+    and listed with ``--unplaced``."""
+    from training.corpus import write_documents
+    from training.formats.muc4 import Muc4Error, read_muc4, split_file, write_unplaced
+
+    if len(args.inputs) != 1 or args.target_format != "corpus":
+        raise UsageError(
+            "--from muc4 reads one directory (the muc4 folder, or one with <split>.json) --to corpus"
+        )
+    try:
+        imported = read_muc4(split_file(args.inputs[0], args.split, args.muc4_format))
+    except Muc4Error as error:
+        raise UsageError(str(error)) from error
+    log(imported.summary())
+    if args.unplaced:
+        write_unplaced(args.unplaced, imported.unplaced)
+        log(f"listed the {len(imported.unplaced)} mention(s) not placed in {args.unplaced}")
+    write_documents(args.output, imported.documents)
     spans = sum(len(d.spans) for d in imported.documents)
     print(f"wrote {len(imported.documents)} documents ({spans} spans) to {args.output}")
     return 0
@@ -593,6 +629,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"--max-texts ({args.max_texts}) is above --max-pending-texts ({args.max_pending_texts}): "
             "a request that large would always be refused as overloaded; raise --max-pending-texts"
         )
+    if not args.deadline_s > 0:
+        raise UsageError(f"--deadline-s must be above 0, got {args.deadline_s}")
     if args.max_wait_ms < 0 or not 0 <= args.port <= 65535:
         raise UsageError("--max-wait-ms must be >= 0 and --port within 0-65535")
     try:
@@ -606,6 +644,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 max_texts=args.max_texts,
                 max_text_chars=args.max_text_chars,
                 max_pending_texts=args.max_pending_texts,
+                deadline_s=args.deadline_s,
             ),
             batching=BatchSettings(max_wait_ms=args.max_wait_ms),
             device=args.device,
@@ -625,10 +664,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.max_f1_drop < 0:
         raise UsageError("--max-f1-drop must be >= 0")
     try:
-        export(args.model, args.output, args.gold, max_f1_drop=args.max_f1_drop, overwrite=args.overwrite)
+        manifest = export(
+            args.model,
+            args.output,
+            args.gold,
+            max_f1_drop=args.max_f1_drop,
+            overwrite=args.overwrite,
+            format=args.format,
+            calibration=args.calibration,
+        )
     except ExportError as error:
         raise UsageError(str(error)) from error
-    print(f"wrote {args.output}/fp32 and {args.output}/int8 (details in {args.output}/export.json)")
+    written = [f"{args.output}/{v}" for v in ("fp32", "int8") if (Path(args.output) / v).is_dir()]
+    print(f"wrote {' and '.join(written)} (details in {args.output}/export.json)")
+    if "auto_precision" in manifest:
+        print(f"precision auto on this CPU: {manifest['auto_precision']}")
     return 0
 
 
@@ -785,7 +835,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--from",
         dest="source_format",
-        choices=["markup", "corpus", "label-studio", "doccano", "conll", "fakes-crowd", "fakes-standoff"],
+        choices=[
+            "markup",
+            "corpus",
+            "label-studio",
+            "doccano",
+            "conll",
+            "fakes-crowd",
+            "fakes-standoff",
+            "muc4",
+        ],
         help="input format (default: markup, or corpus when --to is not corpus)",
     )
     p.add_argument(
@@ -827,7 +886,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--fakes-dir",
         help="--from fakes-crowd / fakes-standoff, --to fakes-standoff: the FA-KES folder",
     )
-    p.add_argument("--split", choices=["train"], default="train", help="--from fakes-crowd: only train")
+    p.add_argument(
+        "--split",
+        choices=["train", "dev", "test"],
+        default="train",
+        help="--from muc4: the split to read; --from fakes-crowd: only train",
+    )
+    p.add_argument(
+        "--muc4-format",
+        choices=["grit", "gtt"],
+        default="grit",
+        help="--from muc4 with the shared muc4 folder: read its grit/ or gtt/ files (default grit)",
+    )
+    p.add_argument(
+        "--unplaced", metavar="FILE", help="--from muc4: list the mentions that could not be placed (JSONL)"
+    )
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("check-corpus", help="list annotation suspects for review (file:line, document id)")
@@ -861,12 +934,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="texts waiting for the model across requests; beyond it 503 with Retry-After "
         "(default: the larger of 2048 and --max-texts; never below --max-texts)",
     )
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        default=10.0,
+        help="seconds a request may wait and run: 503 with Retry-After when the work already waiting "
+        "would take longer at the recent throughput, or when it has not started by then (default 10)",
+    )
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="micro-batching window")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("export", help="write ONNX fp32 and int8 models, checked for F1 on a gold file")
+    p = sub.add_parser("export", help="ONNX or OpenVINO fp32 and int8 models, F1-checked on a gold file")
     p.add_argument("--model", required=True, help="trained model directory")
+    p.add_argument(
+        "--format",
+        default="onnx",
+        choices=["onnx", "openvino"],
+        help="onnx (ONNX Runtime; int8 dynamic) or openvino (fp32, bf16 where native, int8 static)",
+    )
+    p.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="--format openvino: corpus .jsonl whose texts calibrate int8 (without it: no int8 model)",
+    )
     p.add_argument("--output", required=True, help="directory to write (fp32/, int8/, export.json)")
     p.add_argument("--gold", help="gold .jsonl: refuse the export if strict F1 drops too much")
     p.add_argument("--max-f1-drop", type=float, default=0.5, help="points of strict F1 (default 0.5)")

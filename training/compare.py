@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from inference.spans import LABELS
 from training.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, paired_test
 from training.evaluate import SECTIONS
 
@@ -60,7 +59,8 @@ def metric_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
         for measure in ("precision", "recall", "f1"):
             add(f"{section} micro {measure}", a[section]["micro"][measure], b[section]["micro"][measure])
         add(f"{section} macro f1", a[section]["macro"]["f1"], b[section]["macro"]["f1"])
-        for label in LABELS:
+        # The labels both reports score, in A's order (the model's schema).
+        for label in [x for x in a[section]["per_label"] if x in b[section]["per_label"]]:
             label_a, label_b = a[section]["per_label"][label], b[section]["per_label"][label]
             add(f"{section} {label} f1", label_a["f1"], label_b["f1"])
     if "outcome" in a and "outcome" in b:

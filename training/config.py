@@ -21,6 +21,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
 FAKES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fa-kes"
 PATH_KEYS = ("train_file", "dev_file", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
 OPTIONAL_KEYS = ("base_model", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
+LABEL_CHOICES = ("default", "from_corpus")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -60,6 +61,9 @@ class TrainConfig:
     # Where the tokenized training windows are cached (datasets' Arrow files, by fingerprint of the
     # data, tokenizer and window settings); None = ``.windows-cache`` beside the output directory.
     cache_dir: str | None = None
+    # "default" (CASUALTY_COUNT/VICTIM_TYPE/PERPETRATOR), "from_corpus" (the train files' labels), a
+    # list of labels, or a mapping {labels, outcomes, roles} (inference/schema.py).
+    labels: Any = "default"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +147,8 @@ def _checked(raw: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def _typed(name: str, value: Any, source: str) -> Any:
+    if name == "labels":
+        return _labels(value, source)
     if name in OPTIONAL_KEYS:
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{source}: {name} must be a string or null")
@@ -157,6 +163,34 @@ def _typed(name: str, value: Any, source: str) -> Any:
     if name == "extra_train_files" and not all(isinstance(item, str) for item in value):
         raise ConfigError(f"{source}: extra_train_files must be a list of file paths")
     return value
+
+
+def _labels(value: Any, source: str) -> Any:
+    from inference.schema import LabelSchema, SchemaError
+
+    if value in LABEL_CHOICES:
+        return value
+    if not isinstance(value, list | dict):
+        raise ConfigError(
+            f"{source}: labels must be {' or '.join(LABEL_CHOICES)}, a list of labels or a mapping "
+            f"with labels, outcomes and roles; got {value!r}"
+        )
+    try:
+        LabelSchema.from_dict(value, f"{source}: labels")
+    except SchemaError as error:
+        raise ConfigError(str(error)) from error
+    return value
+
+
+def label_schema(config: TrainConfig) -> Any:
+    """The ``LabelSchema`` a config names; ``None`` for ``from_corpus`` (read from the train files)."""
+    from inference.schema import DEFAULT_SCHEMA, LabelSchema
+
+    if config.labels == "default":
+        return DEFAULT_SCHEMA
+    if config.labels == "from_corpus":
+        return None
+    return LabelSchema.from_dict(config.labels, "labels")
 
 
 def _float(name: str, value: Any, source: str) -> float:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from inference.atomic import write_text
-from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, Document, Relation, Span, cuts_word
+from inference.schema import DEFAULT_SCHEMA, LabelSchema
+from inference.spans import CASUALTY_COUNT, Document, Relation, Span, cuts_word
 from training.problems import Problem
 from training.textfiles import InputFileError, read_utf8
 
@@ -25,23 +26,20 @@ class CorpusError(ValueError):
         super().__init__(f"{len(problems)} problem(s) in the corpus:\n{shown}{more}")
 
 
-def label_problems(label: Any, outcome: Any) -> list[str]:
+def label_problems(label: Any, outcome: Any, schema: LabelSchema = DEFAULT_SCHEMA) -> list[str]:
     """What is wrong with a span's label and outcome (shared by corpus files and predictions)."""
-    problems = []
-    if label not in LABELS:
-        problems.append(f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
-    if label == CASUALTY_COUNT and outcome not in OUTCOMES:
-        problems.append(f"{CASUALTY_COUNT} needs 'outcome' killed or injured, got {outcome!r}")
-    elif label != CASUALTY_COUNT and outcome is not None:
-        problems.append(f"'outcome' is only for {CASUALTY_COUNT}")
-    return problems
+    return schema.label_problems(label, outcome)
 
 
 def range_problem(text: str) -> str:
     return f"offsets out of range for a text of {len(text)} characters"
 
 
-def document_problems(raw: Any) -> tuple[Document | None, list[str]]:
+def document_problems(
+    raw: Any, schema: LabelSchema | None = DEFAULT_SCHEMA
+) -> tuple[Document | None, list[str]]:
+    """The document of one parsed line, or what is wrong with it; ``schema`` None accepts any label
+    name (what ``labels: from_corpus`` reads before it knows the labels)."""
     if not isinstance(raw, dict):
         return None, ["a line must hold a JSON object"]
     problems: list[str] = []
@@ -64,7 +62,10 @@ def document_problems(raw: Any) -> tuple[Document | None, list[str]]:
             continue
         where = f"span {index} [{start}:{end}]"
         outcome = item.get("outcome")
-        problems += [f"{where}: {m}" for m in label_problems(label, outcome)]
+        if schema is not None:
+            problems += [f"{where}: {m}" for m in label_problems(label, outcome, schema)]
+        elif not isinstance(label, str) or not label:
+            problems.append(f"{where}: 'label' must be a non-empty string, got {label!r}")
         if not 0 <= start < end <= len(text):
             problems.append(f"{where}: {range_problem(text)}")
             continue
@@ -111,16 +112,18 @@ def _relations(raw: Any, spans: list[Span], problems: list[str]) -> list[Relatio
     return relations
 
 
-def read_documents(path: str | Path) -> tuple[list[tuple[int, Document]], list[Problem]]:
+def read_documents(
+    path: str | Path, schema: LabelSchema | None = DEFAULT_SCHEMA
+) -> tuple[list[tuple[int, Document]], list[Problem]]:
     """Every document with its line number, and every problem found, of one file: JSON Lines, or
     Parquet or a dataset directory written by ``save_to_disk`` with the same columns (their
-    "lines" are row numbers, from 1)."""
+    "lines" are row numbers, from 1); a label outside ``schema`` is a problem of its line."""
     path = Path(path)
     lines, problems = table_rows(path) if is_table(path) else json_lines(path)
     documents: list[tuple[int, Document]] = []
     seen: dict[str, int] = {}
     for number, raw in lines:
-        document, messages = document_problems(raw)
+        document, messages = document_problems(raw, schema)
         doc_id = raw.get("id") if isinstance(raw, dict) else None
         prefix = f"document {doc_id!r}: " if isinstance(doc_id, str) else ""
         problems.extend(Problem(str(path), number, prefix + m) for m in messages)
@@ -183,12 +186,12 @@ def json_lines(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
     return lines, problems
 
 
-def validate_files(paths: list[str | Path]) -> list[Problem]:
+def validate_files(paths: list[str | Path], schema: LabelSchema | None = DEFAULT_SCHEMA) -> list[Problem]:
     """All problems of the files, plus documents found in more than one file (split)."""
     problems: list[Problem] = []
     first_seen: dict[tuple[str, str], tuple[str, int]] = {}
     for path in paths:
-        documents, file_problems = read_documents(path)
+        documents, file_problems = read_documents(path, schema)
         problems.extend(file_problems)
         for number, document in documents:
             for what, key in (("id", document.id), ("text", _digest(document.text))):
@@ -209,9 +212,9 @@ def _digest(text: str) -> str:
     return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
 
 
-def load_documents(path: str | Path) -> list[Document]:
+def load_documents(path: str | Path, schema: LabelSchema | None = DEFAULT_SCHEMA) -> list[Document]:
     """The documents of one file; raises ``CorpusError`` listing every problem if any."""
-    documents, problems = read_documents(path)
+    documents, problems = read_documents(path, schema)
     if problems:
         raise CorpusError(problems)
     return [document for _, document in documents]
@@ -243,6 +246,17 @@ def corpus_hash(paths: list[str | Path], head: tuple[str | Path, int] | None = N
             for line in islice((line for line in lines if line.strip()), head[1]):
                 digest.update(line)
     return digest.hexdigest()
+
+
+def corpus_labels(documents: list[Document]) -> dict[str, list[str]]:
+    """label -> the outcomes it carries, in order of first appearance (``labels: from_corpus``)."""
+    found: dict[str, list[str]] = {}
+    for document in documents:
+        for span in document.spans:
+            outcomes = found.setdefault(span.label, [])
+            if span.outcome is not None and span.outcome not in outcomes:
+                outcomes.append(span.outcome)
+    return found
 
 
 def label_counts(documents: list[Document]) -> Counter[str]:

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from inference.spans import CASUALTY_COUNT, Span
+from inference.spans import Span
 
 CONTEXT_WORDS = 6
 _NON_SPACE = re.compile(r"\S+")
@@ -80,13 +80,13 @@ def document_errors(
         for span in sorted(set(gold))
         if (span.start, span.end, span.label) not in pred_keys
     ]
-    gold_outcome = {(s.start, s.end): s for s in gold if s.label == CASUALTY_COUNT}
+    # Spans with an outcome (counts, in the default schema) whose outcome is wrong.
+    gold_outcome = {(s.label, s.start, s.end): s for s in gold if s.outcome is not None}
     outcome_errors = [
-        _item(text, span, "outcome", gold_outcome[(span.start, span.end)], words)
+        _item(text, span, "outcome", gold_outcome[(span.label, span.start, span.end)], words)
         for span in sorted(set(predicted))
-        if span.label == CASUALTY_COUNT
-        and (span.start, span.end) in gold_outcome
-        and gold_outcome[(span.start, span.end)].outcome != span.outcome
+        if (span.label, span.start, span.end) in gold_outcome
+        and gold_outcome[(span.label, span.start, span.end)].outcome != span.outcome
     ]
     return {
         "false_positives": false_positives,

@@ -9,6 +9,7 @@ scores as the whole-set functions (checked in the tests).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,11 @@ from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 
 from inference.alignment import Unit, tokenize_text, unit_tags
-from inference.spans import CASUALTY_COUNT, LABELS, Document, Span
+from inference.spans import LABELS, Document, Span
+
+# Every function scoring per label takes ``labels``, the model's (``LabelSchema.labels``); by
+# default the default schema's. A label outside them is never counted.
+Labels = Sequence[str]
 
 SEQEVAL_MODES = ("strict", "default")
 # Per label: (true positives, predicted, gold) in one document.
@@ -31,27 +36,27 @@ def prf(true_positives: int, predicted: int, gold: int) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1, "support": gold}
 
 
-def scores_from_counts(documents: list[DocumentCounts]) -> dict[str, Any]:
+def scores_from_counts(documents: list[DocumentCounts], labels: Labels = LABELS) -> dict[str, Any]:
     """P/R/F1 per label, micro and macro (over all labels) from per-document counts."""
-    totals = {label: [0, 0, 0] for label in LABELS}
+    totals = {label: [0, 0, 0] for label in labels}
     for counts in documents:
         for label, triple in counts.items():
             for i, value in enumerate(triple):
                 totals[label][i] += value
-    per_label = {label: prf(*totals[label]) for label in LABELS}
-    micro = prf(*(sum(totals[label][i] for label in LABELS) for i in range(3)))
+    per_label = {label: prf(*totals[label]) for label in labels}
+    micro = prf(*(sum(totals[label][i] for label in labels) for i in range(3)))
     macro_f1 = sum(v["f1"] for v in per_label.values()) / len(per_label)
     return {"per_label": per_label, "micro": micro, "macro": {"f1": macro_f1}}
 
 
-def exact_counts(gold_spans: list[Span], pred_spans: list[Span]) -> DocumentCounts:
+def exact_counts(gold_spans: list[Span], pred_spans: list[Span], labels: Labels = LABELS) -> DocumentCounts:
     """Exact character-span matches in one document (outcome not required to match)."""
     gold_keys = {(s.label, s.start, s.end) for s in gold_spans}
     pred_keys = {(s.label, s.start, s.end) for s in pred_spans}
-    return _matches_by_label(gold_keys, pred_keys)
+    return _matches_by_label(gold_keys, pred_keys, labels)
 
 
-def _matches_by_label(gold: set[tuple], pred: set[tuple]) -> DocumentCounts:
+def _matches_by_label(gold: set[tuple], pred: set[tuple], labels: Labels) -> DocumentCounts:
     """(true positives, predicted, gold) per label, for entities keyed ``(label, ...)``."""
     return {
         label: (
@@ -59,18 +64,20 @@ def _matches_by_label(gold: set[tuple], pred: set[tuple]) -> DocumentCounts:
             sum(1 for k in pred if k[0] == label),
             sum(1 for k in gold if k[0] == label),
         )
-        for label in LABELS
+        for label in labels
     }
 
 
-def overlap_pairs(gold_spans: list[Span], pred_spans: list[Span]) -> list[tuple[Span, Span]]:
+def overlap_pairs(
+    gold_spans: list[Span], pred_spans: list[Span], labels: Labels = LABELS
+) -> list[tuple[Span, Span]]:
     """One-to-one (gold, predicted) pairs of the same label that share at least one character.
 
     Spans of one label never overlap each other, so walking both lists left to right and taking
     the first free overlapping prediction gives a maximum matching.
     """
     pairs: list[tuple[Span, Span]] = []
-    for label in LABELS:
+    for label in labels:
         gold = sorted({s for s in gold_spans if s.label == label})
         pred = sorted({s for s in pred_spans if s.label == label})
         used: set[int] = set()
@@ -83,39 +90,47 @@ def overlap_pairs(gold_spans: list[Span], pred_spans: list[Span]) -> list[tuple[
     return pairs
 
 
-def overlap_counts(gold_spans: list[Span], pred_spans: list[Span]) -> DocumentCounts:
-    matched = Counter(g.label for g, _ in overlap_pairs(gold_spans, pred_spans))
+def overlap_counts(gold_spans: list[Span], pred_spans: list[Span], labels: Labels = LABELS) -> DocumentCounts:
+    matched = Counter(g.label for g, _ in overlap_pairs(gold_spans, pred_spans, labels))
     return {
         label: (
             matched[label],
             sum(1 for s in set(pred_spans) if s.label == label),
             sum(1 for s in set(gold_spans) if s.label == label),
         )
-        for label in LABELS
+        for label in labels
     }
 
 
-def span_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict[str, Any]:
+def span_scores(
+    gold: list[list[Span]], predicted: list[list[Span]], labels: Labels = LABELS
+) -> dict[str, Any]:
     """Exact character-span P/R/F1 per label, micro and macro (outcome not required to match)."""
-    return scores_from_counts([exact_counts(g, p) for g, p in zip(gold, predicted, strict=True)])
+    counts = [exact_counts(g, p, labels) for g, p in zip(gold, predicted, strict=True)]
+    return scores_from_counts(counts, labels)
 
 
-def span_overlap_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict[str, Any]:
+def span_overlap_scores(
+    gold: list[list[Span]], predicted: list[list[Span]], labels: Labels = LABELS
+) -> dict[str, Any]:
     """Like ``span_scores``, but a prediction counts when it overlaps a gold span of its label
     (one-to-one): lenient on boundaries, strict on labels."""
-    return scores_from_counts([overlap_counts(g, p) for g, p in zip(gold, predicted, strict=True)])
+    counts = [overlap_counts(g, p, labels) for g, p in zip(gold, predicted, strict=True)]
+    return scores_from_counts(counts, labels)
 
 
 def outcome_accuracy(gold: list[list[Span]], predicted: list[list[Span]]) -> dict[str, Any]:
-    """Share of exactly found gold counts whose predicted outcome is right; ``None`` (n/a) when no
-    gold count was found exactly, since there is nothing to be right or wrong about."""
+    """Share of exactly found gold counts (spans with an outcome) whose predicted outcome is right;
+    ``None`` (n/a) when no gold count was found exactly, since there is nothing to be right or wrong
+    about."""
     correct = total = 0
     for gold_spans, pred_spans in zip(gold, predicted, strict=True):
-        pred_outcome = {(s.start, s.end): s.outcome for s in pred_spans if s.label == CASUALTY_COUNT}
+        pred_outcome = {(s.label, s.start, s.end): s.outcome for s in pred_spans if s.outcome is not None}
         for span in gold_spans:
-            if span.label == CASUALTY_COUNT and (span.start, span.end) in pred_outcome:
+            key = (span.label, span.start, span.end)
+            if span.outcome is not None and key in pred_outcome:
                 total += 1
-                correct += pred_outcome[(span.start, span.end)] == span.outcome
+                correct += pred_outcome[key] == span.outcome
     return {"accuracy": correct / total if total else None, "matched_counts": total}
 
 
@@ -124,12 +139,14 @@ def format_share(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def seqeval_from_tags(gold_tags: list[list[str]], pred_tags: list[list[str]], mode: str) -> dict[str, Any]:
+def seqeval_from_tags(
+    gold_tags: list[list[str]], pred_tags: list[list[str]], mode: str, labels: Labels = LABELS
+) -> dict[str, Any]:
     """seqeval's classification report in ``mode`` "strict" (IOB2) or "default" (conlleval)."""
     _check_mode(mode)
     options: dict[str, Any] = {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}
     report = classification_report(gold_tags, pred_tags, output_dict=True, zero_division=0, **options)
-    per_label = {label: _seqeval_row(report[label]) if label in report else prf(0, 0, 0) for label in LABELS}
+    per_label = {label: _seqeval_row(report[label]) if label in report else prf(0, 0, 0) for label in labels}
     return {
         "per_label": per_label,
         "micro": _seqeval_row(report["micro avg"]),
@@ -181,27 +198,31 @@ def seqeval_entities(tagged: TaggedSpans, mode: str) -> set[tuple[Any, ...]]:
     return {(label, units[first].start, units[last].end) for label, first, last in found} | tagged.others
 
 
-def seqeval_document_counts(gold: TaggedSpans, predicted: TaggedSpans, mode: str) -> DocumentCounts:
+def seqeval_document_counts(
+    gold: TaggedSpans, predicted: TaggedSpans, mode: str, labels: Labels = LABELS
+) -> DocumentCounts:
     """One document's counts, with seqeval's own entity extraction for ``mode``."""
-    return _matches_by_label(seqeval_entities(gold, mode), seqeval_entities(predicted, mode))
+    return _matches_by_label(seqeval_entities(gold, mode), seqeval_entities(predicted, mode), labels)
 
 
-def seqeval_from_counts(documents: list[DocumentCounts]) -> dict[str, Any]:
+def seqeval_from_counts(documents: list[DocumentCounts], labels: Labels = LABELS) -> dict[str, Any]:
     """Scores from seqeval counts; macro F1 over the labels found in gold or predictions, as seqeval's."""
-    scores = scores_from_counts(documents)
-    present = [label for label in LABELS if any(sum(c.get(label, (0, 0, 0))[1:]) for c in documents)]
+    scores = scores_from_counts(documents, labels)
+    present = [label for label in labels if any(sum(c.get(label, (0, 0, 0))[1:]) for c in documents)]
     f1s = [scores["per_label"][label]["f1"] for label in present]
     scores["macro"] = {"f1": sum(f1s) / len(f1s) if f1s else 0.0}
     return scores
 
 
 def seqeval_counts(
-    text: str, gold: list[Span], predicted: list[Span], tokenizer: Any
+    text: str, gold: list[Span], predicted: list[Span], tokenizer: Any, labels: Labels = LABELS
 ) -> dict[str, DocumentCounts]:
     """One document's counts in each seqeval mode, on the units of ``tokenizer``."""
     units = tokenize_text(tokenizer, text).units
     tagged_gold, tagged_pred = tag_spans(units, gold, "gold"), tag_spans(units, predicted, "predicted")
-    return {f"seqeval_{m}": seqeval_document_counts(tagged_gold, tagged_pred, m) for m in SEQEVAL_MODES}
+    return {
+        f"seqeval_{m}": seqeval_document_counts(tagged_gold, tagged_pred, m, labels) for m in SEQEVAL_MODES
+    }
 
 
 def seqeval_scores(
@@ -210,11 +231,12 @@ def seqeval_scores(
     predicted: list[list[Span]],
     tokenizer: Any,
     mode: str = "strict",
+    labels: Labels = LABELS,
 ) -> dict[str, Any]:
     """seqeval over the units of ``tokenizer`` (labels without outcome); strict IOB2 by default."""
     _check_mode(mode)
-    rows = [seqeval_counts(*item, tokenizer) for item in zip(texts, gold, predicted, strict=True)]
-    return seqeval_from_counts([row[f"seqeval_{mode}"] for row in rows])
+    rows = [seqeval_counts(*item, tokenizer, labels) for item in zip(texts, gold, predicted, strict=True)]
+    return seqeval_from_counts([row[f"seqeval_{mode}"] for row in rows], labels)
 
 
 def _label(span: Span) -> str:
@@ -234,29 +256,34 @@ def entities_to_spans(entities: list[dict[str, Any]]) -> list[Span]:
     return [Span(e["start"], e["end"], e["label"], e.get("outcome")) for e in entities]
 
 
-def evaluate(documents: list[Document], predicted: list[list[Span]], tokenizer: Any) -> dict[str, Any]:
+def evaluate(
+    documents: list[Document], predicted: list[list[Span]], tokenizer: Any, labels: Labels = LABELS
+) -> dict[str, Any]:
     """The scores: seqeval strict (headline) and default, exact and overlapping spans, outcomes."""
     gold = [d.spans for d in documents]
-    rows = [seqeval_counts(d.text, d.spans, p, tokenizer) for d, p in zip(documents, predicted, strict=True)]
+    rows = [
+        seqeval_counts(d.text, d.spans, p, tokenizer, labels)
+        for d, p in zip(documents, predicted, strict=True)
+    ]
     return {
         "documents": len(documents),
-        "seqeval_strict": seqeval_from_counts([row["seqeval_strict"] for row in rows]),
-        "seqeval_default": seqeval_from_counts([row["seqeval_default"] for row in rows]),
-        "span_exact": span_scores(gold, predicted),
-        "span_overlap": span_overlap_scores(gold, predicted),
+        "seqeval_strict": seqeval_from_counts([row["seqeval_strict"] for row in rows], labels),
+        "seqeval_default": seqeval_from_counts([row["seqeval_default"] for row in rows], labels),
+        "span_exact": span_scores(gold, predicted, labels),
+        "span_overlap": span_overlap_scores(gold, predicted, labels),
         "outcome": outcome_accuracy(gold, predicted),
     }
 
 
 def document_counts(
-    documents: list[Document], predicted: list[list[Span]], tokenizer: Any
+    documents: list[Document], predicted: list[list[Span]], tokenizer: Any, labels: Labels = LABELS
 ) -> list[dict[str, DocumentCounts]]:
     """Per document and score section, the counts behind ``evaluate``'s micro scores."""
     return [
         {
-            **seqeval_counts(document.text, document.spans, pred_spans, tokenizer),
-            "span_exact": exact_counts(document.spans, pred_spans),
-            "span_overlap": overlap_counts(document.spans, pred_spans),
+            **seqeval_counts(document.text, document.spans, pred_spans, tokenizer, labels),
+            "span_exact": exact_counts(document.spans, pred_spans, labels),
+            "span_overlap": overlap_counts(document.spans, pred_spans, labels),
         }
         for document, pred_spans in zip(documents, predicted, strict=True)
     ]

@@ -1,4 +1,5 @@
-"""``conflict-ie export``: a trained model as ONNX (fp32 and dynamically quantized int8), F1-checked.
+"""``conflict-ie export``: a trained model as ONNX (fp32 and dynamically quantized int8) or OpenVINO
+(``training.export_openvino``), F1-checked.
 
 The output directory holds ``fp32/`` and ``int8/``, each a model directory that ``Extractor`` loads,
 and ``export.json`` with the strict F1 of every variant on the gold file. Everything is built in a
@@ -23,10 +24,12 @@ import numpy as np
 from inference.atomic import replace_directory
 from inference.model_dir import SETTINGS_FILE, check_model_dir, load_tokenizer, read_settings
 from inference.onnx_backend import ONNX_FILE, OnnxBackend
+from inference.schema import SCHEMA_FILE, model_schema
 from inference.spans import Document
 from training.permissions import apply_umask
 
 OPSET = 17
+FORMATS = ("onnx", "openvino")
 # Model types whose attention/LayerNorm/GELU subgraphs ONNX Runtime's BERT optimizer knows how to fuse.
 FUSABLE_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "electra"}
 # fp32 ONNX against PyTorch on the probe input: anything above this is an export bug, not rounding.
@@ -41,14 +44,15 @@ class ExportError(ValueError):
     """An export that cannot be made or that failed a check; nothing was written."""
 
 
-def strict_f1(model_dir: Path, documents: list[Document]) -> float:
-    """seqeval strict micro F1 (0-1) of a model directory (PyTorch or ONNX) on gold documents."""
+def strict_f1(model_dir: Path, documents: list[Document], precision: str = "fp32") -> float:
+    """seqeval strict micro F1 (0-1) of a model directory (PyTorch, ONNX or OpenVINO) on gold documents."""
     from inference.extractor import Extractor
     from training.evaluate import entities_to_spans, evaluate
 
-    extractor = Extractor.from_pretrained(model_dir, device="cpu", precision="fp32")
+    extractor = Extractor.from_pretrained(model_dir, device="cpu", precision=precision)
     predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
-    return float(evaluate(documents, predicted, extractor.tokenizer)["seqeval_strict"]["micro"]["f1"])
+    report = evaluate(documents, predicted, extractor.tokenizer, extractor.schema.labels)
+    return float(report["seqeval_strict"]["micro"]["f1"])
 
 
 def export(
@@ -59,22 +63,40 @@ def export(
     max_f1_drop: float = 0.5,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    format: str = "onnx",
+    calibration: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Write ``output/fp32`` and ``output/int8``; refuse if either loses more than ``max_f1_drop``
-    points of strict F1 on ``gold`` against the PyTorch model. Returns the manifest."""
+    """Write ``output/fp32`` and ``output/int8``; refuse if any precision loses more than
+    ``max_f1_drop`` points of strict F1 on ``gold`` against the PyTorch model. Returns the manifest.
+
+    ``format`` "onnx" (ONNX Runtime; int8 quantized dynamically) or "openvino" (fp32 also run in
+    bf16 where the CPU has it; int8 quantized statically on ``calibration``, a corpus file, and
+    left out without one: ``training.export_openvino``)."""
     from training.corpus import load_documents
 
+    if format not in FORMATS:
+        raise ExportError(f"unknown format {format!r}: use {' or '.join(FORMATS)}")
+    if calibration is not None and format != "openvino":
+        raise ExportError("--calibration is for --format openvino (ONNX int8 is quantized dynamically)")
     source = check_model_dir(model_dir)
     output = Path(output)
     if output.exists() and not overwrite:
         raise ExportError(f"{output} already exists; pass --overwrite to replace it")
     if output.resolve() == source.resolve():
         raise ExportError(f"{output} is the model being exported; choose another output directory")
-    documents = load_documents(gold) if gold is not None else None
+    schema = model_schema(source)
+    documents = load_documents(gold, schema) if gold is not None else None
+    calibration_docs = load_documents(calibration, schema) if calibration is not None else None
     created = _make_parents(output.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
     try:
-        manifest = _build(source, staging, documents, max_f1_drop, log)
+        if format == "openvino":
+            from training.export_openvino import build_openvino
+
+            manifest = build_openvino(source, staging, documents, calibration_docs, max_f1_drop, log)
+            manifest["calibration"] = str(calibration) if calibration is not None else None
+        else:
+            manifest = _build(source, staging, documents, max_f1_drop, log)
         manifest["gold"] = str(gold) if gold is not None else None
         (staging / "export.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         apply_umask(staging)
@@ -98,7 +120,7 @@ def _build(
     fp32_dir, int8_dir = staging / "fp32", staging / "int8"
     for directory in (fp32_dir, int8_dir):
         directory.mkdir()
-        _copy_support_files(source, directory, precision=directory.name)
+        copy_support_files(source, directory, precision=directory.name)
     raw = staging / "raw.onnx"
     log(f"exporting {source} to ONNX (opset {OPSET})")
     model_type, reference = _export_onnx(source, raw)
@@ -126,17 +148,25 @@ def _build(
     for name, directory in (("onnx-fp32", fp32_dir), ("onnx-int8", int8_dir)):
         scores[name] = strict_f1(directory, documents)
     manifest["strict_f1"] = scores
+    check_f1_gate(scores, len(documents), max_f1_drop, log)
+    return manifest
+
+
+def check_f1_gate(
+    scores: dict[str, float], documents: int, max_f1_drop: float, log: Callable[[str], None]
+) -> None:
+    """Log every strict F1 and refuse if any variant loses more than ``max_f1_drop`` points
+    against ``scores["pytorch"]``."""
     for name, value in scores.items():
-        log(f"  strict F1 {name:10s} {100 * value:6.2f}")
+        log(f"  strict F1 {name:14s} {100 * value:6.2f}")
     losses = {name: 100 * (scores["pytorch"] - value) for name, value in scores.items() if name != "pytorch"}
     too_much = {name: loss for name, loss in losses.items() if loss > max_f1_drop + 1e-9}
     if too_much:
         detail = ", ".join(f"{name} loses {loss:.2f}" for name, loss in too_much.items())
         raise ExportError(
-            f"refused: {detail} points of strict F1 on {len(documents)} gold documents "
+            f"refused: {detail} points of strict F1 on {documents} gold documents "
             f"(PyTorch {100 * scores['pytorch']:.2f}; at most {max_f1_drop} allowed); nothing written"
         )
-    return manifest
 
 
 def _make_parents(directory: Path) -> list[Path]:
@@ -150,8 +180,10 @@ def _make_parents(directory: Path) -> list[Path]:
     return list(reversed(missing))
 
 
-def _copy_support_files(source: Path, target: Path, precision: str) -> None:
+def copy_support_files(source: Path, target: Path, precision: str) -> None:
     shutil.copy2(source / "config.json", target / "config.json")
+    if (source / SCHEMA_FILE).is_file():
+        shutil.copy2(source / SCHEMA_FILE, target / SCHEMA_FILE)
     settings = {**read_settings(source), "precision": precision}
     (target / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     load_tokenizer(source).save_pretrained(target)
@@ -166,7 +198,7 @@ def _load_eager(source: Path) -> Any:
     ).eval()
 
 
-def _probe_inputs(source: Path) -> dict[str, np.ndarray]:
+def probe_inputs(source: Path) -> dict[str, np.ndarray]:
     tokenizer = load_tokenizer(source)
     encoding = tokenizer(PROBE_TEXTS, padding=True, return_tensors="np")
     return {
@@ -180,7 +212,7 @@ def _export_onnx(source: Path, path: Path) -> tuple[str, np.ndarray]:
     import torch
 
     model = _load_eager(source)
-    probe = _probe_inputs(source)
+    probe = probe_inputs(source)
     names = ["input_ids", "attention_mask"]
     if "token_type_ids" in inspect.signature(model.forward).parameters:
         names.append("token_type_ids")
@@ -263,7 +295,7 @@ def _quantize(source: Path, target: Path, kept_float: list[str]) -> None:
 
 
 def _probe_difference(directory: Path, reference: np.ndarray) -> float:
-    probe = _probe_inputs(directory)
+    probe = probe_inputs(directory)
     logits = OnnxBackend(directory / ONNX_FILE, "cpu").logits(probe["input_ids"], probe["attention_mask"])
     mask = probe["attention_mask"].astype(bool)
     return float(np.abs(logits - reference)[mask].max())

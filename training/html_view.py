@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from inference.spans import CASUALTY_COUNT, Document, Span
+from inference.spans import Document, Span
 
 COLOURS = {"CASUALTY_COUNT": "#feca74", "VICTIM_TYPE": "#7aecec", "PERPETRATOR": "#aa9cfc"}
 
@@ -42,7 +42,7 @@ def _key(span: Span) -> tuple[int, int, str]:
 
 
 def _mark(text: str, span: Span, css: str, note: str) -> str:
-    label = span.label + (f" {span.outcome}" if span.label == CASUALTY_COUNT and span.outcome else "")
+    label = span.label + (f" {span.outcome}" if span.outcome else "")
     colour = COLOURS.get(span.label, "#ddd")
     title = f' title="{html.escape(note)}"' if note else ""
     return (

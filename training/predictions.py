@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import Document
 from training.corpus import label_problems, range_problem
 from training.problems import Problem
@@ -68,7 +69,7 @@ def read_prediction_lines(predictions: str | Path | list[Any]) -> tuple[str | No
     return source, items
 
 
-def entity_problems(raw: Any, index: int, text: str) -> list[str]:
+def entity_problems(raw: Any, index: int, text: str, schema: LabelSchema = DEFAULT_SCHEMA) -> list[str]:
     """What keeps one predicted entity from being scored against a gold text (empty if nothing)."""
     if not isinstance(raw, dict):
         return [f"entity {index}: must be an object"]
@@ -76,7 +77,7 @@ def entity_problems(raw: Any, index: int, text: str) -> list[str]:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
         return [f"entity {index}: 'start' and 'end' must be integers"]
     where = f"entity {index} [{start}:{end}]"
-    problems = [f"{where}: {m}" for m in label_problems(label, raw.get("outcome"))]
+    problems = [f"{where}: {m}" for m in label_problems(label, raw.get("outcome"), schema)]
     if not 0 <= start < end <= len(text):
         problems.append(f"{where}: {range_problem(text)}")
     elif not isinstance(raw.get("text"), str):
@@ -87,7 +88,10 @@ def entity_problems(raw: Any, index: int, text: str) -> list[str]:
 
 
 def read_predictions(
-    predictions: str | Path | list[Any], gold: list[tuple[int, Document]], gold_source: str
+    predictions: str | Path | list[Any],
+    gold: list[tuple[int, Document]],
+    gold_source: str,
+    schema: LabelSchema = DEFAULT_SCHEMA,
 ) -> list[list[dict[str, Any]]]:
     """Each gold document's predicted entities, in gold order; ``PredictionsError`` lists every
     problem: a line that is not an object with 'id' and 'entities', a bad entity, a duplicate id,
@@ -120,7 +124,7 @@ def read_predictions(
         if not isinstance(entities, list):
             problem(f"document {doc_id!r}: 'entities' must be a list")
             continue
-        messages = [m for i, e in enumerate(entities) for m in entity_problems(e, i, texts[doc_id])]
+        messages = [m for i, e in enumerate(entities) for m in entity_problems(e, i, texts[doc_id], schema)]
         for message in messages:
             problem(f"document {doc_id!r}: {message}")
         found[doc_id] = entities

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.model_dir import RECORD_FILE
+from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import Document
 from training.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, confidence_interval
 from training.error_report import CONTEXT_WORDS, document_errors, error_summary
@@ -49,13 +50,15 @@ def build_report(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     context_words: int = CONTEXT_WORDS,
+    schema: LabelSchema = DEFAULT_SCHEMA,
 ) -> dict[str, Any]:
     """Every score of ``entities`` (per document, in the ``Extractor.extract`` shape) against the
     gold ``documents``, on the word units of ``tokenizer``; a ``records`` section when any document
-    has gold relations. The one scoring path of ``evaluate --model`` and ``--predictions``."""
+    has gold relations and the schema has records. Per label in ``schema``'s labels. The one scoring
+    path of ``evaluate --model`` and ``--predictions``."""
     predicted = [entities_to_spans(e) for e in entities]
-    report = evaluate(documents, predicted, tokenizer)
-    counts = document_counts(documents, predicted, tokenizer)
+    report = evaluate(documents, predicted, tokenizer, schema.labels)
+    counts = document_counts(documents, predicted, tokenizer, schema.labels)
     report["bootstrap"] = {
         section: confidence_interval([c[section] for c in counts], resamples, seed) for section in SECTIONS
     }
@@ -78,7 +81,7 @@ def build_report(
     report["errors"] = error_summary(per_document)
     report["gold"] = {"sha256": gold_digest(fingerprints), "documents": len(documents)}
     report["per_document"] = per_document
-    if any(d.relations is not None for d in documents):
+    if schema.has_records and any(d.relations is not None for d in documents):
         report["records"] = record_scores(documents, entities)
     return report
 
@@ -112,9 +115,10 @@ def run_evaluation(
 ) -> tuple[dict[str, Any], list[Document], list[list[dict[str, Any]]]]:
     """Load the gold and the model, extract, build the report: (report, documents, entities)."""
     from inference import Extractor
+    from inference.schema import model_schema
     from training.corpus import load_documents
 
-    documents = load_documents(data)
+    documents = load_documents(data, model_schema(model))
     extractor = Extractor.from_pretrained(model, device=device, batch_size=batch_size, precision=precision)
     entities = extractor.extract([d.text for d in documents], progress=progress)
     report = {
@@ -122,7 +126,8 @@ def run_evaluation(
         "data": str(data),
         "model_record_sha256": model_record_digest(model),
         "precision": getattr(extractor.backend, "precision", None),
-        **build_report(documents, entities, extractor.tokenizer, resamples, seed),
+        "runtime": extractor.runtime(),
+        **build_report(documents, entities, extractor.tokenizer, resamples, seed, schema=extractor.schema),
     }
     return report, documents, entities
 
@@ -133,18 +138,23 @@ def predictions_evaluation(
     tokenizer: Any = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    schema: LabelSchema | None = None,
 ) -> tuple[dict[str, Any], list[Document], list[list[dict[str, Any]]]]:
     """Check the predictions against the gold, build the report: (report, documents, entities).
 
     ``tokenizer`` (a tokenizer, or the directory of one or of a model) gives seqeval its word units;
-    by default the packaged all-MiniLM-L6-v2's, which the default model uses.
+    by default the packaged all-MiniLM-L6-v2's, which the default model uses. The labels scored are
+    ``schema``'s: by default those of the model directory named as ``tokenizer``, else the default
+    schema's; a gold or predicted label outside them is refused with its file and line.
     """
     from training.corpus import CorpusError, read_documents
 
-    located, problems = read_documents(data)
+    if schema is None:
+        schema = _directory_schema(tokenizer)
+    located, problems = read_documents(data, schema)
     if problems:
         raise CorpusError(problems)
-    entities = read_predictions(predictions, located, str(data))
+    entities = read_predictions(predictions, located, str(data), schema)
     if tokenizer is None or isinstance(tokenizer, str | Path):
         from inference.model_dir import load_tokenizer
 
@@ -159,9 +169,20 @@ def predictions_evaluation(
         "predictions_sha256": hashlib.sha256(Path(predictions).read_bytes()).hexdigest() if is_file else None,
         "data": str(data),
         "tokenizer": source,
-        **build_report(documents, entities, tokenizer, resamples, seed),
+        **build_report(documents, entities, tokenizer, resamples, seed, schema=schema),
     }
     return report, documents, entities
+
+
+def _directory_schema(tokenizer: Any) -> LabelSchema:
+    """The schema of a model directory given as the tokenizer; the default schema otherwise."""
+    if isinstance(tokenizer, str | Path) and (Path(tokenizer) / "config.json").is_file():
+        from inference.schema import model_schema
+
+        config = json.loads((Path(tokenizer) / "config.json").read_text(encoding="utf-8"))
+        if "id2label" in config:
+            return model_schema(tokenizer)
+    return DEFAULT_SCHEMA
 
 
 def evaluate_predictions(
@@ -170,8 +191,9 @@ def evaluate_predictions(
     tokenizer: Any = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    schema: LabelSchema | None = None,
 ) -> dict[str, Any]:
     """The report of ``evaluate --model`` for any system's predictions: a JSONL file or a list of
     ``{"id", "entities": [{"label", "start", "end", "text", "outcome"?}]}`` objects, one per gold
     document, in any order (other fields are ignored). See ``predictions_evaluation``."""
-    return predictions_evaluation(predictions, data, tokenizer, resamples, seed)[0]
+    return predictions_evaluation(predictions, data, tokenizer, resamples, seed, schema)[0]

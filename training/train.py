@@ -22,12 +22,13 @@ from typing import Any
 from inference.atomic import replace_directory
 from inference.batching import length_grouped_batches, window_collator
 from inference.model_dir import RECORD_FILE
+from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import Document
 from training.augment import augment
 from training.calibrate import tune_min_scores
 from training.checkpoint import Checkpoints, Progress
-from training.config import ConfigError, TrainConfig
-from training.corpus import CorpusError, corpus_hash, load_documents, validate_files
+from training.config import ConfigError, TrainConfig, label_schema
+from training.corpus import CorpusError, corpus_hash, corpus_labels, load_documents, validate_files
 from training.fakes_standoff import read_standoff
 from training.features import WindowFeatures, training_windows
 from training.permissions import apply_umask
@@ -57,7 +58,7 @@ def train(
     if not accelerator.is_main_process:
         log = _silent
     set_seed(config.seed)
-    model, tokenizer = load_base_model(base_model)
+    model, tokenizer = load_base_model(base_model, data.schema)
     features, data_step = cached_windows(data, tokenizer, model, config, output, accelerator, log)
     loader, sampler = training_loader(features, tokenizer, config.batch_size, config.seed)
     optimizer, scheduler = build_optimizer(model, config, steps=len(loader) * config.epochs)
@@ -75,7 +76,7 @@ def train(
         set_epoch(loader, sampler, epoch)
         trained = train_epoch(model, loader, optimizer, scheduler, accelerator, config, epoch)
         unwrapped = accelerator.unwrap_model(model)
-        report = evaluate_model(unwrapped, tokenizer, data.dev, config, str(accelerator.device))
+        report = evaluate_model(unwrapped, tokenizer, data.dev, config, str(accelerator.device), data.schema)
         end_epoch(progress, checkpoints, unwrapped, epoch, trained, report, log)
 
     record = training_record(config, base_model, data, progress, accelerator, resume, started)
@@ -84,7 +85,7 @@ def train(
     if accelerator.is_main_process:
         model = accelerator.unwrap_model(model)
         model.load_state_dict(checkpoints.load_best())
-        save_best(model, tokenizer, data.dev, config, record, output, str(accelerator.device), log)
+        save_best(model, tokenizer, data, config, record, output, str(accelerator.device), log)
         checkpoints.remove()
     accelerator.wait_for_everyone()
     return record
@@ -96,22 +97,25 @@ class TrainingData:
     dev: list[Document]
     counts: dict[str, Any]  # how many documents came from where (``training_documents``)
     corpus_sha256: str
+    schema: LabelSchema
 
 
 def load_data(config: TrainConfig, log: Callable[[str], None]) -> TrainingData:
-    """The checked training and dev documents, and the hash of the files they came from."""
+    """The label schema, the checked training and dev documents, and the hash of the files they
+    came from."""
+    schema = resolve_schema(config, log)
     data_files = [config.train_file, *config.extra_train_files, config.dev_file]
     # One check over all files, dev and test first so that an evaluation document found in training
     # data (inside silver data, say) is reported at the training file's line.
     evaluation_files = [config.dev_file, *([config.test_file] if config.test_file else [])]
-    problems = validate_files([*evaluation_files, config.train_file, *config.extra_train_files])
+    problems = validate_files([*evaluation_files, config.train_file, *config.extra_train_files], schema)
     if problems:
         raise CorpusError(problems)
-    train_docs, counts = training_documents(config, log)
-    dev_docs = load_documents(config.dev_file)
+    train_docs, counts = training_documents(config, log, schema)
+    dev_docs = load_documents(config.dev_file, schema)
     fakes = counts["fakes"]
     trained_on = corpus_hash(data_files, (config.fakes_annotations, fakes["documents"]) if fakes else None)
-    return TrainingData(train_docs, dev_docs, counts, trained_on)
+    return TrainingData(train_docs, dev_docs, counts, trained_on, schema)
 
 
 def start_accelerator(config: TrainConfig) -> Any:
@@ -128,14 +132,12 @@ def start_accelerator(config: TrainConfig) -> Any:
     return accelerator
 
 
-def load_base_model(base_model: str) -> tuple[Any, Any]:
-    """The base encoder with a fresh token-classification head over the project's tags, and its
+def load_base_model(base_model: str, schema: LabelSchema = DEFAULT_SCHEMA) -> tuple[Any, Any]:
+    """The base encoder with a fresh token-classification head over the schema's tags, and its
     tokenizer."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from inference.alignment import tag_names
-
-    names = tag_names()
+    names = schema.tag_names()
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     if not getattr(tokenizer, "is_fast", False):
         raise ConfigError(f"base_model {base_model!r} has no fast tokenizer (offsets are needed)")
@@ -285,8 +287,6 @@ def training_record(
     started: float,
 ) -> dict[str, Any]:
     """What was trained on, how, and how each epoch went (``training_record.json``)."""
-    from inference.alignment import tag_names
-
     train_seconds = sum(h["seconds"] for h in progress.history)
     return {
         "config": config.to_dict(),
@@ -295,7 +295,7 @@ def training_record(
         "train_documents": len(data.train),
         **data.counts,
         "dev_documents": len(data.dev),
-        "labels": tag_names(),
+        "labels": data.schema.tag_names(),
         "best_epoch": max(progress.history, key=lambda h: h["dev_f1"])["epoch"],
         "history": progress.history,
         "dev": progress.best_report,
@@ -313,7 +313,7 @@ def training_record(
 def save_best(
     model: Any,
     tokenizer: Any,
-    dev_docs: list[Document],
+    data: TrainingData,
     config: TrainConfig,
     record: dict[str, Any],
     output: Path,
@@ -321,14 +321,14 @@ def save_best(
     log: Callable[[str], None],
 ) -> None:
     """The best epoch's ``model`` with minimum span scores tuned on dev, saved to ``output``."""
-    dev_entities = predict_entities(model, tokenizer, dev_docs, config, device)
-    min_scores, dev_scores = tune_min_scores(dev_docs, dev_entities)
+    dev_entities = predict_entities(model, tokenizer, data.dev, config, device, data.schema)
+    min_scores, dev_scores = tune_min_scores(data.dev, dev_entities, data.schema.labels)
     record["calibration"] = {
         "min_scores": min_scores,
         "dev_file": config.dev_file,
         "dev_exact_f1": dev_scores,
     }
-    save_model_dir(model, tokenizer, config, record, output, min_scores)
+    save_model_dir(model, tokenizer, config, record, output, min_scores, data.schema)
     best_f1 = max(h["dev_f1"] for h in record["history"])
     log(
         f"best epoch {record['best_epoch']} (dev strict F1 {best_f1:.4f}); "
@@ -427,13 +427,38 @@ def quality_warnings(best_f1: float, config: TrainConfig) -> list[str]:
     ]
 
 
+def resolve_schema(config: TrainConfig, log: Callable[[str], None] = print) -> LabelSchema:
+    """The config's label schema; for ``labels: from_corpus`` the labels of the train files, listed
+    in the log before any work."""
+    from inference.schema import schema_from_corpus
+
+    schema = label_schema(config)
+    if schema is not None:
+        return schema
+    problems = validate_files([config.train_file, *config.extra_train_files], schema=None)
+    if problems:
+        raise CorpusError(problems)
+    seen: dict[str, list[str]] = {}
+    for path in [config.train_file, *config.extra_train_files]:
+        for label, outcomes in corpus_labels(load_documents(path, schema=None)).items():
+            seen.setdefault(label, []).extend(o for o in outcomes if o not in seen[label])
+    schema = schema_from_corpus(seen)
+    described = ", ".join(
+        f"{label} (outcomes {'/'.join(schema.outcomes[label])})" if label in schema.outcomes else label
+        for label in schema.labels
+    )
+    log(f"labels from the corpus: {described}; roles {schema.roles or 'none'}")
+    return schema
+
+
 def training_documents(
-    config: TrainConfig, log: Callable[[str], None] = print
+    config: TrainConfig, log: Callable[[str], None] = print, schema: LabelSchema = DEFAULT_SCHEMA
 ) -> tuple[list[Any], dict[str, Any]]:
     """The documents trained on, and how many came from where (for the record and the card)."""
-    corpus = load_documents(config.train_file)
-    extra_files = [(path, load_documents(path)) for path in config.extra_train_files]
+    corpus = load_documents(config.train_file, schema)
+    extra_files = [(path, load_documents(path, schema)) for path in config.extra_train_files]
     fakes = load_fakes(config, log)
+    _check_fakes_labels(fakes, schema, config)
     chosen = select_fraction(corpus, config)
     extra = [document for _, documents in extra_files for document in documents]
     originals = chosen + extra + fakes
@@ -462,6 +487,16 @@ def load_fakes(config: TrainConfig, log: Callable[[str], None]) -> list[Any]:
     return documents
 
 
+def _check_fakes_labels(documents: list[Any], schema: LabelSchema, config: TrainConfig) -> None:
+    """The FA-KES annotations carry the default labels: refuse them under a schema without those."""
+    unknown = sorted({s.label for d in documents for s in d.spans} - set(schema.labels))
+    if unknown:
+        raise ConfigError(
+            f"{config.fakes_annotations}: labels {', '.join(unknown)} are not in the config's labels "
+            f"({', '.join(schema.labels)}); set fakes_dir and fakes_annotations to null"
+        )
+
+
 def fakes_data(config: TrainConfig, documents: list[Any]) -> dict[str, Any] | None:
     if not documents:
         return None
@@ -479,24 +514,36 @@ def select_fraction(documents: list[Any], config: TrainConfig) -> list[Any]:
 
 
 def predict_entities(
-    model: Any, tokenizer: Any, documents: list[Any], config: TrainConfig, device: str
+    model: Any,
+    tokenizer: Any,
+    documents: list[Any],
+    config: TrainConfig,
+    device: str,
+    schema: LabelSchema = DEFAULT_SCHEMA,
 ) -> list[list[dict[str, Any]]]:
     """Entities of the model being trained, as ``Extractor`` gives them (no minimum scores)."""
     from inference.extractor import Extractor, TorchBackend
 
     model.eval()
     id2label = {int(k): v for k, v in model.config.id2label.items()}
-    extractor = Extractor(TorchBackend(model, device), tokenizer, id2label, config.max_length, config.stride)
+    extractor = Extractor(
+        TorchBackend(model, device), tokenizer, id2label, config.max_length, config.stride, schema=schema
+    )
     return extractor.extract([d.text for d in documents])
 
 
 def evaluate_model(
-    model: Any, tokenizer: Any, documents: list[Any], config: TrainConfig, device: str
+    model: Any,
+    tokenizer: Any,
+    documents: list[Any],
+    config: TrainConfig,
+    device: str,
+    schema: LabelSchema = DEFAULT_SCHEMA,
 ) -> dict:
     from training.evaluate import entities_to_spans, evaluate
 
-    entities = predict_entities(model, tokenizer, documents, config, device)
-    return evaluate(documents, [entities_to_spans(e) for e in entities], tokenizer)
+    entities = predict_entities(model, tokenizer, documents, config, device, schema)
+    return evaluate(documents, [entities_to_spans(e) for e in entities], tokenizer, schema.labels)
 
 
 def save_model_dir(
@@ -506,9 +553,11 @@ def save_model_dir(
     record: dict[str, Any],
     output: Path,
     min_scores: dict[str, float] | None = None,
+    schema: LabelSchema = DEFAULT_SCHEMA,
 ) -> None:
     """Write into a temporary sibling, then swap it in: the output appears only complete."""
     from inference.model_dir import SETTINGS_FILE
+    from inference.schema import write_schema
 
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
@@ -519,6 +568,7 @@ def save_model_dir(
         settings = {"max_length": config.max_length, "stride": config.stride, "min_scores": min_scores or {}}
         (staging / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_schema(staging, schema)
         apply_umask(staging)
         replace_directory(staging, output)
     except BaseException:
