@@ -70,14 +70,16 @@ def read_record(model_dir: Path) -> dict[str, Any]:
 
 def mismatch(record: dict[str, Any], config: Any) -> list[str]:
     """Why a trained model is not this point: differing settings, or another corpus."""
+    from training.config import TrainConfig
     from training.corpus import corpus_hash
 
-    trained = record.get("config", {})
+    # A model trained before a key existed was trained with that key's default.
+    trained = {**TrainConfig().to_dict(), **record.get("config", {})}
     wanted = config.to_dict()
     reasons = [
-        f"{key}: trained with {trained.get(key)!r}, this curve uses {wanted[key]!r}"
+        f"{key}: trained with {trained[key]!r}, this curve uses {wanted[key]!r}"
         for key in wanted
-        if key != "fakes_max_documents" and trained.get(key) != wanted[key]
+        if key != "fakes_max_documents" and trained[key] != wanted[key]
     ]
     # fakes_max_documents 0 ("all") and N mean the same run while the file holds N articles.
     fakes = fakes_documents(config)

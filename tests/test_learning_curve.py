@@ -172,3 +172,19 @@ def test_corpus_hash_of_a_whole_file_equals_the_hash_of_all_its_lines(tmp_path: 
     assert corpus_hash(files, (tmp_path / "b.jsonl", 2)) == corpus_hash([*files, tmp_path / "b.jsonl"])
     assert corpus_hash(files, (tmp_path / "b.jsonl", 1)) != corpus_hash(files, (tmp_path / "b.jsonl", 2))
     assert whole != corpus_hash(files, (tmp_path / "b.jsonl", 2))  # a blank line is part of a whole file
+
+
+def test_a_record_from_before_a_config_key_existed_matches_the_keys_default(tmp_path: Path) -> None:
+    from training.config import TrainConfig, config_from_dict
+
+    script = load_script()
+    config = config_from_dict(
+        {"train_file": str(tmp_path / "absent.jsonl"), "fakes_dir": None, "fakes_annotations": None}
+    )
+    old = {k: v for k, v in config.to_dict().items() if k not in ("labels", "cache_dir")}
+    assert script.mismatch({"config": old, "fakes": {"documents": 0}}, config) == []
+    # A key the record lacks is compared with its default: a non-default value is still a mismatch.
+    other = config_from_dict({**config.to_dict(), "labels": ["WEAPON"]})
+    assert script.mismatch({"config": old, "fakes": {"documents": 0}}, other) == [
+        f"labels: trained with {TrainConfig().labels!r}, this curve uses ['WEAPON']"
+    ]
