@@ -197,3 +197,33 @@ def test_split_that_would_produce_a_bad_corpus_writes_nothing(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["train.jsonl"]
     assert main(["split", str(first), "--output-dir", str(out)]) == 0
     assert sum(len(load_documents(out / f"{s}.jsonl")) for s in ("train", "dev", "test")) == 1
+
+
+def test_relations_follow_the_schemas_roles(tmp_path):
+    from inference.schema import LabelSchema
+
+    text = "Rebels killed 12 civilians."
+    spans = [
+        {"start": 0, "end": 6, "label": "ARMED"},
+        {"start": 14, "end": 16, "label": "TOLL", "outcome": "killed"},
+        {"start": 17, "end": 26, "label": "PEOPLE"},
+    ]
+    relations = [{"head": 1, "tail": 2, "type": "victim"}, {"head": 1, "tail": 0, "type": "perpetrator"}]
+    path = write_lines(
+        tmp_path / "c.jsonl", [json.dumps({"id": "d", "text": text, "spans": spans, "relations": relations})]
+    )
+    outcomes = {"TOLL": ("killed",)}
+    roles = LabelSchema(
+        ("ARMED", "TOLL", "PEOPLE"), outcomes, {"count": "TOLL", "victim": "PEOPLE", "perpetrator": "ARMED"}
+    )
+    assert validate_files([path], roles) == []
+    swapped = LabelSchema(
+        ("ARMED", "TOLL", "PEOPLE"), outcomes, {"count": "TOLL", "victim": "ARMED", "perpetrator": "PEOPLE"}
+    )
+    assert [p.message for p in validate_files([path], swapped)] == [
+        "document 'd': relation 0: tail 2 is PEOPLE, not ARMED",
+        "document 'd': relation 1: tail 0 is ARMED, not PEOPLE",
+    ]
+    # No roles: the relations are read without a label check, as with any labels (schema None).
+    assert validate_files([path], LabelSchema(("ARMED", "TOLL", "PEOPLE"), outcomes)) == []
+    assert load_documents(path, schema=None)[0].relations is not None

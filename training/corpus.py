@@ -11,10 +11,11 @@ from typing import Any
 
 from inference.atomic import write_text
 from inference.schema import DEFAULT_SCHEMA, LabelSchema
-from inference.spans import CASUALTY_COUNT, Document, Relation, Span, cuts_word
+from inference.spans import Document, Relation, Span, cuts_word
 from training.problems import Problem
 from training.textfiles import InputFileError, read_utf8
 
+# The relation types and the default schema's label of each (a schema's roles name its own).
 RELATION_TARGETS = {"victim": "VICTIM_TYPE", "perpetrator": "PERPETRATOR"}
 
 
@@ -79,13 +80,17 @@ def document_problems(
     for left, right in zip(ordered, ordered[1:], strict=False):
         if right.start < left.end:
             problems.append(f"spans [{left.start}:{left.end}] and [{right.start}:{right.end}] overlap")
-    relations = _relations(raw.get("relations"), ordered, problems)
+    relations = _relations(raw.get("relations"), ordered, problems, schema)
     if problems:
         return None, problems
     return Document(doc_id, text, ordered, relations), []
 
 
-def _relations(raw: Any, spans: list[Span], problems: list[str]) -> list[Relation] | None:
+def _relations(
+    raw: Any, spans: list[Span], problems: list[str], schema: LabelSchema | None
+) -> list[Relation] | None:
+    """The relations of a document; a head must be the schema's count label and a tail its label of
+    the relation's role (``victim``, ``perpetrator``), each checked only where the schema has the role."""
     if raw is None:
         return None
     if not isinstance(raw, list):
@@ -104,10 +109,10 @@ def _relations(raw: Any, spans: list[Span], problems: list[str]) -> list[Relatio
         if not (0 <= head < len(spans) and 0 <= tail < len(spans)):
             problems.append(f"{where}: span index out of range (document has {len(spans)} spans)")
             continue
-        if spans[head].label != CASUALTY_COUNT:
-            problems.append(f"{where}: head {head} is {spans[head].label}, not {CASUALTY_COUNT}")
-        if spans[tail].label != RELATION_TARGETS[kind]:
-            problems.append(f"{where}: tail {tail} is {spans[tail].label}, not {RELATION_TARGETS[kind]}")
+        roles = schema.roles if schema is not None else {}
+        for end, index, role in (("head", head, "count"), ("tail", tail, kind)):
+            if role in roles and spans[index].label != roles[role]:
+                problems.append(f"{where}: {end} {index} is {spans[index].label}, not {roles[role]}")
         relations.append(Relation(head, tail, kind))
     return relations
 
