@@ -9,11 +9,30 @@ dashed one. All text is HTML-escaped; the page loads nothing from elsewhere.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from typing import Any
 
 from inference.spans import Document, Span
 
 COLOURS = {"CASUALTY_COUNT": "#feca74", "VICTIM_TYPE": "#7aecec", "PERPETRATOR": "#aa9cfc"}
+_GOLDEN_ANGLE = 137.508  # successive hues this far apart stay distinct however many there are
+
+
+def label_colours(labels: Iterable[str]) -> dict[str, str]:
+    """A background colour per label: the default palette for its labels, and for the others (in
+    name order) light hues a golden angle apart."""
+    colours = {label: COLOURS[label] for label in labels if label in COLOURS}
+    others = sorted({label for label in labels if label not in COLOURS})
+    for index, label in enumerate(others):
+        colours[label] = f"hsl({(100 + index * _GOLDEN_ANGLE) % 360:.0f}, 75%, 78%)"
+    return colours
+
+
+def page_labels(documents: list[Document], predicted: list[list[Span]]) -> list[str]:
+    """The labels of a page's legend: the default ones when every span has one, else those found."""
+    found = {s.label for d in documents for s in d.spans} | {s.label for p in predicted for s in p}
+    return list(COLOURS) if found <= set(COLOURS) else sorted(found)
+
 
 _STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em; color: #222; }
@@ -41,9 +60,9 @@ def _key(span: Span) -> tuple[int, int, str]:
     return (span.start, span.end, span.label)
 
 
-def _mark(text: str, span: Span, css: str, note: str) -> str:
+def _mark(text: str, span: Span, css: str, note: str, colours: dict[str, str]) -> str:
     label = span.label + (f" {span.outcome}" if span.outcome else "")
-    colour = COLOURS.get(span.label, "#ddd")
+    colour = colours.get(span.label, "#ddd")
     title = f' title="{html.escape(note)}"' if note else ""
     return (
         f'<mark class="{" ".join(["ent", css]).strip()}" style="background: {colour}"{title}>'
@@ -52,14 +71,14 @@ def _mark(text: str, span: Span, css: str, note: str) -> str:
     )
 
 
-def _marked_text(text: str, marks: list[tuple[Span, str, str]]) -> str:
+def _marked_text(text: str, marks: list[tuple[Span, str, str]], colours: dict[str, str]) -> str:
     """The text with each (span, css class, tooltip) marked; overlapping marks are skipped."""
     parts, position = [], 0
     for span, css, note in sorted(marks, key=lambda m: (m[0].start, m[0].end)):
         if span.start < position:
             continue
         parts.append(html.escape(text[position : span.start]))
-        parts.append(_mark(text, span, css, note))
+        parts.append(_mark(text, span, css, note, colours))
         position = span.end
     parts.append(html.escape(text[position:]))
     return "".join(parts)
@@ -98,6 +117,8 @@ def render_html(
     report: dict[str, Any] | None = None,
 ) -> str:
     """The whole page as a string; ``report`` (from ``evaluate``) adds a score table on top."""
+    labels = page_labels(documents, predicted)
+    colours = label_colours(labels)
     sections, index_rows = [], []
     for number, (document, pred_spans) in enumerate(zip(documents, predicted, strict=True)):
         gold_marks, pred_marks, counts = _document_marks(document.spans, pred_spans)
@@ -106,6 +127,8 @@ def render_html(
             f"{value} {name}" for name, value in counts.items() if value or name != "wrong outcome"
         )
         anchor = f"doc-{number}"
+        gold_text = _marked_text(document.text, gold_marks, colours)
+        pred_text = _marked_text(document.text, pred_marks, colours)
         index_rows.append(
             f'<tr><td><a href="#{anchor}">{html.escape(document.id)}</a></td>'
             f"<td>{counts['correct']}</td><td>{counts['false positives']}</td>"
@@ -114,11 +137,11 @@ def render_html(
         sections.append(
             f'<section id="{anchor}" class="{"errors" if errors else "clean"}">'
             f'<h2>{html.escape(document.id)} <span class="counts">{summary}</span></h2>'
-            f'<div class="pair"><div><h3>gold</h3><div class="text">{_marked_text(document.text, gold_marks)}'
-            f'</div></div><div><h3>predicted</h3><div class="text">{_marked_text(document.text, pred_marks)}'
+            f'<div class="pair"><div><h3>gold</h3><div class="text">{gold_text}'
+            f'</div></div><div><h3>predicted</h3><div class="text">{pred_text}'
             "</div></div></div></section>"
         )
-    legend = " ".join(_mark(label, Span(0, len(label), label), "", "") for label in COLOURS)
+    legend = " ".join(_mark(label, Span(0, len(label), label), "", "", colours) for label in labels)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
