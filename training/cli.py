@@ -25,16 +25,46 @@ class UsageError(ValueError):
     pass
 
 
+def add_schema_options(parser: argparse.ArgumentParser) -> None:
+    """``--labels`` / ``--config`` / ``--model``: where a corpus command takes its label schema."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--labels",
+        choices=("default", "from-corpus"),
+        help="the label schema: the default labels (the default), or the labels the files carry",
+    )
+    group.add_argument("--config", metavar="FILE", help="the label schema of this training config's labels:")
+    group.add_argument("--model", metavar="DIR", help="the label schema of this model directory")
+
+
+def corpus_label_schema(args: argparse.Namespace, paths: list[str]) -> tuple[Any, str]:
+    """The label schema ``add_schema_options`` chose, and its name for messages."""
+    from inference.schema import DEFAULT_SCHEMA, model_schema
+    from training.config import label_schema, load_config
+    from training.corpus import corpus_schema
+
+    if args.model:
+        return model_schema(args.model), f"the schema of model {args.model}"
+    if args.config:
+        config = load_config(args.config)
+        schema = label_schema(config) or corpus_schema([config.train_file, *config.extra_train_files])
+        return schema, f"the labels of config {args.config}"
+    if args.labels == "from-corpus":
+        return corpus_schema(paths), "the corpus's labels"
+    return DEFAULT_SCHEMA, "the project's set"
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from training.corpus import read_documents, validate_files
 
-    problems = validate_files(args.paths)
+    schema, _ = corpus_label_schema(args, args.paths)
+    problems = validate_files(args.paths, schema)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         print(f"{len(problems)} problem(s) found", file=sys.stderr)
         return 1
-    total = sum(len(read_documents(p)[0]) for p in args.paths)
+    total = sum(len(read_documents(p, schema)[0]) for p in args.paths)
     print(f"ok: {total} documents in {len(args.paths)} file(s)")
     return 0
 
@@ -43,7 +73,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from training.corpus import CorpusError, read_documents
     from training.datacheck import check_data, format_check
 
-    read = [read_documents(path) for path in args.paths]
+    schema, label_set = corpus_label_schema(args, args.paths)
+    # Any label name is read: the check names the labels outside the schema.
+    read = [read_documents(path, schema=None) for path in args.paths]
     problems = [problem for _, file_problems in read for problem in file_problems]
     if problems:
         raise CorpusError(problems)
@@ -60,7 +92,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
         tokenizer = load_tokenizer(Path(args.tokenizer or default_tokenizer_path()))
     try:
-        check = check_data(files, tokenizer, max_length=args.max_length, stride=args.stride)
+        check = check_data(
+            files,
+            tokenizer,
+            max_length=args.max_length,
+            stride=args.stride,
+            schema=schema,
+            label_set=label_set,
+        )
     except ValueError as error:
         raise UsageError(str(error)) from error
     report = json.dumps(check.to_dict(), indent=2, ensure_ascii=False) if args.json else format_check(check)
@@ -555,10 +594,11 @@ def write_fakes_standoff(output: str, documents: list[Any], fakes_dir: str | Non
 
 
 def cmd_check_corpus(args: argparse.Namespace) -> int:
-    from training.quality import check_corpus, format_suspects
+    from training.quality import check_corpus, checks_for, format_suspects
 
-    suspects = check_corpus(args.paths)
-    report = format_suspects(suspects, args.paths)
+    schema, _ = corpus_label_schema(args, args.paths)
+    suspects = check_corpus(args.paths, schema)
+    report = format_suspects(suspects, args.paths, checks_for(schema))
     if args.output:
         write_text(args.output, report + "\n")
         print(report.split("\n\n", 1)[0])
@@ -698,6 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check corpus files; every problem with file and line")
     p.add_argument("paths", nargs="+")
+    add_schema_options(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser(
@@ -712,6 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=256, help="tokens per window, special tokens included")
     p.add_argument("--stride", type=int, default=64, help="tokens shared by consecutive windows")
     p.add_argument("--no-windows", action="store_true", help="skip the window cut (no tokenizer needed)")
+    add_schema_options(p)
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("train", help="fine-tune a model on the corpus")
@@ -906,6 +948,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-corpus", help="list annotation suspects for review (file:line, document id)")
     p.add_argument("paths", nargs="*", default=DEFAULT_SPLITS)
     p.add_argument("--output", help="write the list to this file")
+    add_schema_options(p)
     p.set_defaults(func=cmd_check_corpus)
 
     p = sub.add_parser("agreement", help="span agreement F1 between two annotations of the same documents")

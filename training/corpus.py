@@ -264,6 +264,21 @@ def corpus_labels(documents: list[Document]) -> dict[str, list[str]]:
     return found
 
 
+def corpus_schema(paths: list[str | Path]) -> LabelSchema:
+    """The schema of the labels the files carry (``labels: from_corpus``, ``--labels from-corpus``);
+    raises ``CorpusError`` listing every problem of the files, read with any label names."""
+    from inference.schema import schema_from_corpus
+
+    problems = validate_files(paths, schema=None)
+    if problems:
+        raise CorpusError(problems)
+    seen: dict[str, list[str]] = {}
+    for path in paths:
+        for label, outcomes in corpus_labels(load_documents(path, schema=None)).items():
+            seen.setdefault(label, []).extend(o for o in outcomes if o not in seen[label])
+    return schema_from_corpus(seen)
+
+
 def label_counts(documents: list[Document]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for document in documents:

@@ -24,7 +24,8 @@
   places and untagged in others within casualty sentences); each occurrence departing from the
   majority is listed.
 - ``new_labels``: entity types of a split absent from the reference split (a warning: the model
-  never learns them), and entity types outside the project's set (an error).
+  never learns them), and entity types outside the label schema's (an error naming the schema: the
+  default labels, a config's, a model's or the corpus's; ``label_set`` says which).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inference.alignment import SpecialTokens, entity_types, make_windows, tokenize_text
+from inference.alignment import SpecialTokens, make_windows, tokenize_text
+from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import Document, Span
 
 RARE_FRACTION = 0.5
@@ -120,6 +122,7 @@ class DataCheck:
     outside_label_set: dict[str, list[str]]
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    label_set: str = "the project's set"  # whose labels ``labels`` are, in messages
 
     def to_dict(self) -> dict[str, Any]:
         window = None
@@ -175,13 +178,16 @@ def check_data(
     tokenizer: Any = None,
     max_length: int = 256,
     stride: int = 64,
+    schema: LabelSchema = DEFAULT_SCHEMA,
+    label_set: str = "the project's set",
 ) -> DataCheck:
-    """The data check of named splits (see the module); ``tokenizer=None`` skips the window cut."""
+    """The data check of named splits (see the module) against ``schema``'s entity types, which
+    ``label_set`` names in messages; ``tokenizer=None`` skips the window cut."""
     if not files:
         raise ValueError("no split to check")
     names = list(files)
     reference = reference_split(names)
-    known = entity_types()
+    known = schema.entity_types()
     counts = {name: _counts(documents, known) for name, documents in files.items()}
     total = SplitCounts(labels={k: 0 for k in known})
     for split in counts.values():
@@ -231,6 +237,7 @@ def check_data(
         inconsistent=_inconsistent(files),
         not_in_reference={k: v for k, v in not_in_reference.items() if v},
         outside_label_set={k: v for k, v in outside.items() if v},
+        label_set=label_set,
     )
     _judge(check)
     return check
@@ -336,7 +343,7 @@ def _judge(check: DataCheck) -> None:
     reference = check.reference
     for name, labels in check.outside_label_set.items():
         check.errors.append(
-            f"{name}: entity type(s) outside the project's set ({', '.join(check.labels)}): "
+            f"{name}: entity type(s) outside {check.label_set} ({', '.join(check.labels)}): "
             f"{', '.join(labels)}"
         )
     for name, labels in check.not_in_reference.items():
@@ -444,9 +451,9 @@ def format_check(check: DataCheck) -> str:
     for name, labels in check.not_in_reference.items():
         lines.append(f"{name}: not in {check.reference}: {', '.join(labels)}")
     for name, labels in check.outside_label_set.items():
-        lines.append(f"{name}: outside the project's set: {', '.join(labels)}")
+        lines.append(f"{name}: outside {check.label_set}: {', '.join(labels)}")
     if not check.not_in_reference and not check.outside_label_set:
-        lines.append(f"none: every split's entity types are in {check.reference} and the project's set")
+        lines.append(f"none: every split's entity types are in {check.reference} and {check.label_set}")
     lines += ["", f"== {len(check.errors)} error(s), {len(check.warnings)} warning(s)"]
     lines += [f"error: {e}" for e in check.errors] + [f"warning: {w}" for w in check.warnings]
     return "\n".join(lines)

@@ -10,14 +10,18 @@
 - ``inconsistent``: the same string in the same context (the same word before and after it)
   labelled differently, or labelled in some places and untagged in others, across the corpus. Each
   occurrence that departs from the most frequent choice is listed, with the tally.
-- ``count-without-victim``: a count with no VICTIM_TYPE in its sentence; not in headlines (which
-  seldom name victims), not in a sentence about a toll ("the toll rose to 16"), not for a count
-  followed by "of them", "of whom", "others" or "more" (victims named before).
-- ``span-edge``: a VICTIM_TYPE or PERPETRATOR starting with a determiner (the, a, an, possessive
-  pronouns, this/these/those), a count starting with "the", or any span starting or ending with
-  punctuation (a closing bracket that closes one inside the span, and abbreviations like "U.S.",
-  are fine).
+- ``count-without-victim``: a count with no victim (VICTIM_TYPE) in its sentence; not in headlines
+  (which seldom name victims), not in a sentence about a toll ("the toll rose to 16"), not for a
+  count followed by "of them", "of whom", "others" or "more" (victims named before).
+- ``span-edge``: a victim or perpetrator (VICTIM_TYPE, PERPETRATOR) starting with a determiner
+  (the, a, an, possessive pronouns, this/these/those), a count starting with "the", or any span
+  starting or ending with punctuation (a closing bracket that closes one inside the span, and
+  abbreviations like "U.S.", are fine).
 - ``unreadable-count``: a count whose text ``inference.counts.parse_count`` cannot turn into a number.
+
+The labels are a label schema's (``inference.schema``; the default one unless given): the checks
+about counts (``untagged-number``, ``unreadable-count``, ``count-without-victim``) run only where the
+schema has a count role (and a victim role), and take the role's label in place of the default one.
 
 Suspects are not errors: many are deliberate (a number next to "killed" that counts something else).
 
@@ -37,7 +41,8 @@ from typing import Any
 from inference.counts import parse_count
 from inference.lexicon import CASUALTY_CUE, CHECK_TOKEN, DETERMINERS, GROUPED_NUMBER, NUMBER_WORDS
 from inference.records import headline_end, sentence_bounds
-from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE, Document, Span
+from inference.schema import DEFAULT_SCHEMA, LabelSchema
+from inference.spans import Document, Span
 from training.problems import Problem
 
 WINDOW = 4  # words on each side of a casualty word
@@ -267,20 +272,20 @@ _PARTITIVE = re.compile(
 )
 
 
-def _counts_without_victims(item: _Located) -> list[Problem]:
+def _counts_without_victims(item: _Located, count: str, victim: str) -> list[Problem]:
     document = item.document
     headline = headline_end(document.text)
     suspects = []
     for sentence_start, sentence_end in item.sentences:
         spans = [s for s in document.spans if sentence_start <= s.start < sentence_end]
-        if any(s.label == VICTIM_TYPE for s in spans):
+        if any(s.label == victim for s in spans):
             continue
         sentence_words = {t.text.lower() for t in item.tokens if sentence_start <= t.start < sentence_end}
         if "toll" in sentence_words:
             continue  # "the toll rose to 16": a toll names no victims
         for span in spans:
             if (
-                span.label == CASUALTY_COUNT
+                span.label == count
                 and span.start >= headline  # "Two killed in drone strike": headlines seldom name victims
                 and not _PARTITIVE.match(document.text, span.end)
             ):
@@ -289,24 +294,25 @@ def _counts_without_victims(item: _Located) -> list[Problem]:
                         span.start,
                         span.end,
                         "count-without-victim",
-                        f"count {document.text[span.start : span.end]!r} ({span.outcome}) has no VICTIM_TYPE "
+                        f"count {document.text[span.start : span.end]!r} ({span.outcome}) has no {victim} "
                         f"in its sentence: {document.text[sentence_start:sentence_end].strip()!r}",
                     )
                 )
     return suspects
 
 
-def _span_edges(item: _Located) -> list[Problem]:
+def _span_edges(item: _Located, schema: LabelSchema) -> list[Problem]:
     document = item.document
+    named = {schema.roles.get("victim"), schema.roles.get("perpetrator")} - {None}
     suspects = []
     for span in document.spans:
         covered = document.text[span.start : span.end]
         words = covered.split()
         problems = []
         first = words[0].lower() if words else ""
-        if span.label in (VICTIM_TYPE, PERPETRATOR) and first in DETERMINERS and len(words) > 1:
+        if span.label in named and first in DETERMINERS and len(words) > 1:
             problems.append(f"starts with the determiner {words[0]!r}")
-        if span.label == CASUALTY_COUNT and first == "the" and len(words) > 1:
+        if span.label == schema.count and first == "the" and len(words) > 1:
             problems.append("starts with 'the'")
         if not covered[0].isalnum():
             problems.append(f"starts with {covered[0]!r}")
@@ -326,7 +332,7 @@ def _span_edges(item: _Located) -> list[Problem]:
     return suspects
 
 
-def _unreadable_counts(item: _Located) -> list[Problem]:
+def _unreadable_counts(item: _Located, count: str) -> list[Problem]:
     document = item.document
     return [
         item.suspect(
@@ -337,7 +343,7 @@ def _unreadable_counts(item: _Located) -> list[Problem]:
             f"{_context(document.text, span.start, span.end)}",
         )
         for span in document.spans
-        if span.label == CASUALTY_COUNT and parse_count(document.text[span.start : span.end])["best"] is None
+        if span.label == count and parse_count(document.text[span.start : span.end])["best"] is None
     ]
 
 
@@ -356,15 +362,31 @@ def inconsistent_strings(located: list[tuple[str, int, Document]]) -> list[Probl
     return sorted(_inconsistencies(_locate(located)))
 
 
-def check_documents(located: list[tuple[str, int, Document]]) -> list[Problem]:
-    """Suspects of (path, line, document) triples, sorted by file, line and position."""
+def checks_for(schema: LabelSchema) -> tuple[str, ...]:
+    """The checks that make sense under ``schema``: those about counts need its count role,
+    ``count-without-victim`` its victim role too."""
+    needs = {"untagged-number": ("count",), "count-without-victim": ("count", "victim")}
+    needs["unreadable-count"] = ("count",)
+    return tuple(c for c in CHECKS if all(role in schema.roles for role in needs.get(c, ())))
+
+
+def check_documents(
+    located: list[tuple[str, int, Document]], schema: LabelSchema = DEFAULT_SCHEMA
+) -> list[Problem]:
+    """Suspects of (path, line, document) triples, sorted by file, line and position; the checks
+    about counts run only where ``schema`` has those roles (``checks_for``)."""
     items = _locate(located)
+    checks = checks_for(schema)
+    count, victim = schema.roles.get("count", ""), schema.roles.get("victim", "")
     suspects: list[Problem] = []
     for item in items:
-        suspects += _untagged_numbers(item)
-        suspects += _counts_without_victims(item)
-        suspects += _span_edges(item)
-        suspects += _unreadable_counts(item)
+        if "untagged-number" in checks:
+            suspects += _untagged_numbers(item)
+        if "count-without-victim" in checks:
+            suspects += _counts_without_victims(item, count, victim)
+        suspects += _span_edges(item, schema)
+        if "unreadable-count" in checks:
+            suspects += _unreadable_counts(item, count)
     suspects += _inconsistencies(items)
     return sorted(suspects)
 
@@ -373,24 +395,30 @@ def _tokens(text: str) -> list[_Token]:
     return [_Token(m.start(), m.end(), m.group()) for m in CHECK_TOKEN.finditer(text)]
 
 
-def check_corpus(paths: list[str | Path]) -> list[Problem]:
-    """Suspects of corpus files (which must be valid: ``CorpusError`` otherwise)."""
+def check_corpus(paths: list[str | Path], schema: LabelSchema = DEFAULT_SCHEMA) -> list[Problem]:
+    """Suspects of corpus files (which must be valid under ``schema``: ``CorpusError`` otherwise)."""
     from training.corpus import CorpusError, read_documents
 
     located: list[tuple[str, int, Document]] = []
     for path in paths:
-        documents, problems = read_documents(path)
+        documents, problems = read_documents(path, schema)
         if problems:
             raise CorpusError(problems)
         located += [(str(path), line, document) for line, document in documents]
-    return check_documents(located)
+    return check_documents(located, schema)
 
 
-def format_suspects(suspects: list[Problem], paths: list[str | Path]) -> str:
+def format_suspects(
+    suspects: list[Problem], paths: list[str | Path], checks: tuple[str, ...] = CHECKS
+) -> str:
+    """The report; ``checks`` are those run (``checks_for``), the others are named as not run."""
     tally = Counter(s.check for s in suspects)
+    skipped = [check for check in CHECKS if check not in checks]
     lines = [
         f"check-corpus: {len(suspects)} suspect(s) in {', '.join(str(p) for p in paths)}",
-        "  " + ", ".join(f"{check} {tally[check]}" for check in CHECKS),
+        "  "
+        + ", ".join(f"{check} {tally[check]}" for check in checks)
+        + (f" (not run, the schema lacks their roles: {', '.join(skipped)})" if skipped else ""),
         "Suspects are for review, not errors. Format: file:line: doc-id [start:end] check: message",
         "",
     ]

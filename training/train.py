@@ -28,7 +28,7 @@ from training.augment import augment
 from training.calibrate import tune_min_scores
 from training.checkpoint import Checkpoints, Progress
 from training.config import ConfigError, TrainConfig, label_schema
-from training.corpus import CorpusError, corpus_hash, corpus_labels, load_documents, validate_files
+from training.corpus import CorpusError, corpus_hash, corpus_schema, load_documents, validate_files
 from training.fakes_standoff import read_standoff
 from training.features import WindowFeatures, training_windows
 from training.permissions import apply_umask
@@ -430,19 +430,10 @@ def quality_warnings(best_f1: float, config: TrainConfig) -> list[str]:
 def resolve_schema(config: TrainConfig, log: Callable[[str], None] = print) -> LabelSchema:
     """The config's label schema; for ``labels: from_corpus`` the labels of the train files, listed
     in the log before any work."""
-    from inference.schema import schema_from_corpus
-
     schema = label_schema(config)
     if schema is not None:
         return schema
-    problems = validate_files([config.train_file, *config.extra_train_files], schema=None)
-    if problems:
-        raise CorpusError(problems)
-    seen: dict[str, list[str]] = {}
-    for path in [config.train_file, *config.extra_train_files]:
-        for label, outcomes in corpus_labels(load_documents(path, schema=None)).items():
-            seen.setdefault(label, []).extend(o for o in outcomes if o not in seen[label])
-    schema = schema_from_corpus(seen)
+    schema = corpus_schema([config.train_file, *config.extra_train_files])
     described = ", ".join(
         f"{label} (outcomes {'/'.join(schema.outcomes[label])})" if label in schema.outcomes else label
         for label in schema.labels
