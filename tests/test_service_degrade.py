@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from inference.results import Entity
 from inference.service import BatchSettings, ServiceLimits, create_app
 from inference.spans import LABELS, OUTCOMES
 from tests.test_service import ServerThread, free_port, wait_until_serving
@@ -35,11 +36,9 @@ class Echo:
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
 
-    def extract(self, texts: list[str]) -> list[list[dict[str, Any]]]:
+    def extract(self, texts: list[str]) -> list[list[Entity]]:
         time.sleep(self.delay)
-        return [
-            [{"label": "CASUALTY_COUNT", "start": 0, "end": 1, "text": t[:1], "score": 0.9}] for t in texts
-        ]
+        return [[Entity("CASUALTY_COUNT", 0, 1, t[:1], 0.9)] for t in texts]
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +143,8 @@ def test_cli_refuses_max_texts_above_max_pending_texts(tmp_path: Path, capsys):
 SLOW_SERVER = textwrap.dedent(
     """
     import sys, time
-    from inference.service import create_app, run_app
+    from inference.results import Entity
+from inference.service import create_app, run_app
 
     class Slow:
         def extract(self, texts):
