@@ -143,8 +143,7 @@ def test_cli_refuses_max_texts_above_max_pending_texts(tmp_path: Path, capsys):
 SLOW_SERVER = textwrap.dedent(
     """
     import sys, time
-    from inference.results import Entity
-from inference.service import create_app, run_app
+    from inference.service import create_app, run_app
 
     class Slow:
         def extract(self, texts):
@@ -251,7 +250,7 @@ def test_openapi_schema_is_complete(echo_server, busy_model: Path):
 
     # The record model is the shape the extractor gives and README documents.
     text = "Gunmen killed 12 villagers and wounded 30 others in Zamfara on Tuesday."
-    records = [r for r in extractor.extract_records([text] * 3) for r in r["records"]]
+    records = [r for result in extractor.extract_records([text] * 3) for r in result.to_dict()["records"]]
     assert records, "the busy model should link something"
     assert all(set(r) == set(record["properties"]) for r in records)
     assert set(records[0]["count"]) == set(resolve(schema, record["properties"]["count"])["properties"])
