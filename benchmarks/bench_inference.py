@@ -42,7 +42,7 @@ from inference.extractor import Extractor
 from inference.model_dir import read_settings
 from inference.spans import Document, Span
 from training.corpus import load_documents
-from training.evaluate import entities_to_spans, evaluate
+from training.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKES_GOLD = ROOT.parent / "shared" / "datasets" / "fa-kes" / "gold-dev.jsonl"
@@ -98,7 +98,7 @@ def pipeline_runner(model_dir: Path, stride: int, max_length: int, batch: int) -
 def extractor_runner(extractor: Extractor, batch: int) -> Callable[[list[str]], list[list[Span]]]:
     def run(texts: list[str]) -> list[list[Span]]:
         return [
-            entities_to_spans(entities)
+            [entity.span for entity in entities]
             for chunk in in_batches(texts, batch)
             for entities in extractor.extract(chunk)
         ]

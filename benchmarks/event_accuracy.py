@@ -161,9 +161,7 @@ def gold_span_events(fakes_dir: Path, rows: dict[str, dict[str, str]]) -> tuple[
         return None
     answers, truths = [], []
     for document in read_standoff(STANDOFF_FILE, fakes_dir):
-        entities = [
-            {**span.to_dict(), "text": document.text[span.start : span.end]} for span in document.spans
-        ]
+        entities = sorted(document.spans)
         records = build_records(document.text, entities)
         answers.append(event_answer(build_event(document.text, entities, records).to_dict()))
         truths.append(truth(rows[document.id]))

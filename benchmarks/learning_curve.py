@@ -96,12 +96,11 @@ def mismatch(record: dict[str, Any], config: Any) -> list[str]:
 def evaluate_dir(model_dir: Path, data: Path, device: str) -> dict[str, Any]:
     from inference.extractor import Extractor
     from training.corpus import load_documents
-    from training.evaluate import entities_to_spans, evaluate
+    from training.report import evaluate_extractor
 
     documents = load_documents(data)
     extractor = Extractor.from_pretrained(model_dir, device=device, precision="fp32")
-    predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
-    return evaluate(documents, predicted, extractor.tokenizer)
+    return evaluate_extractor(extractor, documents, details=False)[0]
 
 
 def _scores(report: dict[str, Any]) -> dict[str, float]:

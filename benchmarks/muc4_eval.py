@@ -53,7 +53,7 @@ def predicted_entities(model: str, texts: list[str]) -> tuple[list[dict[str, lis
     for entities in results:
         by_label: dict[str, list[str]] = {}
         for entity in entities:
-            by_label.setdefault(entity["label"], []).append(entity["text"])
+            by_label.setdefault(entity.label, []).append(entity.text)
         predicted.append({label: entities_from_spans(found) for label, found in by_label.items()})
     return predicted, seconds
 

@@ -65,7 +65,8 @@ from typing import Any
 
 from inference.actors import ActorTable, normalise_actor
 from inference.categories import CHILD, COMBATANT, UNKNOWN, WOMAN
-from inference.records import sentence_bounds
+from inference.records import Located, sentence_bounds
+from inference.results import Record, RecordCount
 from inference.spans import PERPETRATOR
 
 CAUSES = ("shelling", "explosion", "chemical and toxic gases", "shooting", "execution", "unknown")
@@ -153,11 +154,11 @@ def _sentence_of(bounds: list[tuple[int, int]], offset: int) -> int:
     return len(bounds) - 1
 
 
-def _interval(count: dict[str, Any]) -> tuple[float, float]:
-    best = count["best"]
-    low = count["low"] if count.get("low") is not None else best
-    high = count["high"] if count.get("high") is not None else float("inf")
-    if count.get("low") is None and count.get("high") is None:
+def _interval(count: RecordCount) -> tuple[float, float]:
+    best = count.best
+    low = count.low if count.low is not None else best
+    high = count.high if count.high is not None else float("inf")
+    if count.low is None and count.high is None:
         low, high = best, best
     return min(low, best), max(high, best)
 
@@ -166,58 +167,56 @@ def _compatible(a: str | None, b: str | None) -> bool:
     return a == b or a in (None, UNKNOWN) or b in (None, UNKNOWN)
 
 
-def _is_total(record: dict[str, Any]) -> bool:
-    return (
-        record["part_of"] is None and record["same_event_as"] is None and record["count"]["best"] is not None
-    )
+def _is_total(record: Record) -> bool:
+    return record.part_of is None and record.same_event_as is None and record.count.best is not None
 
 
-def _root(records: Sequence[dict[str, Any]], index: int) -> int:
+def _root(records: Sequence[Record], index: int) -> int:
     seen = set()
-    while records[index]["same_event_as"] is not None and index not in seen:
+    while records[index].same_event_as is not None and index not in seen:
         seen.add(index)
-        index = records[index]["same_event_as"]
+        index = records[index].same_event_as
     return index
 
 
-def _is_vague(record: dict[str, Any]) -> bool:
-    text = record["count"]["text"]
+def _is_vague(record: Record) -> bool:
+    text = record.count.text
     return not re.search(r"\d", text) and bool(_VAGUE.search(text))
 
 
-def main_event(text: str, records: Sequence[dict[str, Any]]) -> tuple[int | None, list[int]]:
+def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[int]]:
     """The anchor record's index and the indices of the main event's totals (see the module doc)."""
     totals = [i for i, r in enumerate(records) if _is_total(r)]
-    killed = [i for i in totals if records[i]["count"]["outcome"] == "killed"]
-    candidates = sorted(killed or totals, key=lambda i: records[i]["count"]["start"])
+    killed = [i for i in totals if records[i].count.outcome == "killed"]
+    candidates = sorted(killed or totals, key=lambda i: records[i].count.start)
     if not candidates:
         return None, []
     bounds = sentence_bounds(text)
-    sentence = [_sentence_of(bounds, r["count"]["start"]) for r in records]
+    sentence = [_sentence_of(bounds, r.count.start) for r in records]
 
     def in_order(indices: list[int]) -> list[int]:
-        return sorted(indices, key=lambda i: records[i]["count"]["start"])
+        return sorted(indices, key=lambda i: records[i].count.start)
 
     anchor = candidates[0]
-    outcome = records[anchor]["count"]["outcome"]
+    outcome = records[anchor].count.outcome
     if _is_vague(records[anchor]):
         # "Hundreds killed ... At least 412 people", "Dozens killed ..., including at least 29 in
         # one district": the first figure of a compatible victim soon after, a sub-count included
         figures = [
             i
             for i, r in enumerate(records)
-            if r["count"]["start"] > records[anchor]["count"]["start"]
-            and r["count"]["outcome"] == outcome
-            and r["same_event_as"] is None
-            and r["count"]["best"] is not None
-            and (r["part_of"] is None or _root(records, r["part_of"]) == anchor)
+            if r.count.start > records[anchor].count.start
+            and r.count.outcome == outcome
+            and r.same_event_as is None
+            and r.count.best is not None
+            and (r.part_of is None or _root(records, r.part_of) == anchor)
             and sentence[i] <= sentence[anchor] + LOOKAHEAD
             and not _is_vague(r)
             and _compatible(_category(r), _category(records[anchor]))
         ]
         if figures:
             figure = in_order(figures)[0]
-            if records[figure]["part_of"] is None:
+            if records[figure].part_of is None:
                 anchor = figure
             else:  # the sub-count stands for its vague total
                 others = [i for i in totals if sentence[i] == sentence[anchor] and i != anchor]
@@ -227,18 +226,18 @@ def main_event(text: str, records: Sequence[dict[str, Any]]) -> tuple[int | None
         # "35 dead ..." in a title, then "29 fighters ... were killed along with six Nusra
         # terrorists": the sentence soon after whose totals add up to the figure says who died
         for number in range(sentence[anchor] + 1, sentence[anchor] + LOOKAHEAD + 1):
-            there = [i for i in totals if sentence[i] == number and records[i]["count"]["outcome"] == outcome]
+            there = [i for i in totals if sentence[i] == number and records[i].count.outcome == outcome]
             if (
                 there
                 and all(_category(records[i]) is not None for i in there)
-                and sum(records[i]["count"]["best"] for i in there) == records[anchor]["count"]["best"]
+                and sum(records[i].count.best for i in there) == records[anchor].count.best
             ):
                 return in_order(there)[0], in_order([i for i in members if i != anchor] + there)
     return anchor, in_order(members)
 
 
-def _category(record: dict[str, Any]) -> str | None:
-    return record["victim_category"]
+def _category(record: Record) -> str | None:
+    return record.victim_category
 
 
 def _add(toll: Toll, category: str | None, value: int) -> None:
@@ -252,12 +251,12 @@ def _add(toll: Toll, category: str | None, value: int) -> None:
         toll.women += value
 
 
-def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    mine, theirs = _interval(a["count"]), _interval(b["count"])
+def _overlap(a: Record, b: Record) -> bool:
+    mine, theirs = _interval(a.count), _interval(b.count)
     return not (mine[0] > theirs[1] or theirs[0] > mine[1])
 
 
-def _merge_repeats(records: Sequence[dict[str, Any]], members: list[int]) -> tuple[list[int], dict[int, int]]:
+def _merge_repeats(records: Sequence[Record], members: list[int]) -> tuple[list[int], dict[int, int]]:
     """The main event's totals counted once: a total of the same outcome, a compatible category and
     an overlapping value to one already taken is the same toll (the larger or better described
     figure is kept). Returns the totals taken and, for each total left out, the one it repeats."""
@@ -269,7 +268,7 @@ def _merge_repeats(records: Sequence[dict[str, Any]], members: list[int]) -> tup
             (
                 t
                 for t in taken
-                if records[t]["count"]["outcome"] == record["count"]["outcome"]
+                if records[t].count.outcome == record.count.outcome
                 and _compatible(_category(records[t]), _category(record))
                 and _overlap(records[t], record)
             ),
@@ -277,7 +276,7 @@ def _merge_repeats(records: Sequence[dict[str, Any]], members: list[int]) -> tup
         )
         if repeat is None:
             taken.append(index)
-        elif record["count"]["best"] > records[repeat]["count"]["best"] or (
+        elif record.count.best > records[repeat].count.best or (
             _category(records[repeat]) in (None, UNKNOWN) and _category(record) not in (None, UNKNOWN)
         ):
             taken[taken.index(repeat)] = index
@@ -291,42 +290,40 @@ def _merge_repeats(records: Sequence[dict[str, Any]], members: list[int]) -> tup
 
 
 def _sub_counts(
-    text: str, records: Sequence[dict[str, Any]], anchor: int | None, members: list[int], counted: Any
-) -> list[tuple[dict[str, Any], int]]:
+    text: str, records: Sequence[Record], anchor: int | None, members: list[int], counted: Any
+) -> list[tuple[Record, int]]:
     """(sub-count record, index of the counted total it is a part of) for the main event."""
-    parts: list[tuple[dict[str, Any], int]] = []
+    parts: list[tuple[Record, int]] = []
     for record in records:
-        parent = record["part_of"]
-        if parent is not None and record["same_event_as"] is None and counted(parent) is not None:
+        parent = record.part_of
+        if parent is not None and record.same_event_as is None and counted(parent) is not None:
             parts.append((record, counted(parent)))
     if anchor is None or counted(anchor) is None:
         return parts
     # "three children were among the dead" after the anchor's sentence: a sub-count of the
     # anchor's total that the linker did not link
     bounds = sentence_bounds(text)
-    first = _sentence_of(bounds, records[anchor]["count"]["start"])
+    first = _sentence_of(bounds, records[anchor].count.start)
     for index, record in enumerate(records):
         if not _is_total(record) or index in members or _category(record) not in (CHILD, WOMAN):
             continue
-        number = _sentence_of(bounds, record["count"]["start"])
+        number = _sentence_of(bounds, record.count.start)
         if not first < number <= first + AMONG_LOOKAHEAD:
             continue
-        if record["count"]["outcome"] == records[anchor]["count"]["outcome"] and _AMONG_THE_DEAD.search(
+        if record.count.outcome == records[anchor].count.outcome and _AMONG_THE_DEAD.search(
             text, *bounds[number]
         ):
             parts.append((record, counted(anchor)))
     return parts
 
 
-def _totals(
-    text: str, records: Sequence[dict[str, Any]], anchor: int | None, members: list[int]
-) -> dict[str, Toll]:
+def _totals(text: str, records: Sequence[Record], anchor: int | None, members: list[int]) -> dict[str, Toll]:
     tolls = {"killed": Toll(), "injured": Toll()}
     taken, merged = _merge_repeats(records, members)
     for index in taken:
         record = records[index]
-        if record["count"]["outcome"] in tolls:
-            _add(tolls[record["count"]["outcome"]], _category(record), record["count"]["best"])
+        if record.count.outcome in tolls:
+            _add(tolls[record.count.outcome], _category(record), record.count.best)
 
     def counted(index: int) -> int | None:
         index = _root(records, index)
@@ -335,8 +332,8 @@ def _totals(
 
     seen: set[tuple[str, int, int]] = set()
     for record, parent in _sub_counts(text, records, anchor, members, counted):
-        value, category = record["count"]["best"], _category(record)
-        toll = tolls.get(record["count"]["outcome"])
+        value, category = record.count.best, _category(record)
+        toll = tolls.get(record.count.outcome)
         if value is None or toll is None or category == _category(records[parent]):
             continue
         if category in (CHILD, WOMAN):
@@ -356,20 +353,20 @@ def _totals(
 
 def _actors(
     text: str,
-    entities: Sequence[dict[str, Any]],
-    records: Sequence[dict[str, Any]],
+    entities: Sequence[Located],
+    records: Sequence[Record],
     anchor: int | None,
     members: list[int],
     table: ActorTable | None,
 ) -> tuple[str | None, list[str]]:
-    main_ids = [a for i in members for a in records[i]["actors"] if a]
-    if anchor is not None and records[anchor]["actor"]:
-        main_ids.insert(0, records[anchor]["actor"])
-    record_ids = [a for r in records for a in r["actors"] if a]
+    main_ids = [a for i in members for a in records[i].actors if a]
+    if anchor is not None and records[anchor].actor:
+        main_ids.insert(0, records[anchor].actor)
+    record_ids = [a for r in records for a in r.actors if a]
     span_ids = [
-        normalise_actor(text[int(e["start"]) : int(e["end"])], table)
-        for e in sorted(entities, key=lambda e: int(e["start"]))
-        if e["label"] == PERPETRATOR
+        normalise_actor(text[e.start : e.end], table)
+        for e in sorted(entities, key=lambda e: e.start)
+        if e.label == PERPETRATOR
     ]
     span_ids = [a for a in span_ids if a]
     ordered = list(dict.fromkeys(main_ids + record_ids + span_ids))
@@ -392,21 +389,19 @@ def find_cause(text: str, start: int = 0, end: int | None = None) -> str | None:
     return None
 
 
-def _cause(
-    text: str, records: Sequence[dict[str, Any]], anchor: int | None, members: list[int]
-) -> str | None:
+def _cause(text: str, records: Sequence[Record], anchor: int | None, members: list[int]) -> str | None:
     if anchor is None:
         return find_cause(text)
     bounds = sentence_bounds(text)
-    first = min(records[i]["count"]["start"] for i in [anchor, *members])
+    first = min(records[i].count.start for i in [anchor, *members])
     a, b = bounds[_sentence_of(bounds, first)]
     return find_cause(text, a, b) or find_cause(text, 0, b) or find_cause(text)
 
 
 def build_event(
     text: str,
-    entities: Sequence[dict[str, Any]],
-    records: Sequence[dict[str, Any]],
+    entities: Sequence[Located],
+    records: Sequence[Record],
     actors: ActorTable | None = None,
 ) -> Event:
     """The main event of one text from its entities and records (see the module docstring)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +32,7 @@ from inference.model_dir import (
     settings_min_scores,
 )
 from inference.records import build_records
+from inference.results import CountValue, Entity, TextResult
 from inference.schema import DEFAULT_SCHEMA, LabelSchema, read_schema, schema_from_tag_names
 
 
@@ -96,7 +97,7 @@ class Extractor:
 
     >>> extractor = Extractor.from_pretrained("runs/default/model")
     >>> extractor.extract(["Gunmen killed 12 villagers."])
-    [[{'label': 'PERPETRATOR', 'start': 0, 'end': 6, 'text': 'Gunmen', 'score': ...}, ...]]
+    [[Entity(label='PERPETRATOR', start=0, end=6, text='Gunmen', score=...), ...]]
     """
 
     def __init__(
@@ -212,7 +213,7 @@ class Extractor:
             "cpu": cpu_kind(),
         }
 
-    def extract(self, texts: list[str], progress: bool = False) -> list[list[dict[str, Any]]]:
+    def extract(self, texts: list[str], progress: bool = False) -> list[list[Entity]]:
         """Entities per text; ``progress`` shows a bar over the model's batches on stderr."""
         return [
             self.decode(text, text_probs)
@@ -239,31 +240,31 @@ class Extractor:
             results.append(UnitProbabilities(t.units, matrix))
         return results
 
-    def extract_records(self, texts: list[str], progress: bool = False) -> list[dict[str, Any]]:
-        """Per text ``{"entities": [...], "records": [...]}``: entities as ``extract`` gives them,
-        records linking each count to its victims and perpetrator (``inference.records``). A schema
-        without a count role has no records: then per text ``{"entities": [...]}``."""
+    def extract_records(self, texts: list[str], progress: bool = False) -> list[TextResult]:
+        """Per text its entities as ``extract`` gives them and records linking each count to its
+        victims and perpetrator (``inference.records``); ``records`` is None for a schema without
+        a count role."""
         results = self.extract(texts, progress)
         if not self.schema.has_records:
-            return [{"entities": entities} for entities in results]
+            return [TextResult(entities) for entities in results]
         return [
-            {"entities": entities, "records": build_records(text, self._in_roles(entities))}
+            TextResult(entities, build_records(text, self._in_roles(entities)))
             for text, entities in zip(texts, results, strict=True)
         ]
 
-    def _in_roles(self, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _in_roles(self, entities: list[Entity]) -> list[Entity]:
         """The entities that play a role, labelled as the record linker knows them; the same
         entities for the default schema."""
         if self.schema.roles == DEFAULT_SCHEMA.roles:
             return entities
-        relabelled = [(self.schema.role_label(e["label"]), e) for e in entities]
-        return [{**e, "label": role} for role, e in relabelled if role is not None]
+        relabelled = [(self.schema.role_label(e.label), e) for e in entities]
+        return [replace(e, label=role) for role, e in relabelled if role is not None]
 
     def extract_events(self, texts: list[str], progress: bool = False) -> list[dict[str, Any]]:
-        """Per text ``{"entities", "records", "event"}``: ``extract_records`` plus the main event's
-        killed and injured totals by category, actor id and cause (``inference.events``)."""
+        """Per text the JSON of ``extract_records`` plus ``"event"``: the main event's killed and
+        injured totals by category, actor id and cause (``inference.events``)."""
         return [
-            {**result, "event": build_event(text, result["entities"], result["records"]).to_dict()}
+            {**result.to_dict(), "event": build_event(text, result.entities, result.records or []).to_dict()}
             for text, result in zip(texts, self.extract_records(texts, progress), strict=True)
         ]
 
@@ -306,7 +307,7 @@ class Extractor:
                 results[i] = probs[row, : len(jobs[i].input_ids)]
         return [r for r in results if r is not None]
 
-    def decode(self, text: str, text_probs: UnitProbabilities) -> list[dict[str, Any]]:
+    def decode(self, text: str, text_probs: UnitProbabilities) -> list[Entity]:
         """The entities of one text from its ``unit_probabilities`` (what ``extract`` returns for it),
         so that a caller needing both the probabilities and the entities runs the model once."""
         unit_probs = text_probs.probs.tolist()
@@ -314,16 +315,9 @@ class Extractor:
         for span, score in spans_from_unit_probs(text_probs.units, unit_probs, self.tag_names):
             if score < self.min_scores.get(span.label, 0.0):
                 continue
-            entity: dict[str, Any] = {
-                "label": span.label,
-                "start": span.start,
-                "end": span.end,
-                "text": text[span.start : span.end],
-                "score": round(float(score), 4),
-            }
-            if span.outcome is not None:
-                entity["outcome"] = span.outcome
-            if span.label == self.schema.count:
-                entity["count"] = parse_count(entity["text"])
-            entities.append(entity)
+            words = text[span.start : span.end]
+            count = CountValue.of(parse_count(words)) if span.label == self.schema.count else None
+            entities.append(
+                Entity(span.label, span.start, span.end, words, round(float(score), 4), span.outcome, count)
+            )
         return entities

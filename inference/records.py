@@ -1,7 +1,7 @@
 """Casualty records: each count linked to the victims it counts and the perpetrator named for it.
 
-``build_records(text, entities)`` takes the entity dicts of ``Extractor.extract`` (or gold spans
-in the same shape) and returns one record per ``CASUALTY_COUNT``::
+``build_records(text, entities)`` takes the entities of ``Extractor.extract`` (or gold spans)
+and returns one ``inference.results.Record`` per ``CASUALTY_COUNT``; its ``to_dict()``::
 
     {"count": {"start", "end", "text", "outcome", "best", "low", "high"},
      "victim": span | None, "victims": [span, ...],
@@ -66,13 +66,28 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 from inference.actors import ActorTable, normalise_actor
 from inference.categories import victim_category
 from inference.counts import parse_count
 from inference.lexicon import POSSESSIVES, WORD
+from inference.results import CountValue, Record, RecordCount, SpanRef
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE
+
+
+class Located(Protocol):
+    """What the linker reads of an entity: an ``inference.results.Entity`` or a gold ``Span``."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def outcome(self) -> str | None: ...
+
 
 MAX_FALLBACK_WORDS = 40
 MAX_UNOWNED_VICTIM_WORDS = 12
@@ -189,8 +204,8 @@ def _words(text: str) -> int:
     return len(WORD.findall(text))
 
 
-def _span(text: str, entity: _Entity) -> dict[str, Any]:
-    return {"start": entity.start, "end": entity.end, "text": text[entity.start : entity.end]}
+def _span(text: str, entity: _Entity) -> SpanRef:
+    return SpanRef(entity.start, entity.end, text[entity.start : entity.end])
 
 
 def _is_governed(gap: str) -> bool:
@@ -204,13 +219,10 @@ def _is_governed(gap: str) -> bool:
 
 
 class _Linker:
-    def __init__(self, text: str, entities: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, text: str, entities: Sequence[Located]) -> None:
         self.text = text
         self.entities = sorted(
-            (
-                _Entity(i, str(e["label"]), int(e["start"]), int(e["end"]), e.get("outcome"))
-                for i, e in enumerate(entities)
-            ),
+            (_Entity(i, e.label, e.start, e.end, e.outcome) for i, e in enumerate(entities)),
             key=lambda e: (e.start, e.end),
         )
         self.sentences = sentence_bounds(text)
@@ -416,8 +428,8 @@ class _Linker:
         return sorted(group, key=lambda e: e.start)
 
 
-def _interval(count: dict[str, Any]) -> tuple[float, float] | None:
-    best, low, high = count.get("best"), count.get("low"), count.get("high")
+def _interval(count: RecordCount) -> tuple[float, float] | None:
+    best, low, high = count.best, count.low, count.high
     if best is None:
         return None
     if low is None and high is None:  # an approximation ("about 30")
@@ -425,8 +437,8 @@ def _interval(count: dict[str, Any]) -> tuple[float, float] | None:
     return (low if low is not None else 0), (high if high is not None else math.inf)
 
 
-def _victim_words(record: dict[str, Any]) -> set[str]:
-    return {v["text"].lower().split()[-1].rstrip("s") for v in record["victims"]}
+def _victim_words(record: Record) -> set[str]:
+    return {v.text.lower().split()[-1].rstrip("s") for v in record.victims}
 
 
 def headline_end(text: str) -> int:
@@ -453,7 +465,7 @@ def headline_end(text: str) -> int:
     return end
 
 
-def _same_toll(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def _same_toll(a: Record, b: Record) -> bool:
     """Two body records that repeat one toll: same outcome and figure, same victims and actor.
 
     The figure must be identical (best, low and high); victims agree when their categories and
@@ -461,59 +473,58 @@ def _same_toll(a: dict[str, Any], b: dict[str, Any]) -> bool:
     one side names none); and at least one of the two must be named on both sides (both, for a
     figure under ``SMALL_TOLL``), so that a bare "two were killed" in two places is never merged.
     """
-    count_a, count_b = a["count"], b["count"]
-    figure = ("best", "low", "high")
-    if count_a["outcome"] != count_b["outcome"] or count_a["best"] is None:
+    count_a, count_b = a.count, b.count
+    if count_a.outcome != count_b.outcome or count_a.best is None:
         return False
-    if any(count_a[k] != count_b[k] for k in figure):
+    if (count_a.best, count_a.low, count_a.high) != (count_b.best, count_b.low, count_b.high):
         return False
     agreed = 0
-    if a["victims"] and b["victims"]:
-        if a["victim_categories"] != b["victim_categories"] or _victim_words(a) != _victim_words(b):
+    if a.victims and b.victims:
+        if a.victim_categories != b.victim_categories or _victim_words(a) != _victim_words(b):
             return False
         agreed += 1
-    if a["perpetrators"] and b["perpetrators"]:
-        actors_a, actors_b = set(a["actors"]) - {None}, set(b["actors"]) - {None}
-        texts_a = {p["text"].lower() for p in a["perpetrators"]}
-        texts_b = {p["text"].lower() for p in b["perpetrators"]}
+    if a.perpetrators and b.perpetrators:
+        actors_a, actors_b = set(a.actors) - {None}, set(b.actors) - {None}
+        texts_a = {p.text.lower() for p in a.perpetrators}
+        texts_b = {p.text.lower() for p in b.perpetrators}
         if not (actors_a & actors_b or texts_a & texts_b):
             return False
         agreed += 1
     # Small figures recur for separate incidents ("two citizens" in Daraa, then in Damascus).
-    return agreed >= (2 if count_a["best"] < SMALL_TOLL else 1)
+    return agreed >= (2 if count_a.best < SMALL_TOLL else 1)
 
 
-def _mark_repeated_tolls(records: list[dict[str, Any]], sentences: list[int]) -> None:
+def _mark_repeated_tolls(records: list[Record], sentences: list[int]) -> None:
     """A body record that repeats an earlier body record's toll gets ``same_event_as`` to it."""
     for later, record in enumerate(records):
-        if record["headline"] or record["same_event_as"] is not None:
+        if record.headline or record.same_event_as is not None:
             continue
         for earlier in range(later):
             other = records[earlier]
             if (
-                other["headline"]
-                or other["same_event_as"] is not None
+                other.headline
+                or other.same_event_as is not None
                 or sentences[earlier] == sentences[later]
-                or (other["part_of"] is None) != (record["part_of"] is None)
+                or (other.part_of is None) != (record.part_of is None)
             ):
                 continue
             if _same_toll(other, record):
-                record["same_event_as"] = earlier
+                record.same_event_as = earlier
                 break
 
 
-def _mark_same_events(text: str, records: list[dict[str, Any]]) -> None:
+def _mark_same_events(text: str, records: list[Record]) -> None:
     boundary = headline_end(text)
     for record in records:
-        record["headline"] = record["count"]["start"] < boundary
+        record.headline = record.count.start < boundary
     for record in records:
-        if not record["headline"]:
+        if not record.headline:
             continue
-        mine = _interval(record["count"])
+        mine = _interval(record.count)
         for index, other in enumerate(records):
-            if other["headline"] or other["count"]["outcome"] != record["count"]["outcome"]:
+            if other.headline or other.count.outcome != record.count.outcome:
                 continue
-            theirs = _interval(other["count"])
+            theirs = _interval(other.count)
             if mine is None or theirs is None or mine[0] > theirs[1] or theirs[0] > mine[1]:
                 continue
             words_a, words_b = _victim_words(record), _victim_words(other)
@@ -526,16 +537,15 @@ def _mark_same_events(text: str, records: list[dict[str, Any]]) -> None:
                 and not ({"people", "person"} & (words_a | words_b))
             ):
                 continue
-            record["same_event_as"] = index
+            record.same_event_as = index
             break
 
 
-def build_records(
-    text: str, entities: Sequence[dict[str, Any]], actors: ActorTable | None = None
-) -> list[dict[str, Any]]:
+def build_records(text: str, entities: Sequence[Located], actors: ActorTable | None = None) -> list[Record]:
     """One record per casualty count, in text order (see the module docstring).
 
-    ``actors`` is the alias table for perpetrator ids (default: the shipped Syrian-war table).
+    ``entities``: ``Extractor.extract``'s entities or gold ``Span``s. ``actors`` is the alias table
+    for perpetrator ids (default: the shipped Syrian-war table).
     """
     linker = _Linker(text, entities)
     links = linker.link()
@@ -543,33 +553,29 @@ def build_records(
     records = []
     count_entities = [e for e in linker.entities if e.label == CASUALTY_COUNT]
     for entity in count_entities:
-        raw = entities[entity.index]
-        value = raw.get("count") or parse_count(text[entity.start : entity.end])
+        known = getattr(entities[entity.index], "count", None)
+        value = known if known is not None else CountValue.of(parse_count(text[entity.start : entity.end]))
         victims = [_span(text, by_index[i]) for i in links[entity.index].victims]
         perpetrators = [_span(text, by_index[i]) for i in links[entity.index].perpetrators]
-        categories = [victim_category(v["text"]) for v in victims]
-        actor_ids = [normalise_actor(p["text"], actors) for p in perpetrators]
         records.append(
-            {
-                "count": {
-                    **_span(text, entity),
-                    "outcome": entity.outcome,
-                    "best": value.get("best"),
-                    "low": value.get("low"),
-                    "high": value.get("high"),
-                },
-                "victim": victims[0] if victims else None,
-                "victims": victims,
-                "perpetrator": perpetrators[0] if perpetrators else None,
-                "perpetrators": perpetrators,
-                "headline": False,
-                "same_event_as": None,
-                "part_of": linker.part_of(entity, count_entities),
-                "victim_category": categories[0] if categories else None,
-                "victim_categories": categories,
-                "actor": actor_ids[0] if actor_ids else None,
-                "actors": actor_ids,
-            }
+            Record(
+                count=RecordCount(
+                    entity.start,
+                    entity.end,
+                    text[entity.start : entity.end],
+                    entity.outcome,
+                    value.best,
+                    value.low,
+                    value.high,
+                ),  # fmt: skip
+                victims=victims,
+                perpetrators=perpetrators,
+                victim_categories=[victim_category(v.text) for v in victims],
+                actors=[normalise_actor(p.text, actors) for p in perpetrators],
+                headline=False,
+                same_event_as=None,
+                part_of=linker.part_of(entity, count_entities),
+            )
         )
     _mark_same_events(text, records)
     _mark_repeated_tolls(records, [e.sentence for e in count_entities])

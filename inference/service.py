@@ -12,6 +12,7 @@ deadline at the throughput of recent batches, and answered 503 if its deadline p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -23,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -32,8 +33,10 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from inference import results
 from inference.categories import VICTIM_CATEGORIES
 from inference.metrics import MetricsMiddleware, ServiceMetrics
+from inference.results import TextResult
 from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import LABELS, OUTCOMES
 
@@ -101,53 +104,41 @@ class ExtractRequest(BaseModel):
     )
 
 
-class CountValue(BaseModel):
-    """A count's value as written (UCDP-style estimates); all three null when unreadable."""
-
-    best: int | None = Field(description="The one figure to use")
-    low: int | None = Field(description="Lower bound")
-    high: int | None = Field(description="Upper bound; null when open (`at least 12`)")
-
-
-class Entity(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    label: Label = Field(description="What the span is")
-    start: int = Field(description="Character offset in the text (Python string index)")
-    end: int = Field(description="Exclusive end offset")
-    text: str = Field(description="text[start:end]")
-    score: float = Field(description="Model confidence, 0 to 1")
-    outcome: Outcome | None = Field(default=None, description="On CASUALTY_COUNT: killed or injured")
-    count: CountValue | None = Field(default=None, description="On CASUALTY_COUNT: its value")
-
-
-class SpanRef(BaseModel):
-    start: int
-    end: int
-    text: str
+def _model_of(cls: type, /, config: ConfigDict | None = None, **overrides: Any) -> type[BaseModel]:
+    """The pydantic model of a dataclass of ``inference.results``: its fields with their types,
+    defaults and descriptions. ``overrides`` (name -> type) retype fields (an enum, a nested model)
+    and add the ones ``to_dict`` writes from properties ("the first of ...")."""
+    hints = get_type_hints(cls)
+    fields: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        default = ... if item.default is dataclasses.MISSING else item.default
+        annotation = overrides.pop(item.name, hints[item.name])
+        fields[item.name] = (annotation, Field(default, description=item.metadata.get("description")))
+    for name, annotation in overrides.items():
+        prop = getattr(cls, name)
+        fields[name] = (annotation, Field(description=(prop.__doc__ or "").strip().rstrip(".") or None))
+    generated = f"{cls.__name__}("  # dataclass's own docstring, the signature: no documentation
+    doc = None if (cls.__doc__ or "").startswith(generated) else cls.__doc__
+    return create_model(cls.__name__, __doc__=doc, __config__=config, **fields)
 
 
-class RecordCount(SpanRef):
-    outcome: Outcome | None
-    best: int | None
-    low: int | None
-    high: int | None
-
-
-class Record(BaseModel):
-    """One casualty count linked to its victims and perpetrators (``inference/records.py``)."""
-
-    count: RecordCount
-    victim: SpanRef | None = Field(description="The first of victims")
-    victims: list[SpanRef]
-    perpetrator: SpanRef | None = Field(description="The first of perpetrators")
-    perpetrators: list[SpanRef]
-    headline: bool = Field(description="The count is in the headline")
-    same_event_as: int | None = Field(description="Index of the record this one repeats")
-    part_of: int | None = Field(description="Index of the record of the total this count is part of")
-    victim_category: VictimCategory | None = Field(description="The first of victim_categories")
-    victim_categories: list[VictimCategory] = Field(description="One per victim")
-    actor: str | None = Field(description="The first of actors")
-    actors: list[str | None] = Field(description="Actor id per perpetrator (null: not in the table)")
+CountValue = _model_of(results.CountValue)
+Entity = _model_of(
+    results.Entity, ConfigDict(extra="allow"), label=Label, outcome=Outcome | None, count=CountValue | None
+)
+SpanRef = _model_of(results.SpanRef)
+RecordCount = _model_of(results.RecordCount, outcome=Outcome | None)
+Record = _model_of(
+    results.Record,
+    count=RecordCount,
+    victims=list[SpanRef],
+    perpetrators=list[SpanRef],
+    victim_categories=list[VictimCategory],
+    victim=SpanRef | None,
+    perpetrator=SpanRef | None,
+    victim_category=VictimCategory | None,
+    actor=str | None,
+)
 
 
 class Result(BaseModel):
@@ -385,14 +376,11 @@ PerText = dict[str, Any]  # one text's result: {"entities": [...], ...}
 
 
 def per_text_results(extractor: Any) -> Callable[[list[str]], list[PerText]]:
-    """The extractor's richest per-text output: entities and records where it can link them."""
+    """The JSON of the extractor's richest per-text output: entities, and records where it can
+    link them (``inference.results``)."""
     if callable(getattr(extractor, "extract_records", None)):
-        return extractor.extract_records
-
-    def entities_only(texts: list[str]) -> list[PerText]:
-        return [{"entities": entities} for entities in extractor.extract(texts)]
-
-    return entities_only
+        return lambda texts: [result.to_dict() for result in extractor.extract_records(texts)]
+    return lambda texts: [TextResult(entities).to_dict() for entities in extractor.extract(texts)]
 
 
 @dataclass

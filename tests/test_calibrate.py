@@ -10,6 +10,7 @@ import pytest
 
 from inference.extractor import Extractor
 from inference.model_dir import SETTINGS_FILE, ModelDirError
+from inference.results import Entity
 from inference.spans import Document, Span
 from training.calibrate import GRID, tune_min_scores
 from training.cli import main
@@ -18,8 +19,8 @@ from training.corpus import load_documents, write_documents
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def entity(label: str, start: int, end: int, score: float) -> dict:
-    return {"label": label, "start": start, "end": end, "text": "x" * (end - start), "score": score}
+def entity(label: str, start: int, end: int, score: float) -> Entity:
+    return Entity(label, start, end, "x" * (end - start), score)
 
 
 def test_a_minimum_is_chosen_where_it_drops_low_scoring_wrong_spans():
@@ -65,7 +66,7 @@ def test_extractor_drops_spans_under_the_model_minimums(model_copy: Path):
     texts = [d.text for d in load_documents(ROOT / "data/annotations/dev.jsonl")[:4]]
     everything = Extractor.from_pretrained(model_copy, device="cpu", precision="fp32", min_scores={})
     found = [e for doc in everything.extract(texts) for e in doc]
-    scores = sorted(e["score"] for e in found if e["label"] == "PERPETRATOR")
+    scores = sorted(e.score for e in found if e.label == "PERPETRATOR")
     assert len(scores) > 10
     # Halfway between two neighbouring reported scores: extract rounds scores to 4 places, so a cut
     # equal to a reported score can fall just above that span's unrounded score and drop it.
@@ -74,7 +75,7 @@ def test_extractor_drops_spans_under_the_model_minimums(model_copy: Path):
     set_min_scores(model_copy, {"PERPETRATOR": cut})
     confident = Extractor.from_pretrained(model_copy, device="cpu", precision="fp32")
     kept = [e for doc in confident.extract(texts) for e in doc]
-    assert [e for e in found if e["label"] != "PERPETRATOR" or e["score"] >= cut] == kept
+    assert [e for e in found if e.label != "PERPETRATOR" or e.score >= cut] == kept
     # an explicit argument replaces the directory's minimums
     again = Extractor.from_pretrained(model_copy, device="cpu", precision="fp32", min_scores={})
     assert [e for doc in again.extract(texts) for e in doc] == found

@@ -198,7 +198,7 @@ def test_the_card_s_pipeline_call_reads_the_whole_text(card_inputs):
     assert max(e["end"] for e in tagger(text, stride=stride, aggregation_strategy=strategy)) > half
     assert max(e["end"] for e in tagger(text, aggregation_strategy=strategy)) < half  # truncated
     extracted = Extractor.from_pretrained(model, device="cpu", min_scores={}).extract([text])[0]
-    assert max(e["end"] for e in extracted) > half
+    assert max(e.end for e in extracted) > half
 
 
 def test_a_report_on_the_user_s_own_split_is_not_called_the_project_corpus(card_inputs, tmp_path, capsys):

@@ -252,17 +252,20 @@ def test_paired_test_gives_the_p_value_in_both_directions():
     assert "accident" not in doc and "share of resamples in which B is *not* better than A" in doc
 
 
-def gold_entities(documents: list[Document]) -> list[list[dict]]:
-    return [
+def gold_entities(documents: list[Document]) -> tuple[list[list[Span]], list[list[dict]]]:
+    """The gold spans as predictions: the spans scored and their JSON shown in the report."""
+    shown = [
         [{**s.to_dict(), "text": d.text[s.start : s.end], "score": 1.0} for s in d.spans] for d in documents
     ]
+    return [list(d.spans) for d in documents], shown
 
 
 @pytest.mark.parametrize("resamples,shown", [(1000, "p < 0.001"), (300, "p < 0.0033")])
 def test_compare_says_which_model_is_better(tokenizer, resamples, shown):
     documents = load_documents(ROOT / "data/annotations/dev.jsonl")[:6]
-    perfect = build_report(documents, gold_entities(documents), tokenizer, resamples=10)
-    empty = build_report(documents, [[] for _ in documents], tokenizer, resamples=10)
+    perfect = build_report(documents, *gold_entities(documents), tokenizer, resamples=10)
+    nothing = [[] for _ in documents]
+    empty = build_report(documents, nothing, nothing, tokenizer, resamples=10)
     worse_b = format_comparison(compare_reports(perfect, empty, resamples=resamples))
     assert f"seqeval_strict: A is better at the 5% level ({shown} for A over B)" in worse_b
     assert "favouring B" not in worse_b and "p = 1.0000" not in worse_b.splitlines()[-1]
@@ -345,12 +348,12 @@ def test_evaluate_command_writes_report_predictions_and_html(busy_model, small_g
     assert report["bootstrap"]["seqeval_strict"]["resamples"] == 200
     documents = load_documents(small_gold)
     expected = Extractor.from_pretrained(busy_model, device="cpu").extract([d.text for d in documents])
-    assert [d["entities"] for d in report["per_document"]] == expected
+    assert [d["entities"] for d in report["per_document"]] == [[e.to_dict() for e in doc] for doc in expected]
     assert any(d["errors"]["false_positives"] for d in report["per_document"])
     html_page = page.read_text()
     assert all(f">{document.id}</a>" in html_page for document in documents)
     first_entity = expected[0][0]
-    assert f">{first_entity['text']}<span" in html_page
+    assert f">{first_entity.text}<span" in html_page
 
 
 def test_compare_reports_from_files_and_from_models(busy_model, tiny_model, small_gold, tmp_path, capsys):
@@ -384,13 +387,13 @@ def test_compare_reports_from_files_and_from_models(busy_model, tiny_model, smal
 def test_compare_refuses_reports_on_different_gold(tokenizer, tmp_path, capsys):
     documents = load_documents(ROOT / "data/annotations/dev.jsonl")[:4]
     entities = [[] for _ in documents]
-    base = build_report(documents, entities, tokenizer, resamples=10)
-    fewer = build_report(documents[:3], entities[:3], tokenizer, resamples=10)
+    base = build_report(documents, entities, entities, tokenizer, resamples=10)
+    fewer = build_report(documents[:3], entities[:3], entities[:3], tokenizer, resamples=10)
     with pytest.raises(CompareError, match=rf"1 document\(s\) only in A: {documents[3].id}"):
         compare_reports(base, fewer)
     changed = [Document(d.id, d.text, d.spans[1:]) if i == 2 else d for i, d in enumerate(documents)]
     with pytest.raises(CompareError, match=rf"different gold: {documents[2].id}"):
-        compare_reports(base, build_report(changed, entities, tokenizer, resamples=10))
+        compare_reports(base, build_report(changed, entities, entities, tokenizer, resamples=10))
     (tmp_path / "a.json").write_text(json.dumps(base))
     (tmp_path / "b.json").write_text(json.dumps(fewer))
     assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 2
@@ -414,7 +417,7 @@ def test_outcome_accuracy_without_matched_counts_is_n_a_and_left_out_of_compare(
     write_documents(gold, documents)
     systems = {
         "none": [[] for _ in documents],  # finds no count: nothing to judge the outcome of
-        "gold": gold_entities(documents),
+        "gold": gold_entities(documents)[1],
     }
     reports = {}
     for name, entities in systems.items():
@@ -441,9 +444,10 @@ def test_compare_prints_every_p_value_of_0_as_below_one_resample(tokenizer, tmp_
     """The per-section lines use the verdict's form: a share of 0 is ``p < 1/resamples``."""
     documents = load_documents(ROOT / "data/annotations/dev.jsonl")[:6]
     paths = []
-    for name, entities in (("empty", [[] for _ in documents]), ("perfect", gold_entities(documents))):
+    nothing = [[] for _ in documents]
+    for name, (spans, shown) in (("empty", (nothing, nothing)), ("perfect", gold_entities(documents))):
         paths.append(tmp_path / f"{name}.json")
-        paths[-1].write_text(json.dumps(build_report(documents, entities, tokenizer, resamples=10)))
+        paths[-1].write_text(json.dumps(build_report(documents, spans, shown, tokenizer, resamples=10)))
     assert main(["compare", *map(str, paths)]) == 0
     printed = capsys.readouterr().out
     sections = [line for line in printed.splitlines() if line.startswith("paired bootstrap, ")]

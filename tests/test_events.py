@@ -10,21 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from inference import Extractor
 from inference.events import Event, build_event, find_cause
 from inference.records import build_records
 from training.cli import main
 from training.markup import parse_markup_text
-from training.relations_eval import span_entities
 
 ZERO = {"civilians": 0, "children": 0, "women": 0, "non_civilians": 0}
 
 
 def event_of(markup: str) -> Event:
-    from inference.spans import Document
 
     text, spans, problems = parse_markup_text(markup)
     assert not problems, problems
-    entities = span_entities(Document("doc", text, spans))
+    entities = sorted(spans)
     return build_event(text, entities, build_records(text, entities))
 
 
@@ -197,6 +196,7 @@ def test_predict_events_adds_the_event_to_each_document(tiny_model: Path, tmp_pa
         {"id": "b", "text": "Talks resumed on Monday."},
     ]
     path.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
+    extractor = Extractor.from_pretrained(tiny_model, device="cpu")
     assert main(["predict", "--model", str(tiny_model), "--device", "cpu", str(path)]) == 0
     plain = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert all("event" not in line for line in plain)
@@ -205,8 +205,7 @@ def test_predict_events_adds_the_event_to_each_document(tiny_model: Path, tmp_pa
     assert [line["id"] for line in lines] == ["a", "b"]
     for line, before, document in zip(lines, plain, documents, strict=True):
         assert line["entities"] == before["entities"] and line["records"] == before["records"]
-        expected = build_event(document["text"], line["entities"], line["records"]).to_dict()
-        assert line["event"] == expected
+        assert line["event"] == extractor.extract_events([document["text"]])[0]["event"]
         assert set(line["event"]) == {"killed", "injured", "actor", "actors", "cause", "records"}
         assert set(line["event"]["killed"]) == set(ZERO)
     assert lines[1]["event"]["cause"] is None
@@ -218,8 +217,9 @@ def test_extract_events_matches_build_event(tiny_model: Path) -> None:
     texts = ["Rebels shelled the town, killing four civilians.", ""]
     extractor = Extractor.from_pretrained(tiny_model, device="cpu")
     results = extractor.extract_events(texts)
-    for text, result in zip(texts, results, strict=True):
-        assert result["event"] == build_event(text, result["entities"], result["records"]).to_dict()
+    for text, result, typed in zip(texts, results, extractor.extract_records(texts), strict=True):
+        assert {**result, "event": None} == {**typed.to_dict(), "event": None}
+        assert result["event"] == build_event(text, typed.entities, typed.records or []).to_dict()
 
 
 def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: Path) -> None:

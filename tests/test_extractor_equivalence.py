@@ -4,8 +4,8 @@ gives the same entities as the plainest way of running the model."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -16,21 +16,22 @@ from inference.alignment import spans_from_unit_probs, tokenize_text
 from inference.batching import similar_length_batches
 from inference.extractor import Extractor
 from inference.model_dir import cpu_has_native_bf16, resolve_precision
+from inference.results import Entity
 from training.corpus import load_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def without_scores(results: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
-    return [[{k: v for k, v in e.items() if k != "score"} for e in entities] for entities in results]
+def without_scores(results: list[list[Entity]]) -> list[list[Entity]]:
+    return [[replace(e, score=0.0) for e in entities] for entities in results]
 
 
-def assert_same(got: list[list[dict[str, Any]]], want: list[list[dict[str, Any]]]) -> None:
+def assert_same(got: list[list[Entity]], want: list[list[Entity]]) -> None:
     """Same entities and offsets; scores within one unit of their 4-decimal rounding."""
     assert without_scores(got) == without_scores(want)
     for entities_got, entities_want in zip(got, want, strict=True):
         for a, b in zip(entities_got, entities_want, strict=True):
-            assert a["score"] == pytest.approx(b["score"], abs=2e-4)
+            assert a.score == pytest.approx(b.score, abs=2e-4)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_the_busy_model_finds_many_entities(extractor: Extractor, texts):
     results = extractor.extract(texts)
     assert sum(len(entities) for entities in results) > 100
     for text, entities in zip(texts, results, strict=True):
-        assert all(text[e["start"] : e["end"]] == e["text"] for e in entities)
+        assert all(text[e.start : e.end] == e.text for e in entities)
 
 
 def test_batch_size_and_grouping_do_not_change_results(extractor: Extractor, texts):
@@ -102,7 +103,7 @@ def test_single_window_texts_match_the_plain_transformers_model(busy_model: Path
             ]
         )
     got = [
-        [(e["label"], e["start"], e["end"], e.get("outcome"), e["score"]) for e in entities]
+        [(e.label, e.start, e.end, e.outcome, e.score) for e in entities]
         for entities in extractor.extract(texts)
     ]
     assert [[g[:4] for g in doc] for doc in got] == [[e[:4] for e in doc] for doc in expected]
@@ -144,12 +145,8 @@ def test_bf16_finds_the_entities_float32_finds(busy_model: Path, extractor: Extr
     tokens sit near a decision boundary, nearly every entity must still come out the same."""
     bf16 = Extractor.from_pretrained(busy_model, device="cpu", batch_size=16, precision="bf16")
     assert bf16.backend.precision == "bf16" and extractor.backend.precision == "fp32"
-    reference = {
-        (i, e["label"], e["start"], e["end"]) for i, doc in enumerate(extractor.extract(texts)) for e in doc
-    }
-    rounded = {
-        (i, e["label"], e["start"], e["end"]) for i, doc in enumerate(bf16.extract(texts)) for e in doc
-    }
+    reference = {(i, e.label, e.start, e.end) for i, doc in enumerate(extractor.extract(texts)) for e in doc}
+    rounded = {(i, e.label, e.start, e.end) for i, doc in enumerate(bf16.extract(texts)) for e in doc}
     assert len(reference) > 50
     assert 2 * len(reference & rounded) / (len(reference) + len(rounded)) >= 0.9
 

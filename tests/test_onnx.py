@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +13,7 @@ import pytest
 from inference.extractor import Extractor, UnitProbabilities
 from inference.model_dir import ModelDirError
 from inference.onnx_backend import OnnxBackend
+from inference.results import Entity
 from training.cli import main
 from training.corpus import load_documents, write_documents
 from training.export import ExportError, export
@@ -40,8 +41,8 @@ def texts() -> list[str]:
     return [d.text for d in documents] + ["Gunmen killed 12 villagers.", "", "Ünïcödé: 😀 3 killed."]
 
 
-def without_scores(results: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
-    return [[{k: v for k, v in e.items() if k != "score"} for e in entities] for entities in results]
+def without_scores(results: list[list[Entity]]) -> list[list[Entity]]:
+    return [[replace(e, score=0.0) for e in entities] for entities in results]
 
 
 def test_export_has_the_permissions_the_umask_gives(busy_model: Path, tmp_path: Path):
@@ -75,8 +76,8 @@ def test_export_writes_two_loadable_models_and_a_manifest(exported: Path):
 PROB_TOLERANCE = 1e-4
 
 
-def span_key(entity: dict[str, Any]) -> tuple[str, int, int]:
-    return entity["label"], entity["start"], entity["end"]
+def span_key(entity: Entity) -> tuple[str, int, int]:
+    return entity.label, entity.start, entity.end
 
 
 def near_tie_units(probabilities: list[UnitProbabilities], margin: float) -> list[list[tuple[int, int]]]:
@@ -110,21 +111,21 @@ def test_onnx_fp32_gives_the_pytorch_entities(busy_model: Path, exported: Path, 
     for got, want, text_ties in pairs:
         differing = [e for e in got if e not in want] + [e for e in want if e not in got]
         for entity in differing:
-            assert any(start < entity["end"] and entity["start"] < end for start, end in text_ties), entity
+            assert any(start < entity.end and entity.start < end for start, end in text_ties), entity
         flipped += len(differing)
     assert flipped <= 0.01 * sum(map(len, torch_results))
     for got, want in zip(onnx_results, torch_results, strict=True):
-        scores = {span_key(e): e["score"] for e in want}
+        scores = {span_key(e): e.score for e in want}
         for entity in got:
             if span_key(entity) in scores:
-                assert entity["score"] == pytest.approx(scores[span_key(entity)], abs=1e-3)
+                assert entity.score == pytest.approx(scores[span_key(entity)], abs=1e-3)
 
 
 def test_onnx_int8_runs_and_gives_well_formed_entities(exported: Path, texts):
     results = Extractor.from_pretrained(exported / "int8", device="cpu", threads=1).extract(texts)
     assert len(results) == len(texts) and sum(map(len, results)) > 0
     for text, entities in zip(texts, results, strict=True):
-        assert all(text[e["start"] : e["end"]] == e["text"] and 0 <= e["score"] <= 1 for e in entities)
+        assert all(text[e.start : e.end] == e.text and 0 <= e.score <= 1 for e in entities)
 
 
 def test_a_lossy_export_is_refused_and_leaves_nothing(busy_model: Path, gold: Path, tmp_path: Path):

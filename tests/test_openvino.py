@@ -86,7 +86,7 @@ def test_low_precisions_give_well_formed_entities(exported: Path, texts, precisi
     results = extractor.extract(texts)
     assert len(results) == len(texts) and sum(map(len, results)) > 0
     for text, entities in zip(texts, results, strict=True):
-        assert all(text[e["start"] : e["end"]] == e["text"] and 0 <= e["score"] <= 1 for e in entities)
+        assert all(text[e.start : e.end] == e.text and 0 <= e.score <= 1 for e in entities)
 
 
 def test_auto_picks_by_cpu_kind(exported: Path):

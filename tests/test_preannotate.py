@@ -34,7 +34,7 @@ def expected(busy_model: Path, inputs: list[Path]) -> dict[str, list[dict]]:
     documents = load_documents(inputs[0])
     texts = {d.id: d.text for d in documents} | {"report": inputs[1].read_text(encoding="utf-8")}
     entities = Extractor.from_pretrained(busy_model, device="cpu").extract(list(texts.values()))
-    return dict(zip(texts, entities, strict=True))
+    return dict(zip(texts, [[e.to_dict() for e in found] for found in entities], strict=True))
 
 
 def pre_annotate(model: Path, inputs: list[Path], target: str, output: Path) -> None:

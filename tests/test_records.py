@@ -11,12 +11,12 @@ import pytest
 from inference.alignment import tag_names
 from inference.extractor import Extractor
 from inference.records import build_records, headline_end, sentence_bounds
-from inference.spans import Document
+from inference.spans import Document, Span
 from training.corpus import load_documents, write_documents
 from training.link_tool import apply_relations, numbered_text, render
 from training.link_tool import main as link_tool_main
 from training.markup import parse_markup_text, read_markup
-from training.relations_eval import link_gold_spans, relation_scores, span_entities
+from training.relations_eval import link_gold_spans, relation_scores
 
 DATA = Path(__file__).parent / "data"
 
@@ -29,7 +29,7 @@ def document(markup: str, doc_id: str = "doc") -> Document:
 
 def records_of(markup: str) -> list[dict]:
     doc = document(markup)
-    return build_records(doc.text, span_entities(doc))
+    return [r.to_dict() for r in build_records(doc.text, sorted(doc.spans))]
 
 
 def summary(records: list[dict]) -> list[tuple]:
@@ -280,8 +280,8 @@ def test_records_carry_victim_categories_and_actor_ids(tmp_path):
     from inference.actors import load_actor_table
 
     doc = document("[[Turkish|P]] shelling killed [[3|K]] [[SDF fighters|V]].")
-    mine = build_records(doc.text, span_entities(doc), actors=load_actor_table(table))
-    assert mine[0]["actors"] == ["turkey"]
+    mine = build_records(doc.text, sorted(doc.spans), actors=load_actor_table(table))
+    assert mine[0].actors == ["turkey"]
 
 
 def test_a_headline_after_a_posted_on_line():
@@ -325,12 +325,12 @@ def test_sentences_and_headline_boundaries():
 def test_build_records_never_raises_on_odd_entities():
     text = "Gunmen killed 12 villagers."
     odd = [
-        {"label": "CASUALTY_COUNT", "start": 14, "end": 16},  # no outcome
-        {"label": "CASUALTY_COUNT", "start": 14, "end": 16, "outcome": "killed"},  # duplicate
-        {"label": "UNKNOWN", "start": 0, "end": 6},
-        {"label": "VICTIM_TYPE", "start": 17, "end": 26},
+        Span(14, 16, "CASUALTY_COUNT"),  # no outcome
+        Span(14, 16, "CASUALTY_COUNT", "killed"),  # duplicate
+        Span(0, 6, "UNKNOWN"),
+        Span(17, 26, "VICTIM_TYPE"),
     ]
-    records = build_records(text, odd)
+    records = [r.to_dict() for r in build_records(text, odd)]
     assert [r["count"]["outcome"] for r in records] == [None, "killed"]
     assert records[1]["victim"] == {"start": 17, "end": 26, "text": "villagers"}
     assert build_records("", []) == [] and build_records("text", []) == []
@@ -368,7 +368,7 @@ def test_relation_scores_count_links_and_whole_records():
     from inference.spans import Relation
 
     doc.relations = [Relation(1, 2, "victim"), Relation(1, 0, "perpetrator"), Relation(3, 4, "victim")]
-    records = build_records(doc.text, span_entities(doc))  # also links 3 -> Gunmen: one extra link
+    records = build_records(doc.text, sorted(doc.spans))  # also links 3 -> Gunmen: one extra link
     scores = relation_scores([doc], [records])
     assert scores["links"]["per_type"]["victim"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
     assert scores["links"]["per_type"]["perpetrator"]["precision"] == 0.5
@@ -466,14 +466,14 @@ def scripted_extractor(tokenizer) -> Extractor:
 
 def test_extractor_adds_count_values_and_records(scripted_extractor):
     text = "Gunmen killed at least twelve villagers and wounded three others."
-    entities = scripted_extractor.extract([text])[0]
+    entities = [e.to_dict() for e in scripted_extractor.extract([text])[0]]
     counts = [e for e in entities if e["label"] == "CASUALTY_COUNT"]
     assert [(e["text"], e["count"]) for e in counts] == [
         ("at least twelve", {"best": 12, "low": 12, "high": None}),
         ("three", {"best": 3, "low": 3, "high": 3}),
     ]
     assert all("count" not in e for e in entities if e["label"] != "CASUALTY_COUNT")
-    result = scripted_extractor.extract_records([text, "Nothing happened."])
+    result = [r.to_dict() for r in scripted_extractor.extract_records([text, "Nothing happened."])]
     assert result[0]["entities"] == entities and result[1] == {"entities": [], "records": []}
     assert summary(result[0]["records"]) == [
         ("at least twelve", ["villagers"], ["Gunmen"]),

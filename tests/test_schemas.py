@@ -216,6 +216,6 @@ def test_a_schema_without_a_count_gives_entities_only(tmp_path: Path, tiny_base:
     train(config, tmp_path / "model", log=lambda _: None)
     extractor = Extractor.from_pretrained(tmp_path / "model", device="cpu", precision="fp32")
     assert extractor.schema.labels == ("WEAPON",) and not extractor.schema.has_records
-    assert [set(r) for r in extractor.extract_records(["A mortar hit the camp."])] == [{"entities"}]
+    assert [set(r.to_dict()) for r in extractor.extract_records(["A mortar hit the camp."])] == [{"entities"}]
     openapi = create_app(extractor).openapi()
     assert openapi["components"]["schemas"]["Entity"]["properties"]["label"]["enum"] == ["WEAPON"]

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from inference.results import Entity
 from inference.service import BatchSettings, ServiceLimits, create_app
 from inference.spans import LABELS, OUTCOMES
 from tests.test_service import ServerThread, free_port, wait_until_serving
@@ -35,11 +36,9 @@ class Echo:
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
 
-    def extract(self, texts: list[str]) -> list[list[dict[str, Any]]]:
+    def extract(self, texts: list[str]) -> list[list[Entity]]:
         time.sleep(self.delay)
-        return [
-            [{"label": "CASUALTY_COUNT", "start": 0, "end": 1, "text": t[:1], "score": 0.9}] for t in texts
-        ]
+        return [[Entity("CASUALTY_COUNT", 0, 1, t[:1], 0.9)] for t in texts]
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +250,7 @@ def test_openapi_schema_is_complete(echo_server, busy_model: Path):
 
     # The record model is the shape the extractor gives and README documents.
     text = "Gunmen killed 12 villagers and wounded 30 others in Zamfara on Tuesday."
-    records = [r for r in extractor.extract_records([text] * 3) for r in r["records"]]
+    records = [r for result in extractor.extract_records([text] * 3) for r in result.to_dict()["records"]]
     assert records, "the busy model should link something"
     assert all(set(r) == set(record["properties"]) for r in records)
     assert set(records[0]["count"]) == set(resolve(schema, record["properties"]["count"])["properties"])

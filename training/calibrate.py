@@ -18,30 +18,31 @@ from typing import Any
 
 from inference.atomic import write_json
 from inference.model_dir import SETTINGS_FILE, read_settings
-from inference.spans import LABELS, Document
-from training.evaluate import Labels, entities_to_spans, span_scores
+from inference.results import Entity
+from inference.spans import LABELS, Document, Span
+from training.evaluate import Labels, span_scores
 from training.report import RECORD_FILE
 
 GRID = (0.0, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 MIN_GAIN = 0.002
 
 
-def keep_confident(entities: list[dict[str, Any]], min_scores: dict[str, float]) -> list[dict[str, Any]]:
-    return [e for e in entities if e["score"] >= min_scores.get(e["label"], 0.0)]
+def keep_confident(entities: list[Entity], min_scores: dict[str, float]) -> list[Span]:
+    return [e.span for e in entities if e.score >= min_scores.get(e.label, 0.0)]
 
 
 def dev_f1(
     documents: list[Document],
-    entities: list[list[dict[str, Any]]],
+    entities: list[list[Entity]],
     min_scores: dict[str, float],
     labels: Labels = LABELS,
 ) -> float:
-    predicted = [entities_to_spans(keep_confident(found, min_scores)) for found in entities]
+    predicted = [keep_confident(found, min_scores) for found in entities]
     return float(span_scores([d.spans for d in documents], predicted, labels)["micro"]["f1"])
 
 
 def tune_min_scores(
-    documents: list[Document], entities: list[list[dict[str, Any]]], labels: Labels = LABELS
+    documents: list[Document], entities: list[list[Entity]], labels: Labels = LABELS
 ) -> tuple[dict[str, float], dict[str, float]]:
     """(minimums by label, {"before": F1, "after": F1}) for entities predicted without minimums;
     ``labels`` are the model's, tuned in their order."""

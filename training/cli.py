@@ -125,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.error_report import format_errors
-    from training.evaluate import entities_to_spans, format_report
+    from training.evaluate import format_report
     from training.report import predictions_evaluation, run_evaluation
 
     if args.resamples < 1:
@@ -133,7 +133,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.model:
         if args.tokenizer:
             raise UsageError("--tokenizer is for --predictions; a model is scored on its own tokenizer")
-        report, documents, entities = run_evaluation(
+        report, documents, predicted = run_evaluation(
             args.model,
             args.data,
             device=args.device or "auto",
@@ -145,7 +145,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         if args.device or args.precision:
             raise UsageError("--device and --precision are for --model; predictions are already made")
-        report, documents, entities = predictions_evaluation(
+        report, documents, predicted = predictions_evaluation(
             args.predictions, args.data, args.tokenizer, resamples=args.resamples, seed=args.seed
         )
     print(format_report(report))
@@ -159,7 +159,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from training.html_view import render_html
 
         title = f"{args.model or args.predictions} on {args.data}"
-        page = render_html(documents, [entities_to_spans(e) for e in entities], title, report)
+        page = render_html(documents, predicted, title, report)
         write_text(Path(args.html), page)
     if args.output:
         write_json(Path(args.output), report)
@@ -360,10 +360,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             return 0
         results = sharded
     for (doc_id, text), result in zip(items, results, strict=True):
+        line = {"id": doc_id, **result.to_dict()}
         if args.events:
-            event = build_event(text, result["entities"], result["records"])
-            result = {**result, "event": event.to_dict()}
-        print(json.dumps({"id": doc_id, **result}, ensure_ascii=False))
+            line["event"] = build_event(text, result.entities, result.records or []).to_dict()
+        print(json.dumps(line, ensure_ascii=False))
     return 0
 
 

@@ -252,10 +252,6 @@ def _seqeval_row(row: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def entities_to_spans(entities: list[dict[str, Any]]) -> list[Span]:
-    return [Span(e["start"], e["end"], e["label"], e.get("outcome")) for e in entities]
-
-
 def evaluate(
     documents: list[Document], predicted: list[list[Span]], tokenizer: Any, labels: Labels = LABELS
 ) -> dict[str, Any]:

@@ -47,11 +47,10 @@ class ExportError(ValueError):
 def strict_f1(model_dir: Path, documents: list[Document], precision: str = "fp32") -> float:
     """seqeval strict micro F1 (0-1) of a model directory (PyTorch, ONNX or OpenVINO) on gold documents."""
     from inference.extractor import Extractor
-    from training.evaluate import entities_to_spans, evaluate
+    from training.report import evaluate_extractor
 
     extractor = Extractor.from_pretrained(model_dir, device="cpu", precision=precision)
-    predicted = [entities_to_spans(e) for e in extractor.extract([d.text for d in documents])]
-    report = evaluate(documents, predicted, extractor.tokenizer, extractor.schema.labels)
+    report = evaluate_extractor(extractor, documents, details=False)[0]
     return float(report["seqeval_strict"]["micro"]["f1"])
 
 

@@ -39,7 +39,6 @@ from training.relations_eval import (
     link_gold_spans,
     record_links,
     relation_scores,
-    span_entities,
 )
 
 TAG = {"VICTIM_TYPE": "V", "PERPETRATOR": "P"}
@@ -203,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-__all__ = ["apply_relations", "main", "numbered_text", "read_relation_file", "render", "span_entities"]
+__all__ = ["apply_relations", "main", "numbered_text", "read_relation_file", "render"]
 
 if __name__ == "__main__":
     sys.exit(main())

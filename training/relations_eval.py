@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from inference.records import build_records
+from inference.results import Record
 from inference.spans import CASUALTY_COUNT, Document
 from training.evaluate import prf
 
@@ -27,25 +28,9 @@ RecordKey = tuple[Key, frozenset[Key], frozenset[Key]]
 TYPES = ("victim", "perpetrator")
 
 
-def span_entities(document: Document) -> list[dict[str, Any]]:
-    """The document's gold spans in the shape of ``Extractor.extract`` entities."""
-    entities = []
-    for span in sorted(document.spans):
-        entity: dict[str, Any] = {
-            "label": span.label,
-            "start": span.start,
-            "end": span.end,
-            "text": document.text[span.start : span.end],
-        }
-        if span.outcome is not None:
-            entity["outcome"] = span.outcome
-        entities.append(entity)
-    return entities
-
-
-def link_gold_spans(documents: list[Document]) -> list[list[dict[str, Any]]]:
+def link_gold_spans(documents: list[Document]) -> list[list[Record]]:
     """Records built by the linker from each document's gold spans."""
-    return [build_records(d.text, span_entities(d)) for d in documents]
+    return [build_records(d.text, sorted(d.spans)) for d in documents]
 
 
 def gold_links(document: Document) -> set[Link]:
@@ -56,12 +41,12 @@ def gold_links(document: Document) -> set[Link]:
     }
 
 
-def record_links(records: list[dict[str, Any]]) -> set[Link]:
+def record_links(records: list[Record]) -> set[Link]:
     links: set[Link] = set()
     for record in records:
-        head = (record["count"]["start"], record["count"]["end"])
+        head = (record.count.start, record.count.end)
         for kind, field in (("victim", "victims"), ("perpetrator", "perpetrators")):
-            links.update((head, (s["start"], s["end"]), kind) for s in record[field])
+            links.update((head, (s.start, s.end), kind) for s in getattr(record, field))
     return links
 
 
@@ -78,12 +63,12 @@ def gold_record_keys(document: Document) -> set[RecordKey]:
     return keys
 
 
-def record_keys(records: list[dict[str, Any]]) -> set[RecordKey]:
+def record_keys(records: list[Record]) -> set[RecordKey]:
     return {
         (
-            (r["count"]["start"], r["count"]["end"]),
-            frozenset((s["start"], s["end"]) for s in r["victims"]),
-            frozenset((s["start"], s["end"]) for s in r["perpetrators"]),
+            (r.count.start, r.count.end),
+            frozenset((s.start, s.end) for s in r.victims),
+            frozenset((s.start, s.end) for s in r.perpetrators),
         )
         for r in records
     }
@@ -93,7 +78,7 @@ def record_keys_of_type(keys: set[RecordKey], kind: str) -> set[tuple[Key, froze
     return {(head, victims if kind == "victim" else perpetrators) for head, victims, perpetrators in keys}
 
 
-def relation_scores(documents: list[Document], predicted: list[list[dict[str, Any]]]) -> dict[str, Any]:
+def relation_scores(documents: list[Document], predicted: list[list[Record]]) -> dict[str, Any]:
     """Link and record P/R/F1 over the documents whose ``relations`` is not None."""
     true_positive = dict.fromkeys(TYPES, 0)
     n_predicted = dict.fromkeys(TYPES, 0)

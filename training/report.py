@@ -5,9 +5,10 @@ intervals, and per document the predictions, the counts behind every micro score
 errors with their context. A fingerprint of the gold (per document and overall) lets
 ``compare`` refuse reports made on different gold.
 
-``run_evaluation`` (a model directory) and ``evaluate_predictions`` (entities in the ``predict``
-JSONL shape, from any system) differ only in where the entities come from: both score them with
-``build_report``.
+``evaluate_extractor`` is the one evaluation path of a model (extract from the gold texts, score),
+which training, calibration checks, export and the benchmarks call; ``run_evaluation`` (a model
+directory) and ``evaluate_predictions`` (entities in the ``predict`` JSONL shape, from any system)
+differ only in where the entities come from: both score them with ``build_report``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inference.model_dir import RECORD_FILE
+from inference.results import Entity
 from inference.schema import DEFAULT_SCHEMA, LabelSchema
-from inference.spans import Document
+from inference.spans import Document, Span
 from training.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, confidence_interval
 from training.error_report import CONTEXT_WORDS, document_errors, error_summary
-from training.evaluate import SECTIONS, document_counts, entities_to_spans, evaluate
-from training.predictions import SCORED_FIELDS, default_tokenizer_path, read_predictions
+from training.evaluate import SECTIONS, document_counts, evaluate
+from training.predictions import default_tokenizer_path, read_predictions
+
+if TYPE_CHECKING:
+    from inference.extractor import Extractor
 
 
 def document_fingerprint(document: Document) -> str:
@@ -45,18 +50,18 @@ def model_record_digest(model_dir: str | Path) -> str | None:
 
 def build_report(
     documents: list[Document],
-    entities: list[list[dict[str, Any]]],
+    predicted: list[list[Span]],
+    shown: list[list[dict[str, Any]]],
     tokenizer: Any,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     context_words: int = CONTEXT_WORDS,
     schema: LabelSchema = DEFAULT_SCHEMA,
 ) -> dict[str, Any]:
-    """Every score of ``entities`` (per document, in the ``Extractor.extract`` shape) against the
-    gold ``documents``, on the word units of ``tokenizer``; a ``records`` section when any document
-    has gold relations and the schema has records. Per label in ``schema``'s labels. The one scoring
-    path of ``evaluate --model`` and ``--predictions``."""
-    predicted = [entities_to_spans(e) for e in entities]
+    """Every score of the ``predicted`` spans (per document) against the gold ``documents``, on the
+    word units of ``tokenizer``; ``shown`` is each document's entities as the report lists them (their
+    JSON). A ``records`` section when any document has gold relations and the schema has records.
+    Per label in ``schema``'s labels. The one scoring path of ``evaluate --model`` and ``--predictions``."""
     report = evaluate(documents, predicted, tokenizer, schema.labels)
     counts = document_counts(documents, predicted, tokenizer, schema.labels)
     report["bootstrap"] = {
@@ -75,32 +80,52 @@ def build_report(
             "errors": document_errors(document.text, document.spans, spans, context_words),
         }
         for document, fingerprint, document_entities, spans, document_counts_row in zip(
-            documents, fingerprints, entities, predicted, counts, strict=True
+            documents, fingerprints, shown, predicted, counts, strict=True
         )
     ]
     report["errors"] = error_summary(per_document)
     report["gold"] = {"sha256": gold_digest(fingerprints), "documents": len(documents)}
     report["per_document"] = per_document
     if schema.has_records and any(d.relations is not None for d in documents):
-        report["records"] = record_scores(documents, entities)
+        report["records"] = record_scores(documents, predicted)
     return report
 
 
-def record_scores(documents: list[Document], entities: list[list[dict[str, Any]]]) -> dict[str, Any]:
+def record_scores(documents: list[Document], predicted: list[list[Span]]) -> dict[str, Any]:
     """Links and records from the predicted spans (the whole pipeline) and from the gold spans (the
-    linker alone) against the gold relations. Counts are read from the text (a ``count`` field of
-    the entities is not trusted)."""
+    linker alone) against the gold relations. Counts are read from the text (a predicted ``count``
+    is not trusted)."""
     from inference.records import build_records
     from training.relations_eval import link_gold_spans, relation_scores
 
-    records = [
-        build_records(d.text, [{k: e[k] for k in SCORED_FIELDS if k in e} for e in document_entities])
-        for d, document_entities in zip(documents, entities, strict=True)
-    ]
+    records = [build_records(d.text, spans) for d, spans in zip(documents, predicted, strict=True)]
     return {
         "predicted_spans": relation_scores(documents, records),
         "gold_spans": relation_scores(documents, link_gold_spans(documents)),
     }
+
+
+def evaluate_extractor(
+    extractor: Extractor,
+    documents: list[Document],
+    details: bool = True,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    progress: bool = False,
+) -> tuple[dict[str, Any], list[list[Entity]]]:
+    """The one evaluation path of a model: extract from the gold texts, score the spans. Returns
+    the report and the entities. ``details``: the full report of ``build_report`` (intervals, per
+    document errors, records); without, ``evaluate``'s scores alone (training's dev checks, the
+    export gate, benchmarks)."""
+    entities = extractor.extract([d.text for d in documents], progress=progress)
+    predicted = [[e.span for e in found] for found in entities]
+    if not details:
+        return evaluate(documents, predicted, extractor.tokenizer, extractor.schema.labels), entities
+    shown = [[e.to_dict() for e in found] for found in entities]
+    report = build_report(
+        documents, predicted, shown, extractor.tokenizer, resamples, seed, schema=extractor.schema
+    )
+    return report, entities
 
 
 def run_evaluation(
@@ -112,24 +137,24 @@ def run_evaluation(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     progress: bool = False,
-) -> tuple[dict[str, Any], list[Document], list[list[dict[str, Any]]]]:
-    """Load the gold and the model, extract, build the report: (report, documents, entities)."""
+) -> tuple[dict[str, Any], list[Document], list[list[Span]]]:
+    """Load the gold and the model, extract, build the report: (report, documents, predicted spans)."""
     from inference import Extractor
     from inference.schema import model_schema
     from training.corpus import load_documents
 
     documents = load_documents(data, model_schema(model))
     extractor = Extractor.from_pretrained(model, device=device, batch_size=batch_size, precision=precision)
-    entities = extractor.extract([d.text for d in documents], progress=progress)
+    scores, entities = evaluate_extractor(extractor, documents, True, resamples, seed, progress)
     report = {
         "model": str(model),
         "data": str(data),
         "model_record_sha256": model_record_digest(model),
         "precision": getattr(extractor.backend, "precision", None),
         "runtime": extractor.runtime(),
-        **build_report(documents, entities, extractor.tokenizer, resamples, seed, schema=extractor.schema),
+        **scores,
     }
-    return report, documents, entities
+    return report, documents, [[e.span for e in found] for found in entities]
 
 
 def predictions_evaluation(
@@ -139,8 +164,8 @@ def predictions_evaluation(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     schema: LabelSchema | None = None,
-) -> tuple[dict[str, Any], list[Document], list[list[dict[str, Any]]]]:
-    """Check the predictions against the gold, build the report: (report, documents, entities).
+) -> tuple[dict[str, Any], list[Document], list[list[Span]]]:
+    """Check the predictions against the gold, build the report: (report, documents, predicted spans).
 
     ``tokenizer`` (a tokenizer, or the directory of one or of a model) gives seqeval its word units;
     by default the packaged all-MiniLM-L6-v2's, which the default model uses. The labels scored are
@@ -164,14 +189,15 @@ def predictions_evaluation(
         source = getattr(tokenizer, "name_or_path", None)
     is_file = not isinstance(predictions, list)
     documents = [document for _, document in located]
+    predicted = [[Span.from_dict(e) for e in found] for found in entities]
     report = {
         "predictions": str(predictions) if is_file else None,
         "predictions_sha256": hashlib.sha256(Path(predictions).read_bytes()).hexdigest() if is_file else None,
         "data": str(data),
         "tokenizer": source,
-        **build_report(documents, entities, tokenizer, resamples, seed, schema=schema),
+        **build_report(documents, predicted, entities, tokenizer, resamples, seed, schema=schema),
     }
-    return report, documents, entities
+    return report, documents, predicted
 
 
 def _directory_schema(tokenizer: Any) -> LabelSchema:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inference.atomic import replace_directory
 from inference.batching import length_grouped_batches, window_collator
@@ -32,6 +32,9 @@ from training.corpus import CorpusError, corpus_hash, corpus_schema, load_docume
 from training.fakes_standoff import read_standoff
 from training.features import WindowFeatures, training_windows
 from training.permissions import apply_umask
+
+if TYPE_CHECKING:
+    from inference.extractor import Extractor
 
 
 def train(
@@ -321,7 +324,8 @@ def save_best(
     log: Callable[[str], None],
 ) -> None:
     """The best epoch's ``model`` with minimum span scores tuned on dev, saved to ``output``."""
-    dev_entities = predict_entities(model, tokenizer, data.dev, config, device, data.schema)
+    extractor = training_extractor(model, tokenizer, config, device, data.schema)
+    dev_entities = extractor.extract([d.text for d in data.dev])
     min_scores, dev_scores = tune_min_scores(data.dev, dev_entities, data.schema.labels)
     record["calibration"] = {
         "min_scores": min_scores,
@@ -504,23 +508,17 @@ def select_fraction(documents: list[Any], config: TrainConfig) -> list[Any]:
     return shuffled[: max(1, round(len(shuffled) * config.train_fraction))]
 
 
-def predict_entities(
-    model: Any,
-    tokenizer: Any,
-    documents: list[Any],
-    config: TrainConfig,
-    device: str,
-    schema: LabelSchema = DEFAULT_SCHEMA,
-) -> list[list[dict[str, Any]]]:
-    """Entities of the model being trained, as ``Extractor`` gives them (no minimum scores)."""
+def training_extractor(
+    model: Any, tokenizer: Any, config: TrainConfig, device: str, schema: LabelSchema = DEFAULT_SCHEMA
+) -> Extractor:
+    """An ``Extractor`` over the model being trained (no minimum scores)."""
     from inference.extractor import Extractor, TorchBackend
 
     model.eval()
     id2label = {int(k): v for k, v in model.config.id2label.items()}
-    extractor = Extractor(
+    return Extractor(
         TorchBackend(model, device), tokenizer, id2label, config.max_length, config.stride, schema=schema
     )
-    return extractor.extract([d.text for d in documents])
 
 
 def evaluate_model(
@@ -531,10 +529,10 @@ def evaluate_model(
     device: str,
     schema: LabelSchema = DEFAULT_SCHEMA,
 ) -> dict:
-    from training.evaluate import entities_to_spans, evaluate
+    from training.report import evaluate_extractor
 
-    entities = predict_entities(model, tokenizer, documents, config, device, schema)
-    return evaluate(documents, [entities_to_spans(e) for e in entities], tokenizer, schema.labels)
+    extractor = training_extractor(model, tokenizer, config, device, schema)
+    return evaluate_extractor(extractor, documents, details=False)[0]
 
 
 def save_model_dir(

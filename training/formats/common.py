@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference.results import Entity
 from inference.spans import (
     CASUALTY_COUNT,
     OUTCOMES,
@@ -51,12 +52,12 @@ EXPORT_NAMES = {
 
 @dataclass
 class Predicted:
-    """A document with a model's entities (the dicts ``Extractor.extract`` gives, with ``score``)
+    """A document with a model's entities (as ``Extractor.extract`` gives them, with ``score``)
     and the model's confidence in the whole document (``training.uncertainty``), for pre-annotation."""
 
     id: str
     text: str
-    entities: list[dict[str, Any]]
+    entities: list[Entity]
     confidence: float
 
 

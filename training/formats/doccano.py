@@ -113,13 +113,13 @@ def to_doccano_predictions(documents: list[Predicted], model_version: str) -> li
         {
             "text": document.text,
             "label": [
-                [e["start"], e["end"], EXPORT_NAMES[(e["label"], e.get("outcome"))]]
+                [e.start, e.end, EXPORT_NAMES[(e.label, e.outcome)]]
                 for e in document.entities
             ],
             "doc_id": document.id,
             "model_version": model_version,
             "confidence": round(document.confidence, 4),
-            "label_scores": [e["score"] for e in document.entities],
+            "label_scores": [e.score for e in document.entities],
         }
         for document in documents
     ]

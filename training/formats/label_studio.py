@@ -312,13 +312,13 @@ def to_label_studio_predictions(documents: list[Predicted], model_version: str) 
                 "to_name": "text",
                 "type": "labels",
                 "value": {
-                    "start": entity["start"],
-                    "end": entity["end"],
-                    "text": document.text[entity["start"] : entity["end"]],
-                    "labels": [EXPORT_NAMES[(entity["label"], entity.get("outcome"))]],
-                    "score": entity["score"],
+                    "start": entity.start,
+                    "end": entity.end,
+                    "text": document.text[entity.start : entity.end],
+                    "labels": [EXPORT_NAMES[(entity.label, entity.outcome)]],
+                    "score": entity.score,
                 },
-                "score": entity["score"],
+                "score": entity.score,
             }
             for index, entity in enumerate(document.entities)
         ]
