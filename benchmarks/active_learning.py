@@ -33,7 +33,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from learning_curve import FAKES_GOLD, CurveError, _scores, _write, evaluate_dir, mismatch, read_record  # noqa: E402
+from learning_curve import FAKES_GOLD, CurveError, _scores, evaluate_dir, mismatch, read_record  # noqa: E402
+
+from inference.atomic import write_text  # noqa: E402
 
 ARMS = ("uncertainty", "random")
 
@@ -253,8 +255,8 @@ def main(argv: list[str] | None = None, log: Any = print) -> int:
     rows = summary(points)
     result = {"settings": settings, "seeds": args.seeds, "fakes_gold_dev": str(fakes) if fakes else None,
               "summary": rows, "verdict": verdict(rows), "points": points}  # fmt: skip
-    _write(output / "active_learning.json", json.dumps(result, indent=2) + "\n")
-    _write(output / "active_learning.md", markdown(rows, settings, args.seeds))
+    write_text(output / "active_learning.json", json.dumps(result, indent=2) + "\n")
+    write_text(output / "active_learning.md", markdown(rows, settings, args.seeds))
     plot(points, output / "active_learning.png")
     log(markdown(rows, settings, args.seeds))
     log(f"wrote {output}/active_learning.md, .json and .png")
