@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="best of N for each way")
     args = parser.parse_args(argv)
     config = load_config(args.config)
-    documents, _ = training_documents(config, log=lambda line: print(line, file=sys.stderr))
+    documents, _, _ = training_documents(config, log=lambda line: print(line, file=sys.stderr))
     tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(config.base_model))
     label2id = {name: i for i, name in enumerate(tag_names())}
     settings = (tokenizer, label2id, config.max_length, config.stride)

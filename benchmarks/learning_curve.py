@@ -48,13 +48,13 @@ def point_config(base: Any, key: str, value: float) -> Any:
 
 
 def fakes_documents(config: Any) -> int:
-    """How many annotated FA-KES articles a training with this config uses (0 where FA-KES is absent)."""
+    """How many annotated FA-KES articles a training with this config trains on (0 without FA-KES)."""
     if not config.fakes_dir or not config.fakes_annotations or not Path(config.fakes_dir).is_dir():
         return 0
     with Path(config.fakes_annotations).open("rb") as lines:
         available = sum(1 for line in lines if line.strip())
     limit = config.fakes_max_documents
-    return min(limit, available) if limit else available
+    return (min(limit, available) if limit else available) - config.fakes_calibration_documents
 
 
 def read_record(model_dir: Path) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def mismatch(record: dict[str, Any], config: Any) -> list[str]:
     if trained_fakes != fakes:
         reasons.append(f"FA-KES articles: trained on {trained_fakes}, this point uses {fakes}")
     files = [config.train_file, *config.extra_train_files, config.dev_file]
-    head = (config.fakes_annotations, fakes) if fakes else None
+    head = (config.fakes_annotations, fakes + config.fakes_calibration_documents) if fakes else None
     if all(Path(f).is_file() for f in files) and record.get("corpus_sha256") != corpus_hash(files, head):
         reasons.append("corpus: the train/dev files or FA-KES annotations have changed since it was trained")
     return reasons

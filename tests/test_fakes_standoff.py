@@ -171,3 +171,25 @@ def test_second_annotation_of_30_articles_and_its_reported_agreement() -> None:
     # The figures the guidelines report; an annotation edit that moves them must update them too.
     assert round(report["span_exact"]["micro"]["f1"], 3) == 0.989
     assert round(report["span_exact"]["per_label"]["PERPETRATOR"]["f1"], 3) == 0.992
+
+
+def test_the_last_articles_can_tune_minimum_scores_instead_of_training(
+    fakes_dir: Path, tmp_path: Path, tiny_base: Path
+) -> None:
+    from training.config import ConfigError, load_config
+    from training.train import train
+
+    (tmp_path / "standoff.jsonl").write_text(standoff_line("101", [COUNT]) + standoff_line("102", [PERP]))
+    paths = {"fakes_dir": "../fa-kes", "fakes_annotations": "../standoff.jsonl"}
+    config = load_config(tiny_config(tmp_path, tiny_base, **paths, fakes_calibration_documents=1))
+    said: list[str] = []
+    record = train(config, tmp_path / "model", log=said.append)
+    assert record["fakes"]["documents"] == 1
+    assert record["calibration"]["fakes_documents"] == 1
+    assert any("keeping the last 1 FA-KES articles out of training" in line for line in said)
+
+    paths = {"fakes_dir": str(fakes_dir), "fakes_annotations": str(tmp_path / "standoff.jsonl")}
+    config = load_config(tiny_config(tmp_path / "b", tiny_base, **paths, fakes_calibration_documents=2))
+    with pytest.raises(ConfigError, match="only 2 FA-KES articles are used: nothing would be left"):
+        train(config, tmp_path / "b" / "model", log=said.append)
+    assert not (tmp_path / "b" / "model").exists()

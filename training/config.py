@@ -58,6 +58,9 @@ class TrainConfig:
     fakes_dir: str | None = str(FAKES)
     fakes_annotations: str | None = str(CORPUS / "fakes" / "train.standoff.jsonl")
     fakes_max_documents: int = 0  # 0 = all; else the first N of the annotations (learning curves)
+    # The last N of those articles are not trained on: they join dev in tuning the minimum span
+    # scores, so that the thresholds see real reporting (the corpus dev split holds none).
+    fakes_calibration_documents: int = 0
     # Where the tokenized training windows are cached (datasets' Arrow files, by fingerprint of the
     # data, tokenizer and window settings); None = ``.windows-cache`` beside the output directory.
     cache_dir: str | None = None
@@ -217,6 +220,7 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
         (0 <= config.augment_strip_punctuation <= 1, "augment_strip_punctuation must be in [0, 1]"),
         (0 <= config.augment_feed <= 1, "augment_feed must be in [0, 1]"),
         (config.fakes_max_documents >= 0, "fakes_max_documents must be >= 0 (0 = all)"),
+        (config.fakes_calibration_documents >= 0, "fakes_calibration_documents must be >= 0"),
         (
             (config.fakes_dir is None) == (config.fakes_annotations is None),
             "fakes_dir and fakes_annotations go together (both set or both null)",

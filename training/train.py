@@ -101,6 +101,7 @@ class TrainingData:
     counts: dict[str, Any]  # how many documents came from where (``training_documents``)
     corpus_sha256: str
     schema: LabelSchema
+    calibration: list[Document]  # FA-KES articles kept out of training to tune minimum scores with dev
 
 
 def load_data(config: TrainConfig, log: Callable[[str], None]) -> TrainingData:
@@ -114,11 +115,12 @@ def load_data(config: TrainConfig, log: Callable[[str], None]) -> TrainingData:
     problems = validate_files([*evaluation_files, config.train_file, *config.extra_train_files], schema)
     if problems:
         raise CorpusError(problems)
-    train_docs, counts = training_documents(config, log, schema)
+    train_docs, counts, calibration = training_documents(config, log, schema)
     dev_docs = load_documents(config.dev_file, schema)
     fakes = counts["fakes"]
-    trained_on = corpus_hash(data_files, (config.fakes_annotations, fakes["documents"]) if fakes else None)
-    return TrainingData(train_docs, dev_docs, counts, trained_on, schema)
+    used = (config.fakes_annotations, fakes["documents"] + len(calibration)) if fakes else None
+    trained_on = corpus_hash(data_files, used)
+    return TrainingData(train_docs, dev_docs, counts, trained_on, schema, calibration)
 
 
 def start_accelerator(config: TrainConfig) -> Any:
@@ -325,11 +327,13 @@ def save_best(
 ) -> None:
     """The best epoch's ``model`` with minimum span scores tuned on dev, saved to ``output``."""
     extractor = training_extractor(model, tokenizer, config, device, data.schema)
-    dev_entities = extractor.extract([d.text for d in data.dev])
-    min_scores, dev_scores = tune_min_scores(data.dev, dev_entities, data.schema.labels)
+    tuning = data.dev + data.calibration
+    dev_entities = extractor.extract([d.text for d in tuning])
+    min_scores, dev_scores = tune_min_scores(tuning, dev_entities, data.schema.labels)
     record["calibration"] = {
         "min_scores": min_scores,
         "dev_file": config.dev_file,
+        **({"fakes_documents": len(data.calibration)} if data.calibration else {}),
         "dev_exact_f1": dev_scores,
     }
     save_model_dir(model, tokenizer, config, record, output, min_scores, data.schema)
@@ -448,12 +452,14 @@ def resolve_schema(config: TrainConfig, log: Callable[[str], None] = print) -> L
 
 def training_documents(
     config: TrainConfig, log: Callable[[str], None] = print, schema: LabelSchema = DEFAULT_SCHEMA
-) -> tuple[list[Any], dict[str, Any]]:
-    """The documents trained on, and how many came from where (for the record and the card)."""
+) -> tuple[list[Any], dict[str, Any], list[Any]]:
+    """The documents trained on, how many came from where (for the record and the card), and the
+    FA-KES articles kept out of training for calibration."""
     corpus = load_documents(config.train_file, schema)
     extra_files = [(path, load_documents(path, schema)) for path in config.extra_train_files]
     fakes = load_fakes(config, log)
     _check_fakes_labels(fakes, schema, config)
+    fakes, calibration = split_calibration(fakes, config, log)
     chosen = select_fraction(corpus, config)
     extra = [document for _, documents in extra_files for document in documents]
     originals = chosen + extra + fakes
@@ -465,7 +471,23 @@ def training_documents(
         "fakes": fakes_data(config, fakes),
         "augmented_copies": len(documents) - len(originals),
     }
-    return documents, counts
+    return documents, counts, calibration
+
+
+def split_calibration(
+    fakes: list[Any], config: TrainConfig, log: Callable[[str], None]
+) -> tuple[list[Any], list[Any]]:
+    """The FA-KES articles to train on, and the last ``fakes_calibration_documents`` kept out."""
+    held = config.fakes_calibration_documents
+    if not fakes or not held:
+        return fakes, []
+    if held >= len(fakes):
+        raise ConfigError(
+            f"fakes_calibration_documents is {held} but only {len(fakes)} FA-KES articles are used: "
+            "nothing would be left to train on"
+        )
+    log(f"keeping the last {held} FA-KES articles out of training to tune minimum span scores with dev")
+    return fakes[:-held], fakes[-held:]
 
 
 def load_fakes(config: TrainConfig, log: Callable[[str], None]) -> list[Any]:
