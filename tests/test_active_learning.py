@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from conftest import CORPUS_ONLY
 
-from training.corpus import load_documents, write_documents
+from training.corpus.store import load_documents, write_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "annotations"
@@ -73,7 +73,7 @@ def test_simulation_runs_both_arms_on_the_same_budget(tmp_path: Path, tiny_base:
             assert record["config"]["epochs"] == 1
     # The uncertainty arm's first choice is what suggest ranks first with the start model.
     from inference import Extractor
-    from training.uncertainty import rank_documents
+    from training.annotate.uncertainty import rank_documents
 
     seed0 = [p for p in points if p["seed"] == 0]
     start_model = next(p["model"] for p in seed0 if p["round"] == 0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inference.actors import load_actor_table, normalise_actor
+from inference.text.actors import load_actor_table, normalise_actor
 
 ANNOTATIONS = Path(__file__).parent.parent / "data" / "annotations"
 SYRIAN = ("syra-", "syrb-", "stmd-", "mntr-", "pana-")

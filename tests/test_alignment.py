@@ -16,7 +16,7 @@ from inference.alignment import (
     unit_tags,
 )
 from inference.spans import Span
-from training.features import document_windows
+from training.finetune.features import document_windows
 
 NAMES = tag_names()
 

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from inference.spans import Document, Span
-from training.augment import augment, render_as_feed, strip_punctuation
-from training.corpus import load_documents
+from training.corpus.augment import augment, render_as_feed, strip_punctuation
+from training.corpus.store import load_documents
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "annotations"
 

@@ -13,8 +13,8 @@ from conftest import CORPUS
 from inference.alignment import IGNORE_INDEX, tag_names
 from inference.batching import length_grouped_batches, window_collator
 from tests.batch_order import LENGTHS
-from training.corpus import load_documents
-from training.features import document_windows
+from training.corpus.store import load_documents
+from training.finetune.features import document_windows
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from inference.extractor import Extractor
 from inference.model_dir import SETTINGS_FILE, ModelDirError
 from inference.results import Entity
 from inference.spans import Document, Span
-from training.calibrate import GRID, tune_min_scores
 from training.cli import main
-from training.corpus import load_documents, write_documents
+from training.corpus.store import load_documents, write_documents
+from training.finetune.calibrate import GRID, tune_min_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 

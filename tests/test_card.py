@@ -10,10 +10,17 @@ import pytest
 import yaml
 from conftest import CORPUS_ONLY
 
-from training.card import CardError, base_model_info, build_card, card_name, describe_dataset, write_card
 from training.cli import main
-from training.corpus import load_documents, write_documents
-from training.report import run_evaluation
+from training.corpus.store import load_documents, write_documents
+from training.evaluation.report import run_evaluation
+from training.release.card import (
+    CardError,
+    base_model_info,
+    build_card,
+    card_name,
+    describe_dataset,
+    write_card,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,8 +153,8 @@ def test_no_text_of_external_evaluation_sets_is_quoted(card_inputs):
 
 
 def test_card_counts_the_train_file_extra_files_and_augmented_copies_apart(tiny_base, tmp_path):
-    from training.config import config_from_dict
-    from training.train import train
+    from training.finetune.config import config_from_dict
+    from training.finetune.train import train
 
     corpus = load_documents(ROOT / "data/annotations/train.jsonl")
     write_documents(tmp_path / "train.jsonl", corpus[:4])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inference.categories import CIVILIAN_CATEGORIES, VICTIM_CATEGORIES, classify_victim, victim_category
+from inference.text.categories import CIVILIAN_CATEGORIES, VICTIM_CATEGORIES, classify_victim, victim_category
 
 ANNOTATIONS = Path(__file__).parent.parent / "data" / "annotations"
 

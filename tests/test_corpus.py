@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from training.cli import main
-from training.corpus import CorpusError, load_documents, validate_files
-from training.markup import parse_markup_text, read_markup, to_markup
+from training.corpus.markup import parse_markup_text, read_markup, to_markup
+from training.corpus.store import CorpusError, load_documents, validate_files
 
 GOOD = {
     "id": "d1",
@@ -125,7 +125,7 @@ def test_markup_round_trips_and_reports_problems(tmp_path):
 
 
 def test_the_shipped_second_annotation_matches_the_corpus_texts_and_its_reported_agreement():
-    from training.quality import agreement
+    from training.evaluation.agreement import agreement
 
     root = Path(__file__).resolve().parents[1] / "data" / "annotations"
     second_path = root / "agreement" / "second-annotation.jsonl"

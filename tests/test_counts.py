@@ -1,4 +1,4 @@
-"""Casualty count text to best / low / high values (inference.counts)."""
+"""Casualty count text to best / low / high values (inference.text.counts)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import pytest
 
 from inference import counts
-from inference.counts import parse_count
+from inference.text.counts import parse_count
 
 N = None
 CASES = [

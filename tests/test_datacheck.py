@@ -9,7 +9,7 @@ import pytest
 
 from inference.spans import Document, Span
 from training.cli import main
-from training.datacheck import check_data, format_check
+from training.corpus.datacheck import check_data, format_check
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "annotations"
 WORDS = "men killed one two three four five six seven eight"  # one token a word with MiniLM

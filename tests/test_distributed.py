@@ -17,7 +17,7 @@ import pytest
 
 from inference.batching import length_grouped_batches
 from tests.batch_order import BATCH_SIZE, EPOCHS, LENGTHS, SEED, batch_order
-from training.corpus import load_documents, write_documents
+from training.corpus.store import load_documents, write_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 TWO_PROCESSES = [

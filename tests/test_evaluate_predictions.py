@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from training.cli import main
-from training.corpus import load_documents, write_documents
-from training.predictions import PredictionsError
-from training.report import evaluate_predictions, run_evaluation
+from training.corpus.store import load_documents, write_documents
+from training.evaluation.predictions import PredictionsError
+from training.evaluation.report import evaluate_predictions, run_evaluation
 
 ROOT = Path(__file__).resolve().parents[1]
 # What only one of the two reports can say: how the predictions were made.

@@ -10,12 +10,13 @@ import pytest
 
 from inference.alignment import tokenize_text, unit_tags
 from inference.spans import LABELS, Document, Span
-from training.bootstrap import confidence_interval, paired_test
 from training.cli import main
-from training.compare import CompareError, compare_reports, format_comparison
-from training.corpus import load_documents, write_documents
-from training.error_report import context, document_errors
-from training.evaluate import (
+from training.corpus.store import load_documents, write_documents
+from training.evaluation.bootstrap import confidence_interval, paired_test
+from training.evaluation.compare import CompareError, compare_reports, format_comparison
+from training.evaluation.errors import context, document_errors
+from training.evaluation.html import render_html
+from training.evaluation.metrics import (
     SECTIONS,
     document_counts,
     evaluate,
@@ -23,8 +24,7 @@ from training.evaluate import (
     span_overlap_scores,
     span_scores,
 )
-from training.html_view import render_html
-from training.report import build_report
+from training.evaluation.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = "Gunmen killed 12 villagers and wounded three in Zamfara on Monday."

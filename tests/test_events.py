@@ -1,4 +1,4 @@
-"""The event of a report (inference/events.py): main event, totals without double counting,
+"""The event of a report (inference/text/events.py): main event, totals without double counting,
 categories, cause cues, actor; ``predict --events``; the FA-KES event benchmark's refusals.
 
 Every text here is written for these tests (no FA-KES text)."""
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from inference import Extractor
-from inference.events import Event, build_event, find_cause
-from inference.records import build_records
+from inference.text.events import Event, build_event, find_cause
+from inference.text.records import build_records
 from training.cli import main
-from training.markup import parse_markup_text
+from training.corpus.markup import parse_markup_text
 
 ZERO = {"civilians": 0, "children": 0, "women": 0, "non_civilians": 0}
 

@@ -17,7 +17,7 @@ from inference.batching import similar_length_batches
 from inference.extractor import Extractor
 from inference.model_dir import cpu_has_native_bf16, resolve_precision
 from inference.results import Entity
-from training.corpus import load_documents
+from training.corpus.store import load_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from training.cli import main
-from training.corpus import load_documents
-from training.fakes_silver import (
+from training.corpus.fakes_silver import (
     SilverError,
     _check_train_only,
     build_silver,
     split_actor_answer,
     split_count_answer,
 )
+from training.corpus.store import load_documents
 
 FAKES_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fa-kes"
 
@@ -172,7 +172,7 @@ def test_silver_from_the_real_files(tmp_path: Path) -> None:
     for document in documents:
         assert document.text in texts[document.id.split("#")[0]]
     output = tmp_path / "silver.jsonl"
-    from training.formats import write_corpus_validated
+    from training.corpus.formats import write_corpus_validated
 
     write_corpus_validated(output, documents)  # raises if any span does not validate
     labels = {s.label for d in documents for s in d.spans}

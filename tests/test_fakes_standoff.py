@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from training.cli import main
-from training.corpus import CorpusError, load_documents
-from training.fakes_standoff import STANDOFF_FILE, read_standoff, text_sha1
+from training.corpus.fakes_standoff import STANDOFF_FILE, read_standoff, text_sha1
+from training.corpus.store import CorpusError, load_documents
 
 FAKES_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fa-kes"
 TEXTS = {
@@ -115,7 +115,7 @@ def test_committed_annotations_are_train_articles_only() -> None:
 
 
 def tiny_config(tmp_path: Path, tiny_base: Path, **extra: object) -> Path:
-    from training.corpus import write_documents
+    from training.corpus.store import write_documents
 
     corpus = Path(__file__).resolve().parents[1] / "data" / "annotations"
     tmp_path.mkdir(exist_ok=True)
@@ -139,8 +139,8 @@ def tiny_config(tmp_path: Path, tiny_base: Path, **extra: object) -> Path:
 def test_training_adds_the_fakes_articles_and_says_so(
     fakes_dir: Path, tmp_path: Path, tiny_base: Path
 ) -> None:
-    from training.config import load_config
-    from training.train import train
+    from training.finetune.config import load_config
+    from training.finetune.train import train
 
     (tmp_path / "standoff.jsonl").write_text(standoff_line("101", [COUNT]) + standoff_line("102", [PERP]))
     # paths in the config file are read relative to the config file's folder
@@ -162,7 +162,7 @@ def test_training_adds_the_fakes_articles_and_says_so(
 
 @pytest.mark.skipif(not FAKES_DIR.is_dir(), reason="FA-KES is not in ../shared")
 def test_second_annotation_of_30_articles_and_its_reported_agreement() -> None:
-    from training.quality import agreement
+    from training.evaluation.agreement import agreement
 
     second_file = STANDOFF_FILE.parents[1] / "agreement" / "fakes-second30.standoff.jsonl"
     second = read_standoff(second_file, FAKES_DIR)

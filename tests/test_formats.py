@@ -10,8 +10,7 @@ import pytest
 
 from inference.spans import Document, Relation, Span
 from training.cli import main
-from training.corpus import load_documents
-from training.formats import (
+from training.corpus.formats import (
     parse_label,
     read_conll,
     read_doccano,
@@ -20,6 +19,7 @@ from training.formats import (
     to_doccano,
     to_label_studio,
 )
+from training.corpus.store import load_documents
 
 TEXT = "Rebels killed 12 civilians and wounded three soldiers in Idlib."
 #       0     6 7    13 16 17      26   31      39    45       54 57  62

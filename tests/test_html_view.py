@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from inference.spans import Document, Span
-from training.html_view import COLOURS, label_colours, render_html
+from training.evaluation.html import COLOURS, label_colours, render_html
 
 MUC4 = ("PERP_IND", "PERP_ORG", "TARGET", "VICTIM", "WEAPON")
 

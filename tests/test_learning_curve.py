@@ -24,7 +24,7 @@ def load_script():
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> dict:
-    from training.corpus import load_documents, write_documents
+    from training.corpus.store import load_documents, write_documents
 
     work = tmp_path_factory.mktemp("curve")
     write_documents(work / "train.jsonl", load_documents(CORPUS / "train.jsonl")[:8])
@@ -112,7 +112,7 @@ def fake_fakes(folder: Path, texts: dict[str, str]) -> Path:
 
 
 def standoff(texts: dict[str, str]) -> str:
-    from training.fakes_standoff import text_sha1
+    from training.corpus.fakes_standoff import text_sha1
 
     count = {"start": 9, "end": 11, "label": "CASUALTY_COUNT", "outcome": "killed"}
     lines = [{"id": i, "sha1": text_sha1(t), "spans": [count]} for i, t in texts.items()]
@@ -120,7 +120,7 @@ def standoff(texts: dict[str, str]) -> str:
 
 
 def test_fakes_curve_and_its_points_survive_appended_annotations(setup: dict, tmp_path: Path) -> None:
-    from training.config import load_config
+    from training.finetune.config import load_config
 
     texts = {str(100 + n): f"Shelling {10 + n} people died in town number {n}." for n in range(3)}
     folder = fake_fakes(tmp_path / "fa-kes", texts)
@@ -162,7 +162,7 @@ def test_fakes_curve_needs_fakes(setup: dict, capsys: pytest.CaptureFixture[str]
 
 
 def test_corpus_hash_of_a_whole_file_equals_the_hash_of_all_its_lines(tmp_path: Path) -> None:
-    from training.corpus import corpus_hash
+    from training.corpus.store import corpus_hash
 
     (tmp_path / "a.jsonl").write_text('{"x": 1}\n', encoding="utf-8")
     (tmp_path / "b.jsonl").write_text('{"y": 1}\n{"y": 2}\n\n', encoding="utf-8")
@@ -175,7 +175,7 @@ def test_corpus_hash_of_a_whole_file_equals_the_hash_of_all_its_lines(tmp_path: 
 
 
 def test_a_record_from_before_a_config_key_existed_matches_the_keys_default(tmp_path: Path) -> None:
-    from training.config import TrainConfig, config_from_dict
+    from training.finetune.config import TrainConfig, config_from_dict
 
     script = load_script()
     config = config_from_dict(

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from inference import lexicon
-from inference.counts import parse_count, tokenize
 from inference.spans import Document
-from training.fakes_silver import split_count_answer, words_of
-from training.formats.conll import conll_tokens
-from training.quality import untagged_numbers
+from inference.text.counts import parse_count, tokenize
+from training.corpus.fakes_silver import split_count_answer, words_of
+from training.corpus.formats.conll import conll_tokens
+from training.corpus.quality import untagged_numbers
 
 TEXT = (
     "U.S. jets killed 1,200 people, Syria's 17-year-old at 10:30; "

@@ -12,10 +12,10 @@ import pytest
 
 from tests.conftest import CORPUS_ONLY
 from training.cli import main
-from training.config import load_config
-from training.corpus import load_documents, write_documents
-from training.formats.muc4 import MUC4_SCHEMA, read_gold, read_muc4
-from training.ree import entities_from_spans, matches, normalize, ree_scores
+from training.corpus.formats.muc4 import MUC4_SCHEMA, read_gold, read_muc4
+from training.corpus.store import load_documents, write_documents
+from training.evaluation.ree import entities_from_spans, matches, normalize, ree_scores
+from training.finetune.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MUC4 = ROOT.parent / "shared" / "datasets" / "muc4"
@@ -186,7 +186,7 @@ def test_the_shared_test_split_converts_to_valid_documents(tmp_path: Path):
 def test_the_muc4_config_trains_with_the_same_cli(tmp_path: Path, tiny_base: Path):
     """The shipped config on a 5-document slice of each split, with the tiny model: the real run
     differs only in the data and the base model."""
-    from training.train import train
+    from training.finetune.train import train
 
     config = load_config(ROOT / "training" / "configs" / "muc4.yaml")
     assert config.labels == list(MUC4_SCHEMA.labels) and config.fakes_dir is None

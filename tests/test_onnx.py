@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference.backends.onnx import OnnxBackend
 from inference.extractor import Extractor, UnitProbabilities
 from inference.model_dir import ModelDirError
-from inference.onnx_backend import OnnxBackend
 from inference.results import Entity
 from training.cli import main
-from training.corpus import load_documents, write_documents
-from training.export import ExportError, export
+from training.corpus.store import load_documents, write_documents
+from training.release.export import ExportError, export
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,18 +12,18 @@ import pytest
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
-from inference.extractor import Extractor  # noqa: E402
-from inference.model_dir import ModelDirError  # noqa: E402
-from inference.openvino_backend import (  # noqa: E402
+from inference.backends.openvino import (  # noqa: E402
     AUTO_ORDER,
     OpenVinoBackend,
     auto_precision,
     cpu_kind,
     native_bf16,
 )
+from inference.extractor import Extractor  # noqa: E402
+from inference.model_dir import ModelDirError  # noqa: E402
 from training.cli import main  # noqa: E402
-from training.corpus import load_documents, write_documents  # noqa: E402
-from training.export import ExportError, export  # noqa: E402
+from training.corpus.store import load_documents, write_documents  # noqa: E402
+from training.release.export import ExportError, export  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT / "data" / "annotations" / "dev.jsonl"
@@ -135,10 +135,10 @@ def test_health_and_the_card_say_which_path_auto_took(
 ):
     import httpx
 
-    from inference.service import create_app
+    from inference.service.app import create_app
     from tests.test_service import ServerThread
-    from training.card import write_card
-    from training.report import run_evaluation
+    from training.evaluation.report import run_evaluation
+    from training.release.card import write_card
 
     extractor = Extractor.from_pretrained(exported)
     with ServerThread(create_app(extractor)) as running:

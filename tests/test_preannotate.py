@@ -12,8 +12,8 @@ import pytest
 from inference import Extractor
 from inference.spans import Span
 from training.cli import main
-from training.corpus import load_documents, write_documents
-from training.formats import EXPORT_NAMES
+from training.corpus.formats import EXPORT_NAMES
+from training.corpus.store import load_documents, write_documents
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "annotations"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from inference.spans import Document
-from training.predictions import PredictionsError, read_predictions
-from training.problems import Problem
+from training.corpus.problems import Problem
+from training.evaluation.predictions import PredictionsError, read_predictions
 
 
 @pytest.mark.parametrize(

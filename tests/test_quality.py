@@ -9,7 +9,8 @@ import pytest
 
 from inference.spans import Document, Span
 from training.cli import main
-from training.quality import AgreementError, agreement, check_documents
+from training.corpus.quality import check_documents
+from training.evaluation.agreement import AgreementError, agreement
 
 
 def doc(doc_id: str, text: str, marked: list[tuple[str, str, str | None]]) -> Document:
@@ -118,7 +119,7 @@ def test_count_without_victim_and_span_edges() -> None:
 
 
 def test_check_corpus_command_on_the_real_corpus(tmp_path: Path, capsys) -> None:
-    from training.corpus import read_documents
+    from training.corpus.store import read_documents
 
     path = Path(__file__).resolve().parents[1] / "data" / "annotations" / "dev.jsonl"
     report = tmp_path / "qc.txt"

@@ -10,13 +10,13 @@ import pytest
 
 from inference.alignment import tag_names
 from inference.extractor import Extractor
-from inference.records import build_records, headline_end, sentence_bounds
 from inference.spans import Document, Span
-from training.corpus import load_documents, write_documents
-from training.link_tool import apply_relations, numbered_text, render
-from training.link_tool import main as link_tool_main
-from training.markup import parse_markup_text, read_markup
-from training.relations_eval import link_gold_spans, relation_scores
+from inference.text.records import build_records, headline_end, sentence_bounds
+from training.cli import main
+from training.corpus.links import apply_relations, link_gold_spans, numbered_text, render
+from training.corpus.markup import parse_markup_text, read_markup
+from training.corpus.store import load_documents, write_documents
+from training.evaluation.relations import relation_scores
 
 DATA = Path(__file__).parent / "data"
 
@@ -277,7 +277,7 @@ def test_records_carry_victim_categories_and_actor_ids(tmp_path):
     assert records[0]["victim_category"] == "civilian" and records[1]["actor"] is None
     table = tmp_path / "actors.yaml"
     table.write_text("actors:\n  turkey: [turkish, turkish army]\n", encoding="utf-8")
-    from inference.actors import load_actor_table
+    from inference.text.actors import load_actor_table
 
     doc = document("[[Turkish|P]] shelling killed [[3|K]] [[SDF fighters|V]].")
     mine = build_records(doc.text, sorted(doc.spans), actors=load_actor_table(table))
@@ -379,13 +379,13 @@ def test_link_tool_show_then_apply_round_trips(tmp_path, capsys):
     documents = linked_documents(tmp_path)[:5]
     corpus = tmp_path / "five.jsonl"
     write_documents(corpus, documents)
-    assert link_tool_main(["show", str(corpus)]) == 0
+    assert main(["links", "show", str(corpus)]) == 0
     shown = capsys.readouterr().out
     assert "[[M23 rebels|P1]]" in shown and "# -- existing relations" in shown
     edited = tmp_path / "links.txt"
     edited.write_text(shown, encoding="utf-8")
     output = tmp_path / "out.jsonl"
-    assert link_tool_main(["apply", str(corpus), str(edited), "--output", str(output)]) == 0
+    assert main(["links", "apply", str(corpus), str(edited), "--output", str(output)]) == 0
     assert [d.relations for d in load_documents(output)] == [d.relations for d in documents]
 
 
@@ -395,7 +395,7 @@ def test_link_tool_suggestions_come_from_the_linker(tmp_path, capsys):
     write_documents(corpus, [doc])
     assert numbered_text(doc) == "[[Gunmen|P0]] killed [[12|K1]] [[villagers|V2]]."
     assert render(doc).splitlines()[-2:] == ["1 v 2", "1 p 0"]
-    assert link_tool_main(["show", str(corpus), "--no-suggest"]) == 0
+    assert main(["links", "show", str(corpus), "--no-suggest"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "# -- none yet"
 
 
@@ -416,7 +416,7 @@ def test_link_tool_apply_names_every_problem_and_writes_nothing(tmp_path, capsys
     edited = tmp_path / "links.txt"
     edited.write_text(relations, encoding="utf-8")
     output = tmp_path / "out.jsonl"
-    assert link_tool_main(["apply", str(corpus), str(edited), "--output", str(output)]) == 1
+    assert main(["links", "apply", str(corpus), str(edited), "--output", str(output)]) == 1
     assert message in capsys.readouterr().err
     assert not output.exists()
 
@@ -424,7 +424,7 @@ def test_link_tool_apply_names_every_problem_and_writes_nothing(tmp_path, capsys
 def test_link_tool_score_prints_the_linker_scores(tmp_path, capsys):
     corpus = tmp_path / "linked.jsonl"
     write_documents(corpus, linked_documents(tmp_path))
-    assert link_tool_main(["score", str(corpus)]) == 0
+    assert main(["links", "score", str(corpus)]) == 0
     assert "rule linker on gold spans (55 linked documents)" in capsys.readouterr().out
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from training.corpus import load_documents, write_documents
+from training.corpus.store import load_documents, write_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 

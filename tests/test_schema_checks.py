@@ -12,7 +12,7 @@ import yaml
 from inference.schema import LabelSchema, write_schema
 from inference.spans import Document, Span
 from training.cli import main
-from training.quality import check_documents
+from training.corpus.quality import check_documents
 
 MUC4 = ["PERP_IND", "PERP_ORG", "TARGET", "VICTIM", "WEAPON"]
 TEXT = "guerrillas killed 5 peasants with a car bomb in the village of la paz ."

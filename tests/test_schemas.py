@@ -14,13 +14,13 @@ import pytest
 from inference.extractor import Extractor
 from inference.model_dir import ModelDirError
 from inference.schema import DEFAULT_SCHEMA, SCHEMA_FILE, LabelSchema, SchemaError, model_schema
-from inference.service import create_app
+from inference.service.app import create_app
 from inference.spans import Document, Span
 from tests.conftest import CORPUS_ONLY
 from tests.test_service import ServerThread
-from training.config import ConfigError, config_from_dict
-from training.corpus import CorpusError, load_documents, write_documents
-from training.train import resolve_schema, train
+from training.corpus.store import CorpusError, load_documents, write_documents
+from training.finetune.config import ConfigError, config_from_dict
+from training.finetune.train import resolve_schema, train
 
 WEAPON_SCHEMA = {
     "labels": ["CASUALTY_COUNT", "VICTIM_TYPE", "PERPETRATOR", "WEAPON"],
@@ -141,8 +141,8 @@ def weapon_run(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Pat
 
 
 def test_a_model_with_a_new_label_trains_evaluates_exports_serves_and_gets_a_card(weapon_run: Path):
-    from training.card import build_card
     from training.cli import main
+    from training.release.card import build_card
 
     model = weapon_run / "model"
     schema = model_schema(model)
@@ -179,7 +179,7 @@ def test_a_model_with_a_new_label_trains_evaluates_exports_serves_and_gets_a_car
 
 
 def test_a_model_refuses_gold_with_a_label_it_does_not_know(tiny_model: Path, tmp_path: Path):
-    from training.report import run_evaluation
+    from training.evaluation.report import run_evaluation
 
     gold = tmp_path / "weapons.jsonl"
     write_documents(gold, weapon_documents())

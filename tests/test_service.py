@@ -21,11 +21,11 @@ import httpx
 import pytest
 import uvicorn
 
+from inference.backends.openvino import cpu_kind
 from inference.extractor import Extractor
 from inference.model_dir import ModelDirError
-from inference.openvino_backend import cpu_kind
-from inference.service import API_KEY_ENV, BatchSettings, ServiceLimits, create_app, per_text_results
-from training.corpus import load_documents
+from inference.service.app import API_KEY_ENV, BatchSettings, ServiceLimits, create_app, per_text_results
+from training.corpus.store import load_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = ServiceLimits(max_body_bytes=64 * 1024, max_texts=8, max_text_chars=6000)

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from inference.results import Entity
-from inference.service import BatchSettings, ServiceLimits, create_app
+from inference.service.app import BatchSettings, ServiceLimits, create_app
 from inference.spans import LABELS, OUTCOMES
 from tests.test_service import ServerThread, free_port, wait_until_serving
 
@@ -143,7 +143,7 @@ def test_cli_refuses_max_texts_above_max_pending_texts(tmp_path: Path, capsys):
 SLOW_SERVER = textwrap.dedent(
     """
     import sys, time
-    from inference.service import create_app, run_app
+    from inference.service.app import create_app, run_app
 
     class Slow:
         def extract(self, texts):
@@ -255,7 +255,7 @@ def test_openapi_schema_is_complete(echo_server, busy_model: Path):
     assert all(set(r) == set(record["properties"]) for r in records)
     assert set(records[0]["count"]) == set(resolve(schema, record["properties"]["count"])["properties"])
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    shape = readme[readme.index("### Records (`inference/records.py`)") :].split("```")[1]
+    shape = readme[readme.index("### Records (`inference/text/records.py`)") :].split("```")[1]
     assert all(f'"{name}"' in shape for name in record["properties"])
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from inference.service import BatchSettings, ServiceLimits, create_app
+from inference.service.app import BatchSettings, ServiceLimits, create_app
 from tests.test_service import ServerThread
 from tests.test_service_degrade import Echo
 

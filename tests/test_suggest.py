@@ -11,9 +11,9 @@ import pytest
 from inference import Extractor
 from inference.alignment import Unit, tag_names
 from inference.extractor import UnitProbabilities
+from training.annotate.uncertainty import document_uncertainty, rank_documents
 from training.cli import main
-from training.corpus import load_documents, write_documents
-from training.uncertainty import document_uncertainty, rank_documents
+from training.corpus.store import load_documents, write_documents
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "annotations"
 TAGS = tag_names()

@@ -16,9 +16,9 @@ from inference import Extractor
 from inference.alignment import entity_types
 from inference.spans import Document
 from training.cli import main
-from training.config import ConfigError, TrainConfig, config_from_dict, load_config, parse_overrides
-from training.corpus import CorpusError, load_documents, write_documents
-from training.train import train
+from training.corpus.store import CorpusError, load_documents, write_documents
+from training.finetune.config import ConfigError, TrainConfig, config_from_dict, load_config, parse_overrides
+from training.finetune.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_YAML = ROOT / "training/configs/default.yaml"
@@ -306,7 +306,7 @@ def modes(directory: Path) -> dict[str, int]:
 def test_saved_model_directory_has_the_permissions_the_umask_gives(tiny_model, tmp_path, umask):
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from training.train import save_model_dir
+    from training.finetune.train import save_model_dir
 
     model = AutoModelForTokenClassification.from_pretrained(tiny_model)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
@@ -323,7 +323,7 @@ def test_saved_model_directory_has_the_permissions_the_umask_gives(tiny_model, t
 
 
 def test_a_model_with_dev_f1_zero_is_saved_with_a_loud_warning(tmp_path, tiny_base, capsys):
-    from training.card import build_card
+    from training.release.card import build_card
 
     write_documents(tmp_path / "train.jsonl", load_documents(ROOT / "data/annotations/train.jsonl")[:4])
     unannotated = [
@@ -360,7 +360,7 @@ def test_saved_tokenizer_says_the_training_window(tiny_model):
 
 
 def test_adamw_decays_weight_matrices_but_not_biases_or_layer_norms(tiny_base):
-    from training.train import build_optimizer, load_base_model
+    from training.finetune.train import build_optimizer, load_base_model
 
     model, _ = load_base_model(str(tiny_base))
     optimizer, _ = build_optimizer(model, config_from_dict({"weight_decay": 0.05}), steps=10)

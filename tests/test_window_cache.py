@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS_ONLY
 
-import training.features
+import training.finetune.features
 from inference.alignment import tag_names
-from training.config import config_from_dict
-from training.corpus import CorpusError, load_documents, read_documents, validate_files, write_documents
-from training.features import document_windows, training_windows
-from training.train import train
+from training.corpus.store import CorpusError, load_documents, read_documents, validate_files, write_documents
+from training.finetune.config import config_from_dict
+from training.finetune.features import document_windows, training_windows
+from training.finetune.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "annotations"
@@ -38,7 +38,7 @@ def test_cached_windows_are_the_windows_of_document_windows(
     def no_tokenizing(*_args, **_kwargs):
         raise AssertionError("tokenized again although the windows are cached")
 
-    monkeypatch.setattr(training.features, "document_windows", no_tokenizing)
+    monkeypatch.setattr(training.finetune.features, "document_windows", no_tokenizing)
     again, cached = training_windows(documents, tokenizer, LABEL2ID, 128, 32, tmp_path)
     assert cached and again == expected
     # Other window settings or other data are another fingerprint: tokenized (and cached) anew.
