@@ -86,7 +86,7 @@ def predict_output(model: Path, path: Path, capsys: Any) -> str:
 
 
 def service_output(model: Path, path: Path) -> str:
-    from test_service import ServerThread
+    from servers import ServerThread
 
     from inference import Extractor
     from inference.service.app import create_app

@@ -4,7 +4,7 @@ linker, the corpus checks and the silver data builder.
 The word patterns differ on purpose, each to what its reader must keep whole (the model's units
 split at every punctuation mark; the count parser keeps "1,200" and "12 000"; a CoNLL token keeps
 "U.S."); they are built here from the same pieces so that a change to one is seen beside the others.
-``tests/test_lexicon.py`` shows what each gives on the same text.
+``tests/inference/text/test_lexicon.py`` shows what each gives on the same text.
 """
 
 from __future__ import annotations
