@@ -4,7 +4,7 @@ uncertainty (``conflict-ie suggest``) beat choosing them at random, at the same 
 For each seed, the training split is shuffled and its first ``--start`` documents are the annotated
 start; the rest is the pool, whose gold annotations stand in for the annotator. A model is trained on
 the start, then ``--rounds`` times ``--step`` more documents are added, chosen from the pool either
-by ``training.uncertainty.rank_documents`` with the last model of that arm (the most uncertain
+by ``training.annotate.uncertainty.rank_documents`` with the last model of that arm (the most uncertain
 first) or at random, and a model is trained again on all of them. Both arms share the start model
 and every setting (``--epochs`` included); only the choice of documents differs. Each model is
 scored on the dev split (the best epoch's strict F1, as ``train`` picked it) and on FA-KES gold-dev
@@ -42,9 +42,9 @@ ARMS = ("uncertainty", "random")
 
 def train_round(base: Any, documents: list[Any], model_dir: Path, seed: int, log: Any) -> str:
     """Train on ``documents`` (written beside the model) unless that model is already there."""
-    from training.config import config_from_dict
-    from training.corpus import write_documents
-    from training.train import train
+    from training.corpus.store import write_documents
+    from training.finetune.config import config_from_dict
+    from training.finetune.train import train
 
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     data = model_dir.with_name(f"{model_dir.name}.train.jsonl")
@@ -68,7 +68,7 @@ def choose(
     if arm == "random":
         return rng.sample(pool, min(count, len(pool)))
     from inference.extractor import Extractor
-    from training.uncertainty import rank_documents
+    from training.annotate.uncertainty import rank_documents
 
     extractor = Extractor.from_pretrained(model_dir, device=device, precision="fp32")
     ranked = rank_documents(extractor, [(d.id, d.text) for d in pool])[:count]
@@ -225,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, log: Any = print) -> int:
-    from training.config import ConfigError, load_config, parse_overrides
-    from training.corpus import CorpusError, load_documents
+    from training.corpus.store import CorpusError, load_documents
+    from training.finetune.config import ConfigError, load_config, parse_overrides
 
     args = build_parser().parse_args(argv)
     try:

@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer
 
     from inference.alignment import tag_names
-    from training.config import load_config
-    from training.features import document_windows, training_windows
-    from training.train import resolve_base_model, training_documents
+    from training.finetune.config import load_config
+    from training.finetune.features import document_windows, training_windows
+    from training.finetune.train import resolve_base_model, training_documents
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "training" / "configs" / "default.yaml"))

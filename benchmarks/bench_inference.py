@@ -41,8 +41,8 @@ from inference.atomic import write_json
 from inference.extractor import Extractor
 from inference.model_dir import read_settings
 from inference.spans import Document, Span
-from training.corpus import load_documents
-from training.evaluate import evaluate
+from training.corpus.store import load_documents
+from training.evaluation.metrics import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKES_GOLD = ROOT.parent / "shared" / "datasets" / "fa-kes" / "gold-dev.jsonl"
@@ -109,7 +109,7 @@ def extractor_runner(extractor: Extractor, batch: int) -> Callable[[list[str]], 
 def ensure_onnx(model_dir: Path, onnx_dir: Path | None, scratch: Path) -> Path:
     if onnx_dir is not None:
         return onnx_dir
-    from training.export import export
+    from training.release.export import export
 
     output = scratch / "onnx"
     print(f"exporting {model_dir} to {output} (no --onnx given)", file=sys.stderr)
@@ -120,7 +120,7 @@ def ensure_onnx(model_dir: Path, onnx_dir: Path | None, scratch: Path) -> Path:
 def ensure_openvino(model_dir: Path, openvino_dir: Path | None, scratch: Path) -> Path:
     if openvino_dir is not None:
         return openvino_dir
-    from training.export import export
+    from training.release.export import export
 
     output = scratch / "openvino"
     print(f"exporting {model_dir} to {output} with OpenVINO (no --openvino given)", file=sys.stderr)
@@ -135,7 +135,7 @@ def ensure_openvino(model_dir: Path, openvino_dir: Path | None, scratch: Path) -
 
 
 def cpu_name() -> str:
-    from training.export_openvino import cpu_description
+    from training.release.export_openvino import cpu_description
 
     cpu = cpu_description()
     return f"{cpu['model_name']} ({cpu['kind']}: {', '.join(cpu['flags'])})"
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
     auto_openvino = None
     if not args.skip_openvino and importlib.util.find_spec("openvino") is not None:
-        from inference.openvino_backend import auto_precision, native_bf16
+        from inference.backends.openvino import auto_precision, native_bf16
 
         openvino_dir = ensure_openvino(args.model, args.openvino, Path(scratch.name))
         variants = tuple(v for v in ("fp32", "int8") if (openvino_dir / v).is_dir())

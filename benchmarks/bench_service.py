@@ -30,7 +30,7 @@ from roofline import encoder_flops, gemm_gflops, window_lengths
 
 from inference.atomic import write_json
 from inference.model_dir import load_tokenizer, read_settings
-from training.corpus import load_documents
+from training.corpus.store import load_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKES_GOLD = ROOT.parent / "shared" / "datasets" / "fa-kes" / "gold-dev.jsonl"

@@ -1,4 +1,4 @@
-"""Event accuracy on FA-KES: the main event of each article (``inference.events``) against the
+"""Event accuracy on FA-KES: the main event of each article (``inference.text.events``) against the
 article's coded fields (killed civilians, children, women, non-civilians; actor; cause of death).
 
     .venv/bin/python benchmarks/event_accuracy.py --model DIR [--fakes-dir DIR] [--split dev]
@@ -86,7 +86,7 @@ def event_answer(event: dict[str, Any]) -> dict[str, Any]:
 
 def largest_count_answer(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Per figure, the largest killed count whose victim is of that kind (0 if none)."""
-    from inference.categories import CHILD, COMBATANT, WOMAN
+    from inference.text.categories import CHILD, COMBATANT, WOMAN
 
     kinds = {"children": {CHILD}, "women": {WOMAN}, "non_civilians": {COMBATANT}}
     out: dict[str, Any] = {}
@@ -153,9 +153,9 @@ def classifier_answers(
 
 def gold_span_events(fakes_dir: Path, rows: dict[str, dict[str, str]]) -> tuple[list, list] | None:
     """Events built from the project's gold spans of the annotated train articles (None if absent)."""
-    from inference.events import build_event
-    from inference.records import build_records
-    from training.fakes_standoff import STANDOFF_FILE, read_standoff
+    from inference.text.events import build_event
+    from inference.text.records import build_records
+    from training.corpus.fakes_standoff import STANDOFF_FILE, read_standoff
 
     if not STANDOFF_FILE.is_file():
         return None

@@ -42,7 +42,7 @@ class CurveError(ValueError):
 
 
 def point_config(base: Any, key: str, value: float) -> Any:
-    from training.config import config_from_dict
+    from training.finetune.config import config_from_dict
 
     return config_from_dict({**base.to_dict(), key: value}, source=f"{key}={value:g}")
 
@@ -58,7 +58,7 @@ def fakes_documents(config: Any) -> int:
 
 
 def read_record(model_dir: Path) -> dict[str, Any]:
-    from training.train import RECORD_FILE
+    from training.finetune.train import RECORD_FILE
 
     path = model_dir / RECORD_FILE
     if not path.is_file():
@@ -70,8 +70,8 @@ def read_record(model_dir: Path) -> dict[str, Any]:
 
 def mismatch(record: dict[str, Any], config: Any) -> list[str]:
     """Why a trained model is not this point: differing settings, or another corpus."""
-    from training.config import TrainConfig
-    from training.corpus import corpus_hash
+    from training.corpus.store import corpus_hash
+    from training.finetune.config import TrainConfig
 
     # A model trained before a key existed was trained with that key's default.
     trained = {**TrainConfig().to_dict(), **record.get("config", {})}
@@ -95,8 +95,8 @@ def mismatch(record: dict[str, Any], config: Any) -> list[str]:
 
 def evaluate_dir(model_dir: Path, data: Path, device: str) -> dict[str, Any]:
     from inference.extractor import Extractor
-    from training.corpus import load_documents
-    from training.report import evaluate_extractor
+    from training.corpus.store import load_documents
+    from training.evaluation.report import evaluate_extractor
 
     documents = load_documents(data)
     extractor = Extractor.from_pretrained(model_dir, device=device, precision="fp32")
@@ -114,7 +114,7 @@ def _scores(report: dict[str, Any]) -> dict[str, float]:
 def run_point(
     config: Any, model_dir: Path, reuse: bool, fakes: Path | None, device: str, log: Any
 ) -> dict[str, Any]:
-    from training.train import train
+    from training.finetune.train import train
 
     if reuse:
         reasons = mismatch(read_record(model_dir), config)
@@ -134,8 +134,8 @@ def run_point(
         train(config, model_dir, overwrite=True, log=log)
         log(f"trained in {time.perf_counter() - started:.0f} s")
         source = "trained"
-    from training.corpus import load_documents
-    from training.train import select_fraction
+    from training.corpus.store import load_documents
+    from training.finetune.train import select_fraction
 
     record = read_record(model_dir)
     point: dict[str, Any] = {
@@ -257,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, log: Any = print) -> int:
     from inference.atomic import write_json, write_text
-    from training.config import ConfigError, load_config, parse_overrides
-    from training.corpus import CorpusError
+    from training.corpus.store import CorpusError
+    from training.finetune.config import ConfigError, load_config, parse_overrides
 
     args = build_parser().parse_args(argv)
     try:

@@ -4,7 +4,7 @@
         [--split test] [--format grit] [--output muc4_test.json]
 
 Runs the model (``Extractor``) on the split's texts; each distinct normalised span text of a label
-is one predicted entity of that role, scored with ``training.ree`` (CEAF-REE strict, as GRIT's
+is one predicted entity of that role, scored with ``training.evaluation.ree`` (CEAF-REE strict, as GRIT's
 ``eval.py``), per role and micro-averaged. The published rows are printed with their sources.
 Needs the shared MUC-4 data (``../shared/datasets/muc4``); says so and exits 0 where it is absent.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inference.atomic import write_json  # noqa: E402
-from training.formats.muc4 import ROLE_LABELS, read_gold, split_file  # noqa: E402
-from training.ree import entities_from_spans, ree_scores  # noqa: E402
+from training.corpus.formats.muc4 import ROLE_LABELS, read_gold, split_file  # noqa: E402
+from training.evaluation.ree import entities_from_spans, ree_scores  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "muc4"
 GRIT = "Du, Rush & Cardie, GRIT, EACL 2021 (MUC-4 test, CEAF-REE strict, micro)"

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inference.lexicon import MODEL_UNIT
 from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import Span
+from inference.text.lexicon import MODEL_UNIT
 
 IGNORE_INDEX = -100
 

@@ -20,8 +20,6 @@ from inference.alignment import (
     tokenize_text,
 )
 from inference.batching import similar_length_batches, window_collator
-from inference.counts import parse_count
-from inference.events import build_event
 from inference.model_dir import (
     check_model_dir,
     load_model_and_tokenizer,
@@ -31,9 +29,11 @@ from inference.model_dir import (
     resolve_precision,
     settings_min_scores,
 )
-from inference.records import build_records
 from inference.results import CountValue, Entity, TextResult
 from inference.schema import DEFAULT_SCHEMA, LabelSchema, read_schema, schema_from_tag_names
+from inference.text.counts import parse_count
+from inference.text.events import build_event
+from inference.text.records import build_records
 
 
 class Backend(Protocol):
@@ -119,7 +119,7 @@ class Extractor:
         self.batch_size = batch_size
         self.max_length = max_length
         self.stride = stride
-        # Spans of a label scoring under its minimum are dropped (``training.calibrate``).
+        # Spans of a label scoring under its minimum are dropped (``training.finetune.calibrate``).
         self.min_scores = dict(min_scores or {})
         self._special = SpecialTokens.of(tokenizer)
         self._content_tokens = max_length - self._special.count
@@ -146,13 +146,13 @@ class Extractor:
         ``threads`` caps CPU threads (for torch this is process-wide). ``precision`` for PyTorch:
         "auto" (float16 on CUDA, bfloat16 on CPUs that multiply it natively, else float32), "fp32",
         "bf16" or "fp16" (CUDA only). The ONNX backend runs what was exported. OpenVINO: "auto"
-        picks the fastest the CPU supports (``inference.openvino_backend.AUTO_ORDER``), or "fp32",
+        picks the fastest the CPU supports (``inference.backends.openvino.AUTO_ORDER``), or "fp32",
         "bf16" (native only) or "int8".
         ``min_scores`` (label -> minimum span score) replaces the model directory's own, the ones
         ``conflict-ie train`` chose on dev; ``{}`` keeps every span.
         """
-        from inference.onnx_backend import is_onnx_dir, load_onnx
-        from inference.openvino_backend import is_openvino_dir, load_openvino
+        from inference.backends.onnx import is_onnx_dir, load_onnx
+        from inference.backends.openvino import is_openvino_dir, load_openvino
 
         if backend == "auto":
             backend = "onnx" if is_onnx_dir(model_dir) else "torch"
@@ -203,8 +203,8 @@ class Extractor:
 
     def runtime(self) -> dict[str, str]:
         """What runs the network: backend, device, precision and the CPU kind ``auto`` chose for
-        (``inference.openvino_backend.cpu_kind``), for /health, reports and the card."""
-        from inference.openvino_backend import cpu_kind
+        (``inference.backends.openvino.cpu_kind``), for /health, reports and the card."""
+        from inference.backends.openvino import cpu_kind
 
         return {
             "backend": type(self.backend).__name__,
@@ -242,7 +242,7 @@ class Extractor:
 
     def extract_records(self, texts: list[str], progress: bool = False) -> list[TextResult]:
         """Per text its entities as ``extract`` gives them and records linking each count to its
-        victims and perpetrator (``inference.records``); ``records`` is None for a schema without
+        victims and perpetrator (``inference.text.records``); ``records`` is None for a schema without
         a count role."""
         results = self.extract(texts, progress)
         if not self.schema.has_records:
@@ -262,7 +262,7 @@ class Extractor:
 
     def extract_events(self, texts: list[str], progress: bool = False) -> list[dict[str, Any]]:
         """Per text the JSON of ``extract_records`` plus ``"event"``: the main event's killed and
-        injured totals by category, actor id and cause (``inference.events``)."""
+        injured totals by category, actor id and cause (``inference.text.events``)."""
         return [
             {**result.to_dict(), "event": build_event(text, result.entities, result.records or []).to_dict()}
             for text, result in zip(texts, self.extract_records(texts, progress), strict=True)

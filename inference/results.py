@@ -26,7 +26,7 @@ class CountValue:
 
     @classmethod
     def of(cls, raw: dict[str, int | None]) -> CountValue:
-        """From ``inference.counts.parse_count``'s dict."""
+        """From ``inference.text.counts.parse_count``'s dict."""
         return cls(raw.get("best"), raw.get("low"), raw.get("high"))
 
     def to_dict(self) -> dict[str, int | None]:
@@ -102,7 +102,7 @@ class RecordCount(SpanRef):
 
 @dataclass
 class Record:
-    """One casualty count linked to its victims and perpetrators (``inference/records.py``)."""
+    """One casualty count linked to its victims and perpetrators (``inference/text/records.py``)."""
 
     count: RecordCount
     victims: list[SpanRef]

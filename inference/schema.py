@@ -18,7 +18,7 @@ from inference.spans import CASUALTY_COUNT, LABELS, OUTCOMES, PERPETRATOR, VICTI
 
 SCHEMA_FILE = "label_schema.json"
 ROLES = ("count", "victim", "perpetrator")
-# The labels the record linker (inference.records) knows its roles by.
+# The labels the record linker (inference.text.records) knows its roles by.
 ROLE_LABELS = {"count": CASUALTY_COUNT, "victim": VICTIM_TYPE, "perpetrator": PERPETRATOR}
 
 

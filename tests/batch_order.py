@@ -21,8 +21,8 @@ def batch_order(tokenizer_path: str) -> list[list[list[int]]]:
     from accelerate import Accelerator
     from transformers import AutoTokenizer
 
-    from training.features import WindowFeatures
-    from training.train import set_epoch, training_loader
+    from training.finetune.features import WindowFeatures
+    from training.finetune.train import set_epoch, training_loader
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
     features = [WindowFeatures([i + OFFSET] * n, [0] * n) for i, n in enumerate(LENGTHS)]

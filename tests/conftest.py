@@ -55,7 +55,7 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory, tokenizer) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_documents():
-    from training.corpus import load_documents
+    from training.corpus.store import load_documents
 
     return [d for split in ("train", "dev", "test") for d in load_documents(CORPUS / f"{split}.jsonl")]
 
@@ -63,9 +63,9 @@ def corpus_documents():
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Path:
     """The tiny base fine-tuned briefly on a slice of the corpus: a real model directory."""
-    from training.config import config_from_dict
-    from training.corpus import load_documents, write_documents
-    from training.train import train
+    from training.corpus.store import load_documents, write_documents
+    from training.finetune.config import config_from_dict
+    from training.finetune.train import train
 
     work = tmp_path_factory.mktemp("tiny-run")
     train_docs = load_documents(CORPUS / "train.jsonl")[:24]
@@ -102,7 +102,7 @@ def busy_model(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Pa
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from training.corpus import load_documents
+    from training.corpus.store import load_documents
 
     directory = tmp_path_factory.mktemp("busy") / "model"
     shutil.copytree(tiny_model, directory)

@@ -35,7 +35,7 @@ def contract_model(tiny_model: Path, tiny_base: Path, directory: Path) -> Path:
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
     from inference.model_dir import SETTINGS_FILE
-    from training.corpus import load_documents
+    from training.corpus.store import load_documents
 
     shutil.copytree(tiny_model, directory)
     settings = json.loads((directory / SETTINGS_FILE).read_text())
@@ -60,7 +60,7 @@ def contract_model(tiny_model: Path, tiny_base: Path, directory: Path) -> Path:
 
 def gold(directory: Path) -> Path:
     """The three shortest dev documents with casualty counts: small files, every label and records."""
-    from training.corpus import load_documents, write_documents
+    from training.corpus.store import load_documents, write_documents
 
     documents = [d for d in load_documents(DEV) if any(s.label == "CASUALTY_COUNT" for s in d.spans)]
     path = directory / "gold.jsonl"
@@ -69,7 +69,7 @@ def gold(directory: Path) -> Path:
 
 
 def inputs(directory: Path, gold_file: Path) -> Path:
-    from training.corpus import load_documents
+    from training.corpus.store import load_documents
 
     items = [{"id": d.id, "text": d.text} for d in load_documents(gold_file)]
     items.append({"id": "odd", "text": "Ünïcödé: 3 killed in Aleppo — “officials” said. 😀"})
@@ -86,10 +86,10 @@ def predict_output(model: Path, path: Path, capsys: Any) -> str:
 
 
 def service_output(model: Path, path: Path) -> str:
-    from test_service import ServerThread
+    from servers import ServerThread
 
     from inference import Extractor
-    from inference.service import create_app
+    from inference.service.app import create_app
 
     extractor = Extractor.from_pretrained(model, device="cpu", precision="fp32")
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

@@ -40,8 +40,8 @@ def add_schema_options(parser: argparse.ArgumentParser) -> None:
 def corpus_label_schema(args: argparse.Namespace, paths: list[str]) -> tuple[Any, str]:
     """The label schema ``add_schema_options`` chose, and its name for messages."""
     from inference.schema import DEFAULT_SCHEMA, model_schema
-    from training.config import label_schema, load_config
-    from training.corpus import corpus_schema
+    from training.corpus.store import corpus_schema
+    from training.finetune.config import label_schema, load_config
 
     if args.model:
         return model_schema(args.model), f"the schema of model {args.model}"
@@ -55,7 +55,7 @@ def corpus_label_schema(args: argparse.Namespace, paths: list[str]) -> tuple[Any
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from training.corpus import read_documents, validate_files
+    from training.corpus.store import read_documents, validate_files
 
     schema, _ = corpus_label_schema(args, args.paths)
     problems = validate_files(args.paths, schema)
@@ -70,8 +70,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from training.corpus import CorpusError, read_documents
-    from training.datacheck import check_data, format_check
+    from training.corpus.datacheck import check_data, format_check
+    from training.corpus.store import CorpusError, read_documents
 
     schema, label_set = corpus_label_schema(args, args.paths)
     # Any label name is read: the check names the labels outside the schema.
@@ -88,7 +88,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     tokenizer = None
     if not args.no_windows:
         from inference.model_dir import load_tokenizer
-        from training.predictions import default_tokenizer_path
+        from training.evaluation.predictions import default_tokenizer_path
 
         tokenizer = load_tokenizer(Path(args.tokenizer or default_tokenizer_path()))
     try:
@@ -115,8 +115,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.config import load_config, parse_overrides
-    from training.train import train
+    from training.finetune.config import load_config, parse_overrides
+    from training.finetune.train import train
 
     config = load_config(args.config, parse_overrides(args.set))
     train(config, args.output, overwrite=args.overwrite, resume=args.resume)
@@ -124,9 +124,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from training.error_report import format_errors
-    from training.evaluate import format_report
-    from training.report import predictions_evaluation, run_evaluation
+    from training.evaluation.errors import format_errors
+    from training.evaluation.metrics import format_report
+    from training.evaluation.report import predictions_evaluation, run_evaluation
 
     if args.resamples < 1:
         raise UsageError("--resamples must be at least 1")
@@ -151,12 +151,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(format_report(report))
     print(format_errors(report["per_document"], limit=10) if args.errors else _top_errors(report))
     if "records" in report:
-        from training.relations_eval import format_relation_report
+        from training.evaluation.relations import format_relation_report
 
         for name, scores in report["records"].items():
             print(format_relation_report(f"records from {name.replace('_', ' ')}", scores))
     if args.html:
-        from training.html_view import render_html
+        from training.evaluation.html import render_html
 
         title = f"{args.model or args.predictions} on {args.data}"
         page = render_html(documents, predicted, title, report)
@@ -175,14 +175,14 @@ def _top_errors(report: dict[str, Any], limit: int = 5) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from training.compare import CompareError, compare_reports, format_comparison
+    from training.evaluation.compare import CompareError, compare_reports, format_comparison
 
     if args.resamples < 1:
         raise UsageError("--resamples must be at least 1")
     if args.models:
         if args.reports or not args.data:
             raise UsageError("give two report files, or --models A B with --data FILE")
-        from training.report import run_evaluation
+        from training.evaluation.report import run_evaluation
 
         options = {
             "device": args.device,
@@ -210,7 +210,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from inference.model_dir import check_model_dir
-    from training.calibrate import calibrate
+    from training.finetune.calibrate import calibrate
 
     check_model_dir(args.model)
     result = calibrate(args.model, args.data, device=args.device)
@@ -223,7 +223,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from training.card import CardError, write_card
+    from training.release.card import CardError, write_card
 
     try:
         path = write_card(
@@ -263,7 +263,7 @@ def read_inputs(paths: list[str]) -> list[tuple[str, str]]:
 
     Output lines are keyed by id, so an id twice (in one file, in two files, or one file named
     twice) is refused with the places of both occurrences."""
-    from training.textfiles import read_utf8
+    from training.corpus.textfiles import read_utf8
 
     located: list[tuple[str, str, str]] = []  # (id, text, place)
     named: dict[Path, list[int]] = {}  # a file named more than once: its input positions
@@ -344,7 +344,7 @@ def _input_item(raw: Any, where: str, default_id: str) -> tuple[str, str, str]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from inference import Extractor
-    from inference.events import build_event
+    from inference.text.events import build_event
 
     items = read_inputs(args.files)
     texts = [text for _, text in items]
@@ -369,7 +369,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_pre_annotate(args: argparse.Namespace) -> int:
     from inference import Extractor
-    from training.preannotate import model_version, predict_documents, write_pre_annotations
+    from training.annotate.preannotate import model_version, predict_documents, write_pre_annotations
 
     _refuse_directory_output(args.output)
     items = read_inputs(args.files)
@@ -389,7 +389,7 @@ def cmd_pre_annotate(args: argparse.Namespace) -> int:
 
 def cmd_suggest(args: argparse.Namespace) -> int:
     from inference import Extractor
-    from training.uncertainty import rank_documents
+    from training.annotate.uncertainty import rank_documents
 
     _refuse_directory_output(args.output)
     if args.k < 1:
@@ -423,7 +423,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 def _unannotated(items: list[tuple[str, str]], exclude: list[str]) -> list[tuple[str, str]]:
     """The pool without the documents (by id or by text) of the annotated corpus files ``exclude``."""
-    from training.corpus import load_documents
+    from training.corpus.store import load_documents
 
     # Only ids and texts matter here: any label set is accepted (the model's schema may not be the default).
     annotated = [d for path in exclude for d in load_documents(path, schema=None)]
@@ -480,7 +480,7 @@ def _predict_sharded(state: Any, args: argparse.Namespace, texts: list[str]) -> 
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from training.formats import (
+    from training.corpus.formats import (
         ConvertError,
         input_prefixes,
         load_source,
@@ -501,7 +501,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UsageError("--unplaced is for --from muc4")
     try:
         if source == "fakes-crowd":
-            from training.fakes_silver import SilverError, build_silver
+            from training.corpus.fakes_silver import SilverError, build_silver
 
             if not args.fakes_dir or args.inputs:
                 raise UsageError("--from fakes-crowd reads --fakes-dir DIR (and takes no input files)")
@@ -540,8 +540,8 @@ def convert_muc4(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     """``--from muc4 DIR --split S``: the processed MUC-4 split as a corpus file (labels PERP_IND,
     PERP_ORG, TARGET, VICTIM, WEAPON); the mentions that cannot be placed are counted on stderr
     and listed with ``--unplaced``."""
-    from training.corpus import write_documents
-    from training.formats.muc4 import Muc4Error, read_muc4, split_file, write_unplaced
+    from training.corpus.formats.muc4 import Muc4Error, read_muc4, split_file, write_unplaced
+    from training.corpus.store import write_documents
 
     if len(args.inputs) != 1 or args.target_format != "corpus":
         raise UsageError(
@@ -564,8 +564,8 @@ def convert_muc4(args: argparse.Namespace, log: Callable[[str], None]) -> int:
 def load_fakes_standoff(inputs: list[str], fakes_dir: str | None, prefixes: list[str]) -> Any:
     from dataclasses import replace
 
-    from training.fakes_standoff import FakesError, read_standoff
-    from training.formats import Imported
+    from training.corpus.fakes_standoff import FakesError, read_standoff
+    from training.corpus.formats import Imported
 
     if not fakes_dir or not inputs:
         raise UsageError("--from fakes-standoff reads standoff FILE(s) and the texts from --fakes-dir DIR")
@@ -582,7 +582,7 @@ def load_fakes_standoff(inputs: list[str], fakes_dir: str | None, prefixes: list
 
 
 def write_fakes_standoff(output: str, documents: list[Any], fakes_dir: str | None) -> None:
-    from training.fakes_standoff import FakesError, to_standoff
+    from training.corpus.fakes_standoff import FakesError, to_standoff
 
     if not fakes_dir:
         raise UsageError("--to fakes-standoff checks the texts against --fakes-dir DIR")
@@ -594,7 +594,7 @@ def write_fakes_standoff(output: str, documents: list[Any], fakes_dir: str | Non
 
 
 def cmd_check_corpus(args: argparse.Namespace) -> int:
-    from training.quality import check_corpus, checks_for, format_suspects
+    from training.corpus.quality import check_corpus, checks_for, format_suspects
 
     schema, _ = corpus_label_schema(args, args.paths)
     suspects = check_corpus(args.paths, schema)
@@ -609,8 +609,8 @@ def cmd_check_corpus(args: argparse.Namespace) -> int:
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
-    from training.corpus import load_documents
-    from training.quality import AgreementError, agreement, format_agreement, format_differences
+    from training.corpus.store import load_documents
+    from training.evaluation.agreement import AgreementError, agreement, format_agreement, format_differences
 
     _refuse_directory_output(args.output)
     first, second = load_documents(args.first), load_documents(args.second)
@@ -628,8 +628,41 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_links(args: argparse.Namespace) -> int:
+    from training.corpus.links import apply_relations, link_gold_spans, render, select_documents
+    from training.corpus.store import load_documents, write_documents
+    from training.evaluation.relations import format_relation_report, relation_scores
+
+    if args.links_command == "show":
+        documents = select_documents(load_documents(args.corpus), args.ids, args.corpus)
+        for document in documents[: args.limit]:
+            print(render(document, suggest=not args.no_suggest))
+        return 0
+    if args.links_command == "apply":
+        documents, errors = apply_relations(Path(args.corpus), Path(args.relations))
+        for error in errors:
+            print(error, file=sys.stderr)
+        if errors:
+            print(f"{len(errors)} problem(s); nothing written", file=sys.stderr)
+            return 1
+        write_documents(args.output, documents)
+        linked = sum(d.relations is not None for d in documents)
+        print(f"wrote {len(documents)} documents ({linked} with relations) to {args.output}")
+        return 0
+    documents = load_documents(args.corpus)
+    scores = relation_scores(documents, link_gold_spans(documents))
+    print(format_relation_report("rule linker on gold spans", scores))
+    return 0
+
+
 def cmd_split(args: argparse.Namespace) -> int:
-    from training.corpus import SPLIT_SHARES, assign_split, load_documents, validate_files, write_documents
+    from training.corpus.store import (
+        SPLIT_SHARES,
+        assign_split,
+        load_documents,
+        validate_files,
+        write_documents,
+    )
 
     documents = [d for path in args.inputs for d in load_documents(path)]
     by_split: dict[str, list] = {split: [] for split, _ in SPLIT_SHARES}
@@ -652,7 +685,7 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from inference.service import BatchSettings, ServiceLimits, serve
+    from inference.service.app import BatchSettings, ServiceLimits, serve
 
     for name in (
         "max_body_bytes",
@@ -699,7 +732,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from training.export import ExportError, export
+    from training.release.export import ExportError, export
 
     if args.max_f1_drop < 0:
         raise UsageError("--max-f1-drop must be >= 0")
@@ -959,6 +992,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="write the report as JSON")
     p.set_defaults(func=cmd_agreement)
 
+    p = sub.add_parser("links", help="add gold relations to a corpus file by hand (training.corpus.links)")
+    links = p.add_subparsers(dest="links_command", required=True)
+    q = links.add_parser("show", help="print documents with numbered spans and relation lines to edit")
+    q.add_argument("corpus")
+    q.add_argument("--ids", help="comma-separated document ids (default: all)")
+    q.add_argument("--limit", type=int, help="at most this many documents")
+    q.add_argument("--no-suggest", action="store_true", help="leave relation lines empty instead")
+    q = links.add_parser("apply", help="set the relations of an edited file on a corpus file")
+    q.add_argument("corpus")
+    q.add_argument("relations")
+    q.add_argument("--output", required=True, help="corpus file to write (may be the input)")
+    q = links.add_parser("score", help="the rule linker on gold spans against the file's relations")
+    q.add_argument("corpus")
+    p.set_defaults(func=cmd_links)
+
     p = sub.add_parser("serve", help="HTTP service: POST /extract, GET /health, OpenAPI at /docs")
     p.add_argument("--model", required=True, help="model directory (PyTorch or exported ONNX)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
@@ -1012,11 +1060,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from inference.model_dir import ModelDirError
-    from training.config import ConfigError
-    from training.corpus import CorpusError
-    from training.features import UnalignedSpanError
-    from training.predictions import PredictionsError
-    from training.textfiles import InputFileError
+    from training.corpus.store import CorpusError
+    from training.corpus.textfiles import InputFileError
+    from training.evaluation.predictions import PredictionsError
+    from training.finetune.config import ConfigError
+    from training.finetune.features import UnalignedSpanError
 
     known = (
         UsageError,

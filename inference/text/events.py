@@ -1,0 +1,418 @@
+"""The event of a report: the main event's totals, actor and cause, from its records.
+
+``build_event(text, entities, records)`` takes what ``Extractor.extract_records`` gives for one
+text (or gold spans and ``build_records`` over them) and returns an ``Event``::
+
+    {"killed":  {"civilians", "children", "women", "non_civilians"},
+     "injured": {"civilians", "children", "women", "non_civilians"},
+     "actor": id | None, "actors": [id, ...], "cause": str | None, "records": [int, ...]}
+
+with 0 where nothing is reported (``records``: the indices of the main event's totals). A
+*total* is a record with ``part_of`` and ``same_event_as`` null and a value. The rules:
+
+Main event
+  1. The *anchor* is the first killed total of the text (a text with no killed count: its first
+     injured total; with no count at all there is no main event and everything is 0).
+  2. A vague anchor ("dozens", "hundreds", no digit) gives way to the first figure of the same
+     outcome and a compatible victim (below) in the next ``LOOKAHEAD`` sentences: "Hundreds
+     killed ... At least 412 people were killed" is 412; a sub-count of the vague total counts
+     too ("Dozens of people have been killed ..., including at least 29 people in one district").
+  3. The main event is the totals of the anchor's sentence, of both outcomes ("killing 12
+     civilians and eight soldiers and wounding 30"). Other sentences' tolls are other incidents
+     or a repetition and are not added ("On Tuesday a coalition strike killed 18 ...").
+  4. An anchor with no victim ("35 dead" in a title) takes the totals of the first of the next
+     ``LOOKAHEAD`` sentences whose totals of that outcome all name a victim and add up to it
+     ("29 fighters ... were killed along with six Nusra militants"), in its place.
+Totals, without double counting
+  Per outcome, the main event's totals are summed by victim category. A total of the same
+  outcome, a compatible category (equal, or either ``unknown`` / no victim) and an overlapping
+  value (``low``..``high``; an open "at least 29" overlaps 29 and more) as one already counted is
+  the same toll said twice (FA-KES's texts run the title into the lead: "29 rebels dead ... At
+  least 29 rebels died") and is counted once, at the larger value or, if equal, the one that
+  names its victim. Values are ``best``: ranges and vague words by the ACLED rule of
+  ``inference.text.counts`` ("dozens" = 12, "10 to 15" = 10, "more than 40" = 41).
+Categories
+  ``civilian`` and ``unknown`` victims and counts with no victim ("killing 12") count as
+  civilians; ``child`` and ``woman`` as civilians and as children / women (FA-KES's
+  ``nb_civilians`` includes children and women); ``combatant`` as non-civilians. A coordinated
+  victim ("women and children") takes the first one's category.
+Sub-counts
+  Records whose ``part_of`` is a counted total (or a repeat of one, through ``same_event_as``)
+  add to children / women ("including three children"), once per value; a combatant sub-count
+  of a total of ``unknown`` victims ("40 people, including 12 soldiers") moves from civilians to
+  non-civilians. A child or woman total in one of the ``AMONG_LOOKAHEAD`` sentences after the
+  anchor's, in a sentence that says "among the dead" / "of those killed" / "among them", is a
+  sub-count of the anchor ("It said three children were among the dead").
+Actor
+  The actor id of the anchor, else of the main event's other totals (in text order), else the
+  most frequent actor id of the document's records, else of its perpetrator spans (ties: the
+  earliest), else None. ``actors``: every actor id of the main event, then of the document's
+  records and spans, in order of first mention.
+Cause
+  Cue words (``CAUSE_CUES``) in the sentence of the main event's first total, else in the text up
+  to the end of that sentence, else anywhere; within that part, the first class in the order
+  chemical, execution, explosion, shelling, shooting that has a cue wins ("car bomb" is an
+  explosion even in a sentence with "shelling"). None when no cue word is found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from inference.results import Record, RecordCount
+from inference.spans import PERPETRATOR
+from inference.text.actors import ActorTable, normalise_actor
+from inference.text.categories import CHILD, COMBATANT, UNKNOWN, WOMAN
+from inference.text.records import Located, sentence_bounds
+
+CAUSES = ("shelling", "explosion", "chemical and toxic gases", "shooting", "execution", "unknown")
+
+# Cause cue words, in priority order: the first class with a cue in the chosen part wins.
+CAUSE_CUES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (cause, re.compile(pattern, re.IGNORECASE))
+    for cause, pattern in (
+        (
+            "chemical and toxic gases",
+            r"\b(?:chemical|chlorine|sarin|toxic gas(?:es)?|poison(?:ous)? gas(?:es)?|nerve agents?|"
+            r"gas attacks?|suffocat\w*|asphyxia\w*)\b",
+        ),
+        (
+            "execution",
+            r"\b(?:execut(?:ed|ion|ions|ing|es)|behead\w*|decapitat\w*|firing squad|crucifi\w*|"
+            r"summarily killed)\b",
+        ),
+        (
+            "explosion",
+            r"\b(?:explosions?|explod\w*|blasts?|car[- ]bombs?|bomb(?:ed)? cars?|suicide|"
+            r"(?:improvised )?explosive devices?|IEDs?|land ?mines?|booby[- ]trap\w*|detonat\w*|"
+            r"(?<!barrel )(?<!barrel-)bombs?(?! rockets?)|bomb attacks?)\b",
+        ),
+        (
+            "shelling",
+            r"\b(?:shelling|shell(?:s|ed)|mortars?|rockets?|artillery|air ?strikes?|air[- ]raids?|"
+            r"barrel bombs?|bombard\w*|warplanes?|war planes?|jets?|aerial|missiles?|strikes?|"
+            r"raids?|helicopters?|bombs?|bombings?|bombed|projectiles?|shells)\b",
+        ),
+        (
+            "shooting",
+            r"\b(?:shooting|shot|shoot|snipers?|sniping|gunfire|gunshots?|bullets?|opened fire|"
+            r"gunmen|machine[- ]guns?|fire)\b",
+        ),
+    )
+)
+
+_VAGUE = re.compile(
+    r"\b(?:tens|dozens?|scores|hundreds|thousands|several|few|handful|many|numerous)\b", re.IGNORECASE
+)
+AMONG_LOOKAHEAD = 3  # sentences after the anchor's searched for "N children were among the dead"
+LOOKAHEAD = 2  # sentences after a vague or victimless anchor searched for its figure or victims
+# "three children were among the dead", "of those killed six were children": a sub-count the
+# linker leaves as a total (it reads only "N of the dead" and "including N").
+_AMONG_THE_DEAD = re.compile(
+    r"\b(?:among|of)\s+(?:the|those)\s+(?:dead|killed|victims|fatalities)\b|\bamong them\b", re.IGNORECASE
+)
+
+_TOLL_KEYS = ("civilians", "children", "women", "non_civilians")
+
+
+@dataclass
+class Toll:
+    """Victims of one outcome by category; children and women are also counted in civilians."""
+
+    civilians: int = 0
+    children: int = 0
+    women: int = 0
+    non_civilians: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {key: getattr(self, key) for key in _TOLL_KEYS}
+
+
+@dataclass
+class Event:
+    killed: Toll = field(default_factory=Toll)
+    injured: Toll = field(default_factory=Toll)
+    actor: str | None = None
+    actors: list[str] = field(default_factory=list)
+    cause: str | None = None
+    records: list[int] = field(default_factory=list)  # indices of the main event's records
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["killed"], out["injured"] = self.killed.to_dict(), self.injured.to_dict()
+        return out
+
+
+def _sentence_of(bounds: list[tuple[int, int]], offset: int) -> int:
+    for number, (a, b) in enumerate(bounds):
+        if a <= offset < b:
+            return number
+    return len(bounds) - 1
+
+
+def _interval(count: RecordCount) -> tuple[float, float]:
+    best = count.best
+    low = count.low if count.low is not None else best
+    high = count.high if count.high is not None else float("inf")
+    if count.low is None and count.high is None:
+        low, high = best, best
+    return min(low, best), max(high, best)
+
+
+def _compatible(a: str | None, b: str | None) -> bool:
+    return a == b or a in (None, UNKNOWN) or b in (None, UNKNOWN)
+
+
+def _is_total(record: Record) -> bool:
+    return record.part_of is None and record.same_event_as is None and record.count.best is not None
+
+
+def _root(records: Sequence[Record], index: int) -> int:
+    seen = set()
+    while records[index].same_event_as is not None and index not in seen:
+        seen.add(index)
+        index = records[index].same_event_as
+    return index
+
+
+def _is_vague(record: Record) -> bool:
+    text = record.count.text
+    return not re.search(r"\d", text) and bool(_VAGUE.search(text))
+
+
+def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[int]]:
+    """The anchor record's index and the indices of the main event's totals (see the module doc)."""
+    totals = [i for i, r in enumerate(records) if _is_total(r)]
+    killed = [i for i in totals if records[i].count.outcome == "killed"]
+    candidates = sorted(killed or totals, key=lambda i: records[i].count.start)
+    if not candidates:
+        return None, []
+    bounds = sentence_bounds(text)
+    sentence = [_sentence_of(bounds, r.count.start) for r in records]
+
+    def in_order(indices: list[int]) -> list[int]:
+        return sorted(indices, key=lambda i: records[i].count.start)
+
+    anchor = candidates[0]
+    outcome = records[anchor].count.outcome
+    if _is_vague(records[anchor]):
+        # "Hundreds killed ... At least 412 people", "Dozens killed ..., including at least 29 in
+        # one district": the first figure of a compatible victim soon after, a sub-count included
+        figures = [
+            i
+            for i, r in enumerate(records)
+            if r.count.start > records[anchor].count.start
+            and r.count.outcome == outcome
+            and r.same_event_as is None
+            and r.count.best is not None
+            and (r.part_of is None or _root(records, r.part_of) == anchor)
+            and sentence[i] <= sentence[anchor] + LOOKAHEAD
+            and not _is_vague(r)
+            and _compatible(_category(r), _category(records[anchor]))
+        ]
+        if figures:
+            figure = in_order(figures)[0]
+            if records[figure].part_of is None:
+                anchor = figure
+            else:  # the sub-count stands for its vague total
+                others = [i for i in totals if sentence[i] == sentence[anchor] and i != anchor]
+                return figure, in_order([*others, figure])
+    members = [i for i in totals if sentence[i] == sentence[anchor]]
+    if _category(records[anchor]) is None:
+        # "35 dead ..." in a title, then "29 fighters ... were killed along with six Nusra
+        # terrorists": the sentence soon after whose totals add up to the figure says who died
+        for number in range(sentence[anchor] + 1, sentence[anchor] + LOOKAHEAD + 1):
+            there = [i for i in totals if sentence[i] == number and records[i].count.outcome == outcome]
+            if (
+                there
+                and all(_category(records[i]) is not None for i in there)
+                and sum(records[i].count.best for i in there) == records[anchor].count.best
+            ):
+                return in_order(there)[0], in_order([i for i in members if i != anchor] + there)
+    return anchor, in_order(members)
+
+
+def _category(record: Record) -> str | None:
+    return record.victim_category
+
+
+def _add(toll: Toll, category: str | None, value: int) -> None:
+    if category == COMBATANT:
+        toll.non_civilians += value
+        return
+    toll.civilians += value
+    if category == CHILD:
+        toll.children += value
+    elif category == WOMAN:
+        toll.women += value
+
+
+def _overlap(a: Record, b: Record) -> bool:
+    mine, theirs = _interval(a.count), _interval(b.count)
+    return not (mine[0] > theirs[1] or theirs[0] > mine[1])
+
+
+def _merge_repeats(records: Sequence[Record], members: list[int]) -> tuple[list[int], dict[int, int]]:
+    """The main event's totals counted once: a total of the same outcome, a compatible category and
+    an overlapping value to one already taken is the same toll (the larger or better described
+    figure is kept). Returns the totals taken and, for each total left out, the one it repeats."""
+    taken: list[int] = []
+    merged: dict[int, int] = {}
+    for index in members:
+        record = records[index]
+        repeat = next(
+            (
+                t
+                for t in taken
+                if records[t].count.outcome == record.count.outcome
+                and _compatible(_category(records[t]), _category(record))
+                and _overlap(records[t], record)
+            ),
+            None,
+        )
+        if repeat is None:
+            taken.append(index)
+        elif record.count.best > records[repeat].count.best or (
+            _category(records[repeat]) in (None, UNKNOWN) and _category(record) not in (None, UNKNOWN)
+        ):
+            taken[taken.index(repeat)] = index
+            merged[repeat] = index
+            for left, kept in merged.items():
+                if kept == repeat:
+                    merged[left] = index
+        else:
+            merged[index] = repeat
+    return taken, merged
+
+
+def _sub_counts(
+    text: str, records: Sequence[Record], anchor: int | None, members: list[int], counted: Any
+) -> list[tuple[Record, int]]:
+    """(sub-count record, index of the counted total it is a part of) for the main event."""
+    parts: list[tuple[Record, int]] = []
+    for record in records:
+        parent = record.part_of
+        if parent is not None and record.same_event_as is None and counted(parent) is not None:
+            parts.append((record, counted(parent)))
+    if anchor is None or counted(anchor) is None:
+        return parts
+    # "three children were among the dead" after the anchor's sentence: a sub-count of the
+    # anchor's total that the linker did not link
+    bounds = sentence_bounds(text)
+    first = _sentence_of(bounds, records[anchor].count.start)
+    for index, record in enumerate(records):
+        if not _is_total(record) or index in members or _category(record) not in (CHILD, WOMAN):
+            continue
+        number = _sentence_of(bounds, record.count.start)
+        if not first < number <= first + AMONG_LOOKAHEAD:
+            continue
+        if record.count.outcome == records[anchor].count.outcome and _AMONG_THE_DEAD.search(
+            text, *bounds[number]
+        ):
+            parts.append((record, counted(anchor)))
+    return parts
+
+
+def _totals(text: str, records: Sequence[Record], anchor: int | None, members: list[int]) -> dict[str, Toll]:
+    tolls = {"killed": Toll(), "injured": Toll()}
+    taken, merged = _merge_repeats(records, members)
+    for index in taken:
+        record = records[index]
+        if record.count.outcome in tolls:
+            _add(tolls[record.count.outcome], _category(record), record.count.best)
+
+    def counted(index: int) -> int | None:
+        index = _root(records, index)
+        index = merged.get(index, index)
+        return index if index in taken else None
+
+    seen: set[tuple[str, int, int]] = set()
+    for record, parent in _sub_counts(text, records, anchor, members, counted):
+        value, category = record.count.best, _category(record)
+        toll = tolls.get(record.count.outcome)
+        if value is None or toll is None or category == _category(records[parent]):
+            continue
+        if category in (CHILD, WOMAN):
+            if (category, value, parent) in seen:  # the same sub-count said twice
+                continue
+            seen.add((category, value, parent))
+            if category == CHILD:
+                toll.children += value
+            else:
+                toll.women += value
+        elif category == COMBATANT and _category(records[parent]) in (None, UNKNOWN):
+            moved = min(value, toll.civilians)  # "40 people, including 12 soldiers"
+            toll.civilians -= moved
+            toll.non_civilians += moved
+    return tolls
+
+
+def _actors(
+    text: str,
+    entities: Sequence[Located],
+    records: Sequence[Record],
+    anchor: int | None,
+    members: list[int],
+    table: ActorTable | None,
+) -> tuple[str | None, list[str]]:
+    main_ids = [a for i in members for a in records[i].actors if a]
+    if anchor is not None and records[anchor].actor:
+        main_ids.insert(0, records[anchor].actor)
+    record_ids = [a for r in records for a in r.actors if a]
+    span_ids = [
+        normalise_actor(text[e.start : e.end], table)
+        for e in sorted(entities, key=lambda e: e.start)
+        if e.label == PERPETRATOR
+    ]
+    span_ids = [a for a in span_ids if a]
+    ordered = list(dict.fromkeys(main_ids + record_ids + span_ids))
+    if main_ids:
+        return main_ids[0], ordered
+    for ids in (record_ids, span_ids):
+        if ids:
+            counts = Counter(ids)
+            top = max(counts.values())
+            return next(a for a in ids if counts[a] == top), ordered
+    return None, ordered
+
+
+def find_cause(text: str, start: int = 0, end: int | None = None) -> str | None:
+    """The first cause class (``CAUSE_CUES`` order) with a cue word in ``text[start:end]``."""
+    part = text[start:end]
+    for cause, pattern in CAUSE_CUES:
+        if pattern.search(part):
+            return cause
+    return None
+
+
+def _cause(text: str, records: Sequence[Record], anchor: int | None, members: list[int]) -> str | None:
+    if anchor is None:
+        return find_cause(text)
+    bounds = sentence_bounds(text)
+    first = min(records[i].count.start for i in [anchor, *members])
+    a, b = bounds[_sentence_of(bounds, first)]
+    return find_cause(text, a, b) or find_cause(text, 0, b) or find_cause(text)
+
+
+def build_event(
+    text: str,
+    entities: Sequence[Located],
+    records: Sequence[Record],
+    actors: ActorTable | None = None,
+) -> Event:
+    """The main event of one text from its entities and records (see the module docstring)."""
+    anchor, members = main_event(text, records)
+    tolls = _totals(text, records, anchor, members)
+    actor, actor_ids = _actors(text, entities, records, anchor, members, actors)
+    return Event(
+        killed=tolls["killed"],
+        injured=tolls["injured"],
+        actor=actor,
+        actors=actor_ids,
+        cause=_cause(text, records, anchor, members),
+        records=members,
+    )

@@ -1,0 +1,582 @@
+"""Casualty records: each count linked to the victims it counts and the perpetrator named for it.
+
+``build_records(text, entities)`` takes the entities of ``Extractor.extract`` (or gold spans)
+and returns one ``inference.results.Record`` per ``CASUALTY_COUNT``; its ``to_dict()``::
+
+    {"count": {"start", "end", "text", "outcome", "best", "low", "high"},
+     "victim": span | None, "victims": [span, ...],
+     "perpetrator": span | None, "perpetrators": [span, ...],
+     "headline": bool, "same_event_as": int | None, "part_of": int | None,
+     "victim_category": str | None, "victim_categories": [str, ...],
+     "actor": str | None, "actors": [str | None, ...]}
+
+where a span is ``{"start", "end", "text"}``; ``victim`` / ``perpetrator`` are the first of the
+lists (coordinations such as "women and children" give two victims). Links never leave the
+sentence. The rules, in order:
+
+Victims
+  1. The victim noun the count governs: the next entity after the count is a victim, reached
+     over at most a few words and no punctuation or clause word ("12 civilians", "dozens of
+     people", "three of his cousins", "four of the dead were police officers", "12 of whom were
+     children"), plus victims coordinated with it ("women and children"). Such victims are
+     *owned* by that count.
+  2. A count followed by "others" / "more" takes the victims of the previous count in the
+     sentence ("killing nine people and wounding 17 others"); sub-counts ("including three
+     children", "among them two women") are skipped when looking for that previous count.
+  3. Otherwise the nearest victim in the same clause that no count owns and that is not a
+     sub-group ("including a child") ("the civilian toll rose to 45"), unless the previous
+     count of the sentence stands between them.
+  4. Otherwise, ellipsis: the victims of the previous count in the sentence ("killed two
+     policemen and wounded five").
+Perpetrators
+  1. In the count's clause, an agent to its right marked as such: "by the Saudi-led coalition",
+     or an actor modifying an attack noun ("in Russian air strikes", "by regime shelling"),
+     unless another count stands between them and the count has a subject on its left.
+  2. The nearest perpetrator to the left in the clause (the subject: "Gunmen killed 12").
+  3. The nearest to the right in the clause.
+  4. The nearest to the left in the sentence (a participle clause: "Rebels shelled the town,
+     killing 12"), then the nearest to the right in a clause with no count of its own
+     ("12 died when gunmen opened fire"); at most 40 words away.
+  Perpetrators coordinated with the chosen one are added ("Russian and Syrian warplanes").
+Sub-counts
+  A count introduced by "including", "among them", "of whom" or followed by "of them" gets
+  ``part_of``: the index of the record of the total it belongs to (the previous count of the
+  sentence with the same outcome), so that "nine civilians, including three children" is not
+  summed to twelve.
+  Counts coordinated with a sub-count ("including 29 civilians, 32 rebels and 24 soldiers") get
+  the same ``part_of``. "N of the dead / of those killed / of the wounded" is a part of the
+  nearest earlier body toll of that outcome, in any sentence, that is not smaller; it takes only
+  a perpetrator its clause marks as the agent ("by X"), never a subject nearby.
+Headline
+  A count in the headline (the first one or two short lines without a full stop, after a
+  "Posted on ... by ..." line if there is one) that agrees
+  with a body count (same outcome, overlapping values, compatible victims) gets
+  ``same_event_as``: the index of the first such body record, so the toll is not counted twice.
+Repeated tolls
+  A body count that repeats an earlier body count of another sentence (same outcome and figure,
+  agreeing victims and perpetrators, see ``_same_toll``) gets ``same_event_as`` to the first.
+Categories and actors
+  ``victim_categories`` (``inference.text.categories``) and ``actors`` (``inference.text.actors``, an alias
+  table in YAML) run parallel to ``victims`` and ``perpetrators``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from inference.results import CountValue, Record, RecordCount, SpanRef
+from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE
+from inference.text.actors import ActorTable, normalise_actor
+from inference.text.categories import victim_category
+from inference.text.counts import parse_count
+from inference.text.lexicon import POSSESSIVES, WORD
+
+
+class Located(Protocol):
+    """What the linker reads of an entity: an ``inference.results.Entity`` or a gold ``Span``."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def outcome(self) -> str | None: ...
+
+
+MAX_FALLBACK_WORDS = 40
+MAX_UNOWNED_VICTIM_WORDS = 12
+HEADLINE_MAX_WORDS = 25
+SMALL_TOLL = 5
+
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "gen", "lt", "col", "capt", "maj", "sgt", "cpl", "pvt", "adm", "brig",
+    "st", "no", "gov", "sen", "rep", "prof", "rev", "vs", "etc", "jan", "feb", "mar", "apr", "jun",
+    "jul", "aug", "sep", "sept", "oct", "nov", "dec", "approx", "est", "inc", "co", "corp", "ltd",
+}  # fmt: skip
+_SENTENCE_STARTERS = {
+    "The", "A", "An", "Another", "It", "He", "She", "They", "We", "I", "In", "On", "At", "But", "This",
+    "That", "These", "Those", "There", "Some", "Many", "Most", "His", "Her", "Their", "Its", "Also",
+}  # fmt: skip
+_SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]?[A-Z0-9])")
+_CLAUSE_BREAK = re.compile(
+    r"\s*;\s*|\s+[-\u2013\u2014]+\s+|,\s*(?:and|but|while|whereas|although|though)\b"
+    r"|\s(?:while|whereas|although|but|when|after|before|because)\s",
+    re.IGNORECASE,
+)
+_GAP_PUNCTUATION = re.compile(r"[,;:.()\"!?\[\]\u201c\u201d\u2014\u2013]")
+_GAP_ALLOWED = {
+    *POSSESSIVES, "of", "the", "them", "whom", "those", "these", "dead", "killed",
+    "injured", "wounded", "hurt", "victims", "were", "was", "are", "is", "being", "been", "more",
+    "other", "further", "additional", "fellow", "innocent", "unarmed", "all", "mostly", "mainly",
+    "your", "whose", "people's",
+}  # fmt: skip
+_GAP_BLOCKED = {
+    "and", "or", "but", "in", "on", "at", "by", "for", "with", "from", "into", "to", "when", "after",
+    "while", "as", "that", "which", "said", "says", "say", "told", "including", "among", "near",
+    "since", "during", "before", "than", "a", "an", "one",
+}  # fmt: skip
+_ATTACK = (
+    r"(?:air[- ]?strikes?|air[- ]?raids?|strikes?|raids?|shelling|shells?|bombardments?|bombings?|"
+    r"bombs?|barrel[- ]bombs?|attacks?|assaults?|offensives?|fire|gunfire|rockets?|rocket fire|"
+    r"missiles?|mortars?|mortar fire|drones?|drone strikes?|warplanes?|jets?|planes?|aircraft|"
+    r"helicopters?|artillery|snipers?|counterattacks?|counter-attacks?|ambush(?:es)?|operations?|"
+    r"gunmen|militants|forces|troops|bombers?|missile strikes?|car bombs?|explosives?|mines?|IEDs?)"
+)
+_ATTACK_AFTER = re.compile(r"^(?:-led|'s|\u2019s)?\s+(?:[A-Za-z-]+\s+)?" + _ATTACK + r"\b", re.IGNORECASE)
+_AGENT_BEFORE = re.compile(
+    r"\b(?:by|at the hands of|blamed on|attributed to)\s+(?:the\s+|a\s+|an\s+)?(?:[\w'\u2019-]+\s+){0,2}$",
+    re.IGNORECASE,
+)
+_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*or|,?\s*as well as|&)\s*$", re.IGNORECASE)
+_COORDINATION_WITH_ATTACK = re.compile(
+    r"^(?:\s+" + _ATTACK + r")?\s*(?:,|,?\s*and|,?\s*or|,?\s*as well as)\s*(?:the\s+)?$", re.IGNORECASE
+)
+_ELLIPSIS_WORD = re.compile(r"^\s+(?:others|other|more)\b", re.IGNORECASE)
+# "including three children", "among them a child": a part of a group named before, not the group.
+_MEMBER_BEFORE = re.compile(
+    r"\b(?:including|includes|included|among them|among whom|among those|of whom)\s*(?:an?\s+|the\s+)?$",
+    re.IGNORECASE,
+)
+_MEMBER_AFTER = re.compile(r"^\s+of\s+(?:them|whom)\b", re.IGNORECASE)
+# "four of the dead were police officers": a part of a toll given before, anywhere in the text.
+_OF_THE_DEAD = re.compile(
+    r"^\s+of\s+(?:the|those)\s+(?:(?P<killed>dead|killed|victims|fatalities|people killed)"
+    r"|(?P<injured>wounded|injured|hurt|people wounded|people injured))\b",
+    re.IGNORECASE,
+)
+_LIST_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*as well as)\s*$", re.IGNORECASE)
+_BYLINE = re.compile(r"^(?:posted|published|updated|breaking|by)\b", re.IGNORECASE)
+
+
+@dataclass
+class _Entity:
+    index: int  # position in the input list
+    label: str
+    start: int
+    end: int
+    outcome: str | None
+    sentence: int = -1
+    clause: int = -1
+    owner: int | None = None  # for victims: the count that owns it
+
+
+@dataclass
+class _Links:
+    victims: list[int] = field(default_factory=list)
+    perpetrators: list[int] = field(default_factory=list)
+
+
+def sentence_bounds(text: str) -> list[tuple[int, int]]:
+    """Character ranges of sentences: line breaks and sentence-final punctuation end them."""
+    cuts = {0, len(text)}
+    for match in re.finditer(r"\n", text):
+        cuts.add(match.end())
+    for match in _SENTENCE_END.finditer(text):
+        word = re.search(r"([A-Za-z]+)$", text[: match.start()])
+        if word and word.group(1).lower() in _ABBREVIATIONS:
+            continue  # "Gen. Ali" stays in one sentence
+        if word and len(word.group(1)) == 1:
+            # "U.S. forces", "a.m. Police" stay together; "the U.N. Another 1,200" is two sentences
+            following = re.match(r"\s+[\"'\u201c\u2018(]?([A-Za-z]+)", text[match.end() :])
+            if not following or following.group(1) not in _SENTENCE_STARTERS:
+                continue
+        cuts.add(match.end())
+    ordered = sorted(cuts)
+    return [(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if text[a:b].strip()]
+
+
+def clause_bounds(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Clauses of one sentence: cut at semicolons, dashes and clause-joining conjunctions."""
+    cuts = [start]
+    for match in _CLAUSE_BREAK.finditer(text, start, end):
+        cuts.append(match.start())
+    cuts.append(end)
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def _words(text: str) -> int:
+    return len(WORD.findall(text))
+
+
+def _span(text: str, entity: _Entity) -> SpanRef:
+    return SpanRef(entity.start, entity.end, text[entity.start : entity.end])
+
+
+def _is_governed(gap: str) -> bool:
+    """Whether the text between a count and a victim lets the count govern that victim."""
+    if _GAP_PUNCTUATION.search(gap) or "\n" in gap:
+        return False
+    words = [w.lower() for w in WORD.findall(gap)]
+    if len(words) > 5 or any(w in _GAP_BLOCKED for w in words):
+        return False
+    return sum(w not in _GAP_ALLOWED for w in words) <= 2
+
+
+class _Linker:
+    def __init__(self, text: str, entities: Sequence[Located]) -> None:
+        self.text = text
+        self.entities = sorted(
+            (_Entity(i, e.label, e.start, e.end, e.outcome) for i, e in enumerate(entities)),
+            key=lambda e: (e.start, e.end),
+        )
+        self.sentences = sentence_bounds(text)
+        self.clauses: list[list[tuple[int, int]]] = [clause_bounds(text, a, b) for a, b in self.sentences]
+        for entity in self.entities:
+            entity.sentence = self._locate(entity.start)
+            entity.clause = self._locate_clause(entity.sentence, entity.start)
+        # sub-counts: count index -> "listed" (including / among them / of them) or "of the dead";
+        # a count coordinated with a sub-count ("including 29 civilians, 32 rebels and 24
+        # soldiers") is one too, with the same total (``coordinated``: index -> previous member).
+        self.members: dict[int, str] = {}
+        self.coordinated: dict[int, int] = {}
+
+    def _locate(self, offset: int) -> int:
+        for number, (a, b) in enumerate(self.sentences):
+            if a <= offset < b:
+                return number
+        return len(self.sentences) - 1
+
+    def _locate_clause(self, sentence: int, offset: int) -> int:
+        if sentence < 0:
+            return 0
+        for number, (a, b) in enumerate(self.clauses[sentence]):
+            if a <= offset < b:
+                return number
+        return 0
+
+    def _same_sentence(self, entity: _Entity, label: str) -> list[_Entity]:
+        return [e for e in self.entities if e.label == label and e.sentence == entity.sentence]
+
+    def link(self) -> dict[int, _Links]:
+        counts = [e for e in self.entities if e.label == CASUALTY_COUNT]
+        links = {c.index: _Links() for c in counts}
+        for count in counts:
+            links[count.index].victims = self._own_victims(count)
+        self._find_members(counts, links)
+        for count in counts:
+            if not links[count.index].victims:
+                links[count.index].victims = self._other_victims(count, counts, links)
+            links[count.index].perpetrators = self._perpetrators(count, counts)
+        return links
+
+    # victims -----------------------------------------------------------------------------
+    def _own_victims(self, count: _Entity) -> list[int]:
+        position = self.entities.index(count)
+        following = self.entities[position + 1 :]
+        if not following:
+            return []
+        first = following[0]
+        if first.label != VICTIM_TYPE or first.sentence != count.sentence:
+            return []
+        if not _is_governed(self.text[count.end : first.start]):
+            return []
+        owned = [first]
+        for entity in following[1:]:
+            if entity.label != VICTIM_TYPE or not _COORDINATION.match(
+                self.text[owned[-1].end : entity.start]
+            ):
+                break
+            owned.append(entity)
+        for victim in owned:
+            victim.owner = count.index
+        return [v.index for v in owned]
+
+    def _other_victims(self, count: _Entity, counts: list[_Entity], links: dict[int, _Links]) -> list[int]:
+        earlier = [
+            c
+            for c in counts
+            if c.sentence == count.sentence and c.start < count.start and c.index not in self.members
+        ]
+        antecedent = next((c for c in reversed(earlier) if links[c.index].victims), None)
+        inherited = list(links[antecedent.index].victims) if antecedent else []
+        if inherited and _ELLIPSIS_WORD.match(self.text[count.end :]):
+            return inherited
+        unowned = [
+            v
+            for v in self._same_sentence(count, VICTIM_TYPE)
+            if v.owner is None
+            and not self._is_member(v)
+            and v.clause == count.clause
+            and self._distance(count, v) <= MAX_UNOWNED_VICTIM_WORDS
+        ]
+        if unowned:
+            nearest = min(unowned, key=lambda v: self._distance(count, v))
+            # "fired at demonstrators, killing four protesters and wounding dozens": the count
+            # nearer than the loose victim is the antecedent ("dozens" of protesters).
+            if not (antecedent and inherited and nearest.start < antecedent.start):
+                return [nearest.index]
+        return inherited
+
+    def _find_members(self, counts: list[_Entity], links: dict[int, _Links]) -> None:
+        for position, count in enumerate(counts):
+            after = self.text[count.end : count.end + 40]
+            dead = _OF_THE_DEAD.match(after)
+            if self._is_member(count) or _MEMBER_AFTER.match(after):
+                self.members[count.index] = "listed"
+            elif dead and (dead.group("killed") is not None) == (count.outcome == "killed"):
+                self.members[count.index] = "of the dead"
+            elif position:
+                previous = counts[position - 1]
+                owned = [e for e in self.entities if e.index in links[previous.index].victims]
+                edge = max([previous.end, *(e.end for e in owned)])
+                if (
+                    previous.index in self.members
+                    and previous.sentence == count.sentence
+                    and previous.outcome == count.outcome
+                    and edge <= count.start
+                    and _LIST_COORDINATION.match(self.text[edge : count.start])
+                ):
+                    self.members[count.index] = self.members[previous.index]
+                    self.coordinated[count.index] = previous.index
+
+    def part_of(self, count: _Entity, counts: list[_Entity]) -> int | None:
+        """Position in ``counts`` of the total this count is a part of ("including three"), or None."""
+        kind = self.members.get(count.index)
+        if kind is None:
+            return None
+        if count.index in self.coordinated:
+            first = next(c for c in counts if c.index == self.coordinated[count.index])
+            return self.part_of(first, counts)
+        value = parse_count(self.text[count.start : count.end]).get("best")
+        headline = headline_end(self.text)
+        for position in range(counts.index(count) - 1, -1, -1):
+            other = counts[position]
+            if kind == "listed" and other.sentence != count.sentence:
+                break
+            if other.outcome != count.outcome or other.index in self.members:
+                continue
+            if kind == "of the dead":
+                total = parse_count(self.text[other.start : other.end]).get("best")
+                if other.start < headline or (value is not None and total is not None and total < value):
+                    continue  # "the toll at 34 ... 36 of the dead were civilians": not that total
+            return position
+        return None
+
+    def _is_member(self, entity: _Entity) -> bool:
+        """A sub-count or sub-group: "including three children", "among them a child"."""
+        return bool(_MEMBER_BEFORE.search(self.text[max(0, entity.start - 40) : entity.start]))
+
+    # perpetrators ------------------------------------------------------------------------
+    def _distance(self, a: _Entity, b: _Entity) -> int:
+        left, right = (a, b) if a.start < b.start else (b, a)
+        return _words(self.text[left.end : right.start])
+
+    def _perpetrators(self, count: _Entity, counts: list[_Entity]) -> list[int]:
+        candidates = self._same_sentence(count, PERPETRATOR)
+        in_clause = [p for p in candidates if p.clause == count.clause]
+        left = [p for p in in_clause if p.end <= count.start]
+        right = [p for p in in_clause if p.start >= count.end]
+        chosen: _Entity | None = None
+        if self.members.get(count.index) == "of the dead":
+            # "30 of the dead were officers" describes victims counted before: only an agent
+            # the clause marks for it ("... were killed by X"), never a nearby subject.
+            marked = [p for p in right if self._is_marked_agent(p)]
+            return [p.index for p in self._coordinated(marked[0], candidates)] if marked else []
+        # An agent to the right ("killed by X") wins, unless another count stands between and
+        # this count has its own subject on the left ("Rebels killed 5 ... and 12 were killed by X").
+        between = right and any(count.end <= c.start < right[0].start for c in counts)
+        if right and self._is_marked_agent(right[0]) and not (left and between):
+            chosen = right[0]
+        elif left:
+            chosen = left[-1]
+        elif right:
+            chosen = right[0]
+        else:
+            near = [
+                p
+                for p in candidates
+                if self._distance(count, p) <= MAX_FALLBACK_WORDS and not self._semicolon_between(count, p)
+            ]
+            before = [p for p in near if p.end <= count.start]
+            clauses_with_counts = {c.clause for c in counts if c.sentence == count.sentence}
+            after = [p for p in near if p.start >= count.end and p.clause not in clauses_with_counts]
+            chosen = before[-1] if before else (after[0] if after else None)
+        if chosen is None:
+            return []
+        return [p.index for p in self._coordinated(chosen, candidates)]
+
+    def _semicolon_between(self, a: _Entity, b: _Entity) -> bool:
+        """A semicolon joins independent clauses: a subject does not carry over it."""
+        left, right = (a, b) if a.start < b.start else (b, a)
+        return ";" in self.text[left.end : right.start]
+
+    def _is_marked_agent(self, perpetrator: _Entity) -> bool:
+        before = self.text[max(0, perpetrator.start - 60) : perpetrator.start]
+        after = self.text[perpetrator.end : perpetrator.end + 40]
+        return bool(_AGENT_BEFORE.search(before) or _ATTACK_AFTER.match(after))
+
+    def _coordinated(self, chosen: _Entity, candidates: list[_Entity]) -> list[_Entity]:
+        group = [chosen]
+        position = candidates.index(chosen)
+        for step in (-1, 1):
+            index = position + step
+            edge = chosen
+            while 0 <= index < len(candidates):
+                other = candidates[index]
+                left, right = (other, edge) if step < 0 else (edge, other)
+                if not _COORDINATION_WITH_ATTACK.match(self.text[left.end : right.start]):
+                    break
+                group.append(other)
+                edge = other
+                index += step
+        return sorted(group, key=lambda e: e.start)
+
+
+def _interval(count: RecordCount) -> tuple[float, float] | None:
+    best, low, high = count.best, count.low, count.high
+    if best is None:
+        return None
+    if low is None and high is None:  # an approximation ("about 30")
+        return best * 0.8, best * 1.25
+    return (low if low is not None else 0), (high if high is not None else math.inf)
+
+
+def _victim_words(record: Record) -> set[str]:
+    return {v.text.lower().split()[-1].rstrip("s") for v in record.victims}
+
+
+def headline_end(text: str) -> int:
+    """End offset of the headline: the first one or two short lines without a full stop."""
+    end = 0
+    lines = 0
+    for match in re.finditer(r"[^\n]*\n?", text):
+        line = match.group().strip()
+        if not line:
+            if lines:
+                break
+            continue
+        if not lines and _BYLINE.match(line) and _words(line) <= HEADLINE_MAX_WORDS:
+            end = match.end()  # "Posted on 9 March by ...": the headline comes next
+            continue
+        if (
+            lines == 2
+            or _words(line) > HEADLINE_MAX_WORDS
+            or line.endswith((".", "!", "?"))
+            or match.end() == len(text)
+        ):
+            break
+        end, lines = match.end(), lines + 1
+    return end
+
+
+def _same_toll(a: Record, b: Record) -> bool:
+    """Two body records that repeat one toll: same outcome and figure, same victims and actor.
+
+    The figure must be identical (best, low and high); victims agree when their categories and
+    head words do (or one side names none); perpetrators agree when their actors or texts do (or
+    one side names none); and at least one of the two must be named on both sides (both, for a
+    figure under ``SMALL_TOLL``), so that a bare "two were killed" in two places is never merged.
+    """
+    count_a, count_b = a.count, b.count
+    if count_a.outcome != count_b.outcome or count_a.best is None:
+        return False
+    if (count_a.best, count_a.low, count_a.high) != (count_b.best, count_b.low, count_b.high):
+        return False
+    agreed = 0
+    if a.victims and b.victims:
+        if a.victim_categories != b.victim_categories or _victim_words(a) != _victim_words(b):
+            return False
+        agreed += 1
+    if a.perpetrators and b.perpetrators:
+        actors_a, actors_b = set(a.actors) - {None}, set(b.actors) - {None}
+        texts_a = {p.text.lower() for p in a.perpetrators}
+        texts_b = {p.text.lower() for p in b.perpetrators}
+        if not (actors_a & actors_b or texts_a & texts_b):
+            return False
+        agreed += 1
+    # Small figures recur for separate incidents ("two citizens" in Daraa, then in Damascus).
+    return agreed >= (2 if count_a.best < SMALL_TOLL else 1)
+
+
+def _mark_repeated_tolls(records: list[Record], sentences: list[int]) -> None:
+    """A body record that repeats an earlier body record's toll gets ``same_event_as`` to it."""
+    for later, record in enumerate(records):
+        if record.headline or record.same_event_as is not None:
+            continue
+        for earlier in range(later):
+            other = records[earlier]
+            if (
+                other.headline
+                or other.same_event_as is not None
+                or sentences[earlier] == sentences[later]
+                or (other.part_of is None) != (record.part_of is None)
+            ):
+                continue
+            if _same_toll(other, record):
+                record.same_event_as = earlier
+                break
+
+
+def _mark_same_events(text: str, records: list[Record]) -> None:
+    boundary = headline_end(text)
+    for record in records:
+        record.headline = record.count.start < boundary
+    for record in records:
+        if not record.headline:
+            continue
+        mine = _interval(record.count)
+        for index, other in enumerate(records):
+            if other.headline or other.count.outcome != record.count.outcome:
+                continue
+            theirs = _interval(other.count)
+            if mine is None or theirs is None or mine[0] > theirs[1] or theirs[0] > mine[1]:
+                continue
+            words_a, words_b = _victim_words(record), _victim_words(other)
+            same_figure = mine[0] == mine[1] == theirs[0] == theirs[1]
+            if (
+                not same_figure
+                and words_a
+                and words_b
+                and not (words_a & words_b)
+                and not ({"people", "person"} & (words_a | words_b))
+            ):
+                continue
+            record.same_event_as = index
+            break
+
+
+def build_records(text: str, entities: Sequence[Located], actors: ActorTable | None = None) -> list[Record]:
+    """One record per casualty count, in text order (see the module docstring).
+
+    ``entities``: ``Extractor.extract``'s entities or gold ``Span``s. ``actors`` is the alias table
+    for perpetrator ids (default: the shipped Syrian-war table).
+    """
+    linker = _Linker(text, entities)
+    links = linker.link()
+    by_index = {e.index: e for e in linker.entities}
+    records = []
+    count_entities = [e for e in linker.entities if e.label == CASUALTY_COUNT]
+    for entity in count_entities:
+        known = getattr(entities[entity.index], "count", None)
+        value = known if known is not None else CountValue.of(parse_count(text[entity.start : entity.end]))
+        victims = [_span(text, by_index[i]) for i in links[entity.index].victims]
+        perpetrators = [_span(text, by_index[i]) for i in links[entity.index].perpetrators]
+        records.append(
+            Record(
+                count=RecordCount(
+                    entity.start,
+                    entity.end,
+                    text[entity.start : entity.end],
+                    entity.outcome,
+                    value.best,
+                    value.low,
+                    value.high,
+                ),  # fmt: skip
+                victims=victims,
+                perpetrators=perpetrators,
+                victim_categories=[victim_category(v.text) for v in victims],
+                actors=[normalise_actor(p.text, actors) for p in perpetrators],
+                headline=False,
+                same_event_as=None,
+                part_of=linker.part_of(entity, count_entities),
+            )
+        )
+    _mark_same_events(text, records)
+    _mark_repeated_tolls(records, [e.sentence for e in count_entities])
+    return records

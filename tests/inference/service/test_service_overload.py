@@ -1,0 +1,131 @@
+"""Issue #17: under more load than the CPU can serve, requests are refused (503, Retry-After) instead of
+waiting without bound; a request still waiting when its deadline passes gets a 503, never silence;
+``/metrics`` shows requests, latency, rejections, queue depth and batch sizes in Prometheus format."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from servers import Echo, ServerThread
+
+from inference.service.app import BatchSettings, ServiceLimits, create_app
+
+TEXT = "x" * 100
+
+
+def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = httpx.get(f"{url}/metrics", timeout=30)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def post_later(url: str, delay: float, results: list[Any], index: int) -> None:
+    time.sleep(delay)
+    started = time.monotonic()
+    response = httpx.post(f"{url}/extract", json={"texts": [TEXT]}, timeout=60)
+    results[index] = (response, time.monotonic() - started)
+
+
+def test_work_beyond_the_deadline_is_refused_with_retry_after_and_counted():
+    # One text per model call, 0.5 s each: 200 characters per second once measured. With a 1.25 s
+    # deadline a request is accepted while at most one text waits ahead of it.
+    limits = ServiceLimits(max_texts=4, deadline_s=1.25)
+    batching = BatchSettings(max_wait_ms=1, max_batch_texts=1)
+    with ServerThread(create_app(Echo(delay=0.5), limits=limits, batching=batching)) as running:
+        assert httpx.post(f"{running.url}/extract", json={"texts": [TEXT]}, timeout=60).status_code == 200
+        results: list[Any] = [None] * 6
+        threads = [
+            threading.Thread(target=post_later, args=(running.url, 0.05 * i, results, i)) for i in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        statuses = [response.status_code for response, _ in results]
+        assert statuses == [200, 200, 503, 503, 503, 503], statuses
+        for response, seconds in results:
+            if response.status_code == 503:
+                assert response.json()["error"]["code"] == "overloaded"
+                assert "deadline" in response.json()["error"]["message"]
+                assert int(response.headers["Retry-After"]) >= 1
+                assert seconds < 0.5  # refused at once, not after waiting
+            else:
+                assert seconds < 1.25 + 0.5  # the deadline, with room for a slow machine's overhead
+        found = samples(running.url)
+    assert found[("conflict_ie_requests_total", (("path", "/extract"), ("status", "200")))] == 3
+    assert found[("conflict_ie_requests_total", (("path", "/extract"), ("status", "503")))] == 4
+    assert found[("conflict_ie_rejected_total", (("reason", "overloaded"),))] == 4
+    assert found[("conflict_ie_batch_texts_count", ())] == 3
+    assert found[("conflict_ie_batch_texts_bucket", (("le", "1.0"),))] == 3
+    assert found[("conflict_ie_request_duration_seconds_count", (("path", "/extract"),))] == 7
+    assert 100 < found[("conflict_ie_throughput_chars_per_second", ())] < 250
+    assert found[("conflict_ie_queue_texts", ())] == 0
+
+
+def test_a_request_not_started_by_its_deadline_gets_503():
+    release = threading.Event()
+
+    class Blocked(Echo):
+        def extract(self, texts: list[str]) -> list[list[dict[str, Any]]]:
+            release.wait(timeout=30)
+            return super().extract(texts)
+
+    limits = ServiceLimits(max_texts=4, deadline_s=0.3)
+    batching = BatchSettings(max_wait_ms=1, max_batch_texts=1)
+    with ServerThread(create_app(Blocked(), limits=limits, batching=batching)) as running:
+        results: list[Any] = [None] * 2
+        threads = [
+            threading.Thread(target=post_later, args=(running.url, d, results, i))
+            for i, d in [(0, 0), (1, 0.1)]
+        ]
+        for thread in threads:
+            thread.start()
+        batcher = running.server.config.app.state.batcher
+        deadline = time.monotonic() + 30
+        while batcher.pending < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert samples(running.url)[("conflict_ie_queue_requests", ())] == 2
+        time.sleep(0.6)  # the second request's deadline passes while the first blocks the model
+        release.set()
+        for thread in threads:
+            thread.join()
+        first, second = (response for response, _ in results)
+        assert first.status_code == 200
+        assert second.status_code == 503 and second.json()["error"]["code"] == "deadline_exceeded"
+        assert int(second.headers["Retry-After"]) >= 1
+        found = samples(running.url)
+    assert found[("conflict_ie_rejected_total", (("reason", "deadline_exceeded"),))] == 1
+    assert found[("conflict_ie_queue_texts", ())] == 0
+
+
+def test_an_idle_server_takes_a_request_longer_than_the_deadline():
+    limits = ServiceLimits(max_texts=4, deadline_s=0.2)
+    batching = BatchSettings(max_wait_ms=1)
+    with ServerThread(create_app(Echo(delay=0.4), limits=limits, batching=batching)) as running:
+        for _ in range(2):  # the second runs with a measured throughput that says 0.4 s > 0.2 s
+            response = httpx.post(f"{running.url}/extract", json={"texts": [TEXT, TEXT]}, timeout=60)
+            assert response.status_code == 200
+
+
+def test_metrics_is_in_the_schema_and_a_bad_deadline_is_refused(capsys):
+    with pytest.raises(ValueError, match="deadline_s must be above 0"):
+        ServiceLimits(deadline_s=0)
+    with ServerThread(create_app(Echo())) as running:
+        assert "/metrics" in httpx.get(f"{running.url}/openapi.json", timeout=30).json()["paths"]
+        httpx.get(f"{running.url}/nowhere", timeout=30)
+        assert (
+            samples(running.url)[("conflict_ie_requests_total", (("path", "other"), ("status", "404")))] == 1
+        )
+    from training.cli import main
+
+    assert main(["serve", "--model", "x", "--deadline-s", "0"]) == 2
+    assert "--deadline-s must be above 0" in capsys.readouterr().err

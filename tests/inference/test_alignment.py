@@ -1,0 +1,144 @@
+"""Spans <-> unit tags <-> spans, and windows over long texts: nothing may be lost."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from inference.alignment import (
+    Unit,
+    assign_units,
+    make_windows,
+    spans_from_unit_probs,
+    tag_names,
+    tokenize_text,
+    unit_tags,
+)
+from inference.spans import Span
+from training.finetune.features import document_windows
+
+NAMES = tag_names()
+
+
+def one_hot(tags: list[str]) -> list[list[float]]:
+    return [[1.0 if name == tag else 0.0 for name in NAMES] for tag in tags]
+
+
+def round_trip(tokenizer, text: str, spans: list[Span]) -> list[Span]:
+    units = tokenize_text(tokenizer, text).units
+    tags, lost = unit_tags(units, spans)
+    assert lost == []
+    return [span for span, _ in spans_from_unit_probs(units, one_hot(tags), NAMES)]
+
+
+def test_every_corpus_span_survives_bio_round_trip(tokenizer, corpus_documents):
+    assert len(corpus_documents) >= 150
+    for document in corpus_documents:
+        assert round_trip(tokenizer, document.text, document.spans) == document.spans, document.id
+
+
+def test_round_trip_with_a_byte_level_bpe_tokenizer(tmp_path, corpus_documents):
+    """Any fast tokenizer works, also ones whose tokens carry the leading space."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    texts = [d.text for d in corpus_documents[:40]]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=600, min_frequency=2)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe)
+    for document in corpus_documents[:40]:
+        assert round_trip(tokenizer, document.text, document.spans) == document.spans, document.id
+
+
+class FixedTokenizer:
+    """A stand-in tokenizer with given token offsets, to pin down unit building."""
+
+    def __init__(self, offsets: list[tuple[int, int]]) -> None:
+        self.offsets = offsets
+
+    def __call__(self, text, **_):
+        return {"input_ids": list(range(len(self.offsets))), "offset_mapping": self.offsets}
+
+
+def test_units_follow_tokens_that_start_words():
+    units = tokenize_text(FixedTokenizer([(0, 3), (3, 6), (7, 11)]), "Al-Bab city").units
+    assert units == [Unit(0, 3, 0), Unit(3, 6, 1), Unit(7, 11, 2)]
+
+
+def test_a_token_crossing_into_the_next_word_glues_it():
+    units = tokenize_text(FixedTokenizer([(0, 4), (4, 6), (6, 11)]), "Al-Bab city").units
+    assert units == [Unit(0, 6, 0), Unit(7, 11, 2)]
+
+
+def test_unaligned_gold_span_is_reported_not_dropped(tokenizer):
+    units = tokenize_text(tokenizer, "killed12 people").units
+    _, lost = unit_tags(units, [Span(6, 8, "CASUALTY_COUNT", "killed")])
+    assert lost == [Span(6, 8, "CASUALTY_COUNT", "killed")]
+
+
+def test_outcome_is_the_larger_probability_mass_and_span_stays_whole(tokenizer):
+    text = "at least 12 people"
+    units = tokenize_text(tokenizer, text).units
+    tags = ["B-CASUALTY_COUNT:killed", "I-CASUALTY_COUNT:injured", "I-CASUALTY_COUNT:injured", "O"]
+    spans = [s for s, _ in spans_from_unit_probs(units, one_hot(tags), NAMES)]
+    assert spans == [Span(0, 11, "CASUALTY_COUNT", "injured")]
+
+
+def _long_document(words: int, seed: int = 7) -> tuple[str, list[Span]]:
+    rng = random.Random(seed)
+    vocabulary = ["the", "army", "said", "on", "Tuesday", "that", "fighting", "continued", "near", "town"]
+    pieces: list[str] = []
+    spans: list[Span] = []
+    position = 0
+    for index in range(words):
+        if index % 25 == 0:
+            for word, label, outcome in (
+                ("rebels", "PERPETRATOR", None),
+                ("killed", None, None),
+                (str(index), "CASUALTY_COUNT", "killed"),
+                ("civilians", "VICTIM_TYPE", None),
+            ):
+                if label:
+                    spans.append(Span(position, position + len(word), label, outcome))
+                pieces.append(word)
+                position += len(word) + 1
+        word = rng.choice(vocabulary)
+        pieces.append(word)
+        position += len(word) + 1
+    return " ".join(pieces), spans
+
+
+def test_windows_of_a_3000_word_document_lose_nothing(tokenizer):
+    text, spans = _long_document(3000)
+    tokenized = tokenize_text(tokenizer, text)
+    windows = make_windows(tokenized, 254, 64)
+    assert len(windows) > 10
+    assert windows[0].start == 0 and windows[-1].end == len(tokenized.token_ids)
+    heads = {unit.token for unit in tokenized.units}
+    for left, right in zip(windows, windows[1:], strict=False):
+        assert right.start < left.end, "consecutive windows must overlap"
+        assert right.start in heads, "windows start on a unit"
+    owners = assign_units(tokenized, windows)
+    for unit, owner in zip(tokenized.units, owners, strict=True):
+        assert windows[owner].start <= unit.token < windows[owner].end
+    assert round_trip(tokenizer, text, spans) == spans
+
+
+def test_training_windows_carry_every_gold_label(tokenizer):
+    from inference.spans import Document
+
+    text, spans = _long_document(3000, seed=3)
+    label2id = {name: i for i, name in enumerate(NAMES)}
+    features = document_windows(Document("long", text, spans), tokenizer, label2id, 128, 32)
+    labelled_b = sum(
+        label.startswith("B-") for f in features for label in (NAMES[i] for i in f.labels if i >= 0)
+    )
+    assert labelled_b >= len(spans)  # overlaps may label a unit twice, never zero times
+    assert all(len(f.input_ids) <= 128 for f in features)
+
+
+@pytest.mark.parametrize("stride,maximum", [(-1, 10), (10, 10), (0, 0)])
+def test_window_arguments_are_checked(tokenizer, stride, maximum):
+    with pytest.raises(ValueError, match="stride"):
+        make_windows(tokenize_text(tokenizer, "a b c"), maximum, stride)

@@ -1,0 +1,100 @@
+"""Perpetrator spans to actor ids: the shipped Syrian-war table and a replacement table."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from inference.text.actors import load_actor_table, normalise_actor
+
+ANNOTATIONS = Path(__file__).resolve().parents[3] / "data" / "annotations"
+SYRIAN = ("syra-", "syrb-", "stmd-", "mntr-", "pana-")
+FAKES_IDS = {
+    "syrian government or russian troops",
+    "the organization of the islamic state in iraq and the levant - isis",
+    "international coalition forces",
+    "armed opposition groups",
+    "self administration forces",
+    "al-nusra front",
+    "unknown",
+}
+
+
+def syrian_perpetrators() -> Counter[str]:
+    strings: Counter[str] = Counter()
+    for path in sorted(ANNOTATIONS.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            document = json.loads(line)
+            if not document["id"].startswith(SYRIAN):
+                continue
+            for span in document["spans"]:
+                if span["label"] == "PERPETRATOR":
+                    strings[document["text"][span["start"] : span["end"]]] += 1
+    return strings
+
+
+def test_the_shipped_table_uses_the_fakes_ids_verbatim():
+    assert set(load_actor_table().ids) == FAKES_IDS
+
+
+def test_most_perpetrators_of_syrian_war_documents_are_normalised():
+    strings = syrian_perpetrators()
+    mentions = sum(strings.values())
+    normalised = sum(n for text, n in strings.items() if normalise_actor(text) is not None)
+    share = normalised / mentions
+    print(f"normalised {normalised}/{mentions} perpetrator mentions ({share:.1%})")
+    assert mentions > 500
+    assert share >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("text", "actor"),
+    [
+        ("regime", "syrian government or russian troops"),
+        ("Assad's forces", "syrian government or russian troops"),
+        ("Russian", "syrian government or russian troops"),
+        ("forces loyal to President Bashar al-Assad", "syrian government or russian troops"),
+        ("IS sleeper cells", "the organization of the islamic state in iraq and the levant - isis"),
+        (
+            "fighters of the Islamic State",
+            "the organization of the islamic state in iraq and the levant - isis",
+        ),
+        ("islamic state militnts", "the organization of the islamic state in iraq and the levant - isis"),
+        ("US-led coalition", "international coalition forces"),
+        ("Free Syrian Army", "armed opposition groups"),
+        ("SDF fighters", "self administration forces"),
+        ("PKK/YPG terrorists", "self administration forces"),
+        ("Hayat Tahrir al-Sham", "al-nusra front"),
+        ("unidentified gunmen", "unknown"),
+        ("female suicide bomber", "unknown"),
+        ("army", "syrian government or russian troops"),
+        ("Turkish army", None),  # not "army": Turkey has no id in the table
+        ("Turkish", None),
+        ("forces", None),
+        ("", None),
+    ],
+)
+def test_aliases(text, actor):
+    assert normalise_actor(text) == actor
+
+
+def test_a_replacement_table(tmp_path):
+    path = tmp_path / "actors.yaml"
+    path.write_text(
+        "generic_words: [forces]\nactors:\n  turkey: [turkish, turkish army]\n  unknown: [unidentified]\n",
+        encoding="utf-8",
+    )
+    table = load_actor_table(path)
+    assert table.ids == ["turkey", "unknown"]
+    assert normalise_actor("Turkish forces", table) == "turkey"
+    assert normalise_actor("regime", table) is None
+
+
+def test_an_alias_given_to_two_actors_is_refused(tmp_path):
+    path = tmp_path / "actors.yaml"
+    path.write_text("actors:\n  a: [rebels]\n  b: [Rebels]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="Rebels"):
+        load_actor_table(path)

@@ -1,0 +1,241 @@
+"""The event of a report (inference/text/events.py): main event, totals without double counting,
+categories, cause cues, actor; ``predict --events``; the FA-KES event benchmark's refusals.
+
+Every text here is written for these tests (no FA-KES text)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from inference import Extractor
+from inference.text.events import Event, build_event, find_cause
+from inference.text.records import build_records
+from training.cli import main
+from training.corpus.markup import parse_markup_text
+
+ZERO = {"civilians": 0, "children": 0, "women": 0, "non_civilians": 0}
+
+
+def event_of(markup: str) -> Event:
+
+    text, spans, problems = parse_markup_text(markup)
+    assert not problems, problems
+    entities = sorted(spans)
+    return build_event(text, entities, build_records(text, entities))
+
+
+def killed(markup: str) -> dict[str, int]:
+    return event_of(markup).killed.to_dict()
+
+
+def test_no_count_is_all_zeros_and_the_dict_has_the_documented_shape() -> None:
+    event = event_of("The army said its troops advanced on the town. Talks resume on Monday.")
+    assert event.to_dict() == {
+        "killed": ZERO,
+        "injured": ZERO,
+        "actor": None,
+        "actors": [],
+        "cause": None,
+        "records": [],
+    }
+    json.dumps(event.to_dict())
+
+
+def test_categories_are_summed_and_children_and_women_are_civilians() -> None:
+    markup = (
+        "[[Rebels|P]] shelled the town on Monday, killing [[12|K]] [[civilians|V]], [[three|K]] "
+        "[[women|V]] and [[eight|K]] [[soldiers|V]] and wounding [[20|I]] [[people|V]]."
+    )
+    event = event_of(markup)
+    assert event.killed.to_dict() == {"civilians": 15, "children": 0, "women": 3, "non_civilians": 8}
+    assert event.injured.to_dict() == {**ZERO, "civilians": 20}
+
+
+def test_sub_counts_are_not_added_twice() -> None:
+    markup = (
+        "Mortar fire killed [[at least nine|K]] [[civilians|V]], including [[three|K]] [[children|V]] "
+        "and [[one|K]] [[woman|V]], in the market."
+    )
+    assert killed(markup) == {"civilians": 9, "children": 3, "women": 1, "non_civilians": 0}
+
+
+def test_combatant_sub_count_of_people_moves_to_non_civilians() -> None:
+    markup = "An air strike killed [[40|K]] [[people|V]], including [[12|K]] [[soldiers|V]], in the town."
+    assert killed(markup) == {**ZERO, "civilians": 28, "non_civilians": 12}
+
+
+def test_main_event_is_the_first_toll_and_later_incidents_are_left_out() -> None:
+    markup = (
+        "[[Government|P]] air strikes killed [[25|K]] [[civilians|V]] in Raqqa on Tuesday. "
+        "In a separate attack, [[gunmen|P]] killed [[four|K]] [[policemen|V]] in Homs. "
+        "The war has killed [[more than 300,000|K]] [[people|V]] since 2011."
+    )
+    event = event_of(markup)
+    assert event.killed.to_dict() == {**ZERO, "civilians": 25}
+    assert event.actor == "syrian government or russian troops"
+    assert event.records == [0]
+
+
+def test_a_repeated_toll_is_counted_once() -> None:
+    # title run into the lead (no full stop), then the toll again in a later sentence
+    markup = (
+        "[[29|K]] [[rebels|V]] dead in car bomb blast [[At least 29|K]] [[rebels|V]] died in a blast "
+        "in Homs on Sunday. A monitor said [[29|K]] [[rebels|V]] were killed when the car bomb exploded."
+    )
+    assert killed(markup) == {**ZERO, "non_civilians": 29}
+
+
+def test_a_sub_count_of_a_repeated_toll_is_counted_once() -> None:
+    markup = (
+        "Toll in raid on Aleppo rises to [[76|K]]\n\n"
+        "[[Seventy-six|K]] [[people|V]], including [[28|K]] [[children|V]], were killed on Sunday when "
+        "[[army|P]] helicopters dropped barrel bombs on the city. "
+        "Among the dead were [[28|K]] [[children|V]], a doctor said."
+    )
+    event = event_of(markup)
+    assert event.killed.to_dict() == {**ZERO, "civilians": 76, "children": 28}
+    assert event.cause == "shelling"
+
+
+def test_children_said_to_be_among_the_dead_later_are_a_sub_count() -> None:
+    markup = (
+        "A car bomb killed [[18|K]] [[people|V]] in the suburb on Tuesday. "
+        "The blast also wounded [[56|I]] [[people|V]]. "
+        "It said [[three|K]] [[children|V]] were among the dead."
+    )
+    event = event_of(markup)
+    assert event.killed.to_dict() == {**ZERO, "civilians": 18, "children": 3}
+    assert event.cause == "explosion"
+
+
+def test_a_vague_first_toll_gives_way_to_the_figure_that_follows() -> None:
+    markup = (
+        "[[Hundreds|K]] killed as battles rage in the border town. "
+        "[[At least 412|K]] [[people|V]] have been killed in and around the town since September."
+    )
+    assert killed(markup) == {**ZERO, "civilians": 412}
+
+
+def test_a_victimless_title_toll_takes_the_victims_of_the_figures_that_add_up_to_it() -> None:
+    markup = (
+        "[[35|K]] dead in battle for base in Aleppo. "
+        "[[At least 29|K]] [[fighters|V]] from the rebel movement were killed along with [[six|K]] "
+        "[[Nusra Front militants|V]], the monitor said."
+    )
+    assert killed(markup) == {**ZERO, "non_civilians": 35}
+
+
+def test_ranges_and_vague_words_take_the_best_value() -> None:
+    assert killed("Shelling killed [[dozens|K]] of [[civilians|V]] in the town.")["civilians"] == 12
+    assert killed("Shelling killed [[between 10 and 15|K]] [[civilians|V]] in the town.")["civilians"] == 10
+
+
+def test_an_injured_only_report_has_no_killed_figures() -> None:
+    event = event_of("[[Terrorists|P]] fired rocket shells at a city, injuring [[seven|I]] [[civilians|V]].")
+    assert event.killed.to_dict() == ZERO
+    assert event.injured.to_dict() == {**ZERO, "civilians": 7}
+    assert event.actor == "unknown"  # "terrorists" names no group
+
+
+@pytest.mark.parametrize(
+    ("sentence", "cause"),
+    [
+        ("The regime shelled the town, killing 12.", "shelling"),
+        ("Russian air strikes killed 12 in the town.", "shelling"),
+        ("A car bomb killed 12 near the shelled market.", "explosion"),
+        ("A suicide bomber killed 12 at the checkpoint.", "explosion"),
+        ("A chlorine gas attack killed 12.", "chemical and toxic gases"),
+        ("Sarin killed 12 in the village.", "chemical and toxic gases"),
+        ("A sniper killed 12 in the old city.", "shooting"),
+        ("Gunmen opened fire on a bus, killing 12.", "shooting"),
+        ("The militants beheaded 12 captives.", "execution"),
+        ("Twelve prisoners were executed in the square.", "execution"),
+        ("Twelve people died in the town on Monday.", None),
+    ],
+)
+def test_cause_cue_words(sentence: str, cause: str | None) -> None:
+    assert find_cause(sentence) == cause
+
+
+def test_cause_is_read_in_the_main_event_first() -> None:
+    markup = (
+        "A sniper shot dead [[two|K]] [[civilians|V]] in Daraa on Friday. "
+        "Elsewhere, a car bomb killed [[nine|K]] [[people|V]] in Idlib."
+    )
+    assert event_of(markup).cause == "shooting"
+
+
+def test_actor_falls_back_to_the_most_frequent_in_the_document() -> None:
+    markup = (
+        "[[Nine|K]] [[civilians|V]] died in the town on Monday. The [[Islamic State|P]] group has held "
+        "the town since May. [[IS|P]] fighters also hold the road, and [[rebels|P]] hold the hills."
+    )
+    event = event_of(markup)
+    assert event.actor == "the organization of the islamic state in iraq and the levant - isis"
+    assert event.actors == [
+        "the organization of the islamic state in iraq and the levant - isis",
+        "armed opposition groups",
+    ]
+
+
+def test_actor_of_the_main_event_wins_over_a_more_frequent_one() -> None:
+    markup = (
+        "[[Coalition|P]] air strikes killed [[14|K]] [[civilians|V]] in Raqqa. [[IS|P]] has held Raqqa "
+        "since 2014; [[IS|P]] fighters shelled a village nearby, killing [[two|K]] [[people|V]]."
+    )
+    assert event_of(markup).actor == "international coalition forces"
+
+
+def test_predict_events_adds_the_event_to_each_document(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "in.jsonl"
+    documents = [
+        {"id": "a", "text": "Gunmen killed 12 villagers and wounded 3 in a shooting."},
+        {"id": "b", "text": "Talks resumed on Monday."},
+    ]
+    path.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
+    extractor = Extractor.from_pretrained(tiny_model, device="cpu")
+    assert main(["predict", "--model", str(tiny_model), "--device", "cpu", str(path)]) == 0
+    plain = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all("event" not in line for line in plain)
+    assert main(["predict", "--model", str(tiny_model), "--device", "cpu", "--events", str(path)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["id"] for line in lines] == ["a", "b"]
+    for line, before, document in zip(lines, plain, documents, strict=True):
+        assert line["entities"] == before["entities"] and line["records"] == before["records"]
+        assert line["event"] == extractor.extract_events([document["text"]])[0]["event"]
+        assert set(line["event"]) == {"killed", "injured", "actor", "actors", "cause", "records"}
+        assert set(line["event"]["killed"]) == set(ZERO)
+    assert lines[1]["event"]["cause"] is None
+
+
+def test_extract_events_matches_build_event(tiny_model: Path) -> None:
+    from inference import Extractor
+
+    texts = ["Rebels shelled the town, killing four civilians.", ""]
+    extractor = Extractor.from_pretrained(tiny_model, device="cpu")
+    results = extractor.extract_events(texts)
+    for text, result, typed in zip(texts, results, extractor.extract_records(texts), strict=True):
+        assert {**result, "event": None} == {**typed.to_dict(), "event": None}
+        assert result["event"] == build_event(text, typed.entities, typed.records or []).to_dict()
+
+
+def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "event_accuracy", Path(__file__).resolve().parents[3] / "benchmarks" / "event_accuracy.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    said: list[str] = []
+    assert module.main(["--model", "no-model", "--fakes-dir", str(tmp_path)], log=said.append) == 0
+    assert "not found" in said[-1] and "skipped" in said[-1]
+    for split in ("test", "reserved", "excluded_near_duplicates"):
+        said.clear()
+        argv = ["--model", "m", "--fakes-dir", str(tmp_path), "--split", split]
+        assert module.main(argv, log=said.append) == 2
+        assert "refused" in said[-1]

@@ -1,0 +1,510 @@
+"""Casualty records: the rule linker, its gold-link evaluation, the link tool and the integration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference.alignment import tag_names
+from inference.extractor import Extractor
+from inference.spans import Document, Span
+from inference.text.records import build_records, headline_end, sentence_bounds
+from training.cli import main
+from training.corpus.links import apply_relations, link_gold_spans, numbered_text, render
+from training.corpus.markup import parse_markup_text, read_markup
+from training.corpus.store import load_documents, write_documents
+from training.evaluation.relations import relation_scores
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def document(markup: str, doc_id: str = "doc") -> Document:
+    text, spans, problems = parse_markup_text(markup)
+    assert not problems, problems
+    return Document(doc_id, text, spans)
+
+
+def records_of(markup: str) -> list[dict]:
+    doc = document(markup)
+    return [r.to_dict() for r in build_records(doc.text, sorted(doc.spans))]
+
+
+def summary(records: list[dict]) -> list[tuple]:
+    return [
+        (
+            r["count"]["text"],
+            [v["text"] for v in r["victims"]],
+            [p["text"] for p in r["perpetrators"]],
+        )
+        for r in records
+    ]
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        (  # "including" sub-count, killing X and wounding Y, participle clause takes the subject
+            "Mortar rounds fired by [[M23 rebels|P]] hit a market, killing [[at least nine|K]] "
+            "[[civilians|V]], including [[three|K]] [[children|V]], and wounding [[more than 20|I]] "
+            "[[people|V]], an official said.",
+            [
+                ("at least nine", ["civilians"], ["M23 rebels"]),
+                ("three", ["children"], ["M23 rebels"]),
+                ("more than 20", ["people"], ["M23 rebels"]),
+            ],
+        ),
+        (  # "others" takes the victims of the previous count
+            "[[Gunmen|P]] killed [[12|K]] [[villagers|V]] and wounded [[three|I]] others.",
+            [("12", ["villagers"], ["Gunmen"]), ("three", ["villagers"], ["Gunmen"])],
+        ),
+        (  # passive "by" beats the nearer subject on the left
+            "[[Rebels|P]] killed [[5|K]] [[soldiers|V]] and [[12|K]] [[civilians|V]] were killed by "
+            "[[regime|P]] shelling.",
+            [("5", ["soldiers"], ["Rebels"]), ("12", ["civilians"], ["regime"])],
+        ),
+        (  # a clause of its own: "while" separates two attacks
+            "[[Rebels|P]] killed [[five|K]] [[soldiers|V]] on Monday, while the army said its "
+            "[[troops|P]] killed [[20|K]] [[fighters|V]].",
+            [("five", ["soldiers"], ["Rebels"]), ("20", ["fighters"], ["troops"])],
+        ),
+        (  # coordinated victims and perpetrators
+            "[[Russian|P]] and [[Syrian|P]] warplanes killed [[eight|K]] [[women|V]] and "
+            "[[children|V]] in Idlib.",
+            [("eight", ["women", "children"], ["Russian", "Syrian"])],
+        ),
+        (  # "and a woman" is not counted by "3"
+            "[[Gunmen|P]] killed [[3|K]] [[children|V]] and a [[woman|V]].",
+            [("3", ["children"], ["Gunmen"])],
+        ),
+        (  # "N of the dead were V"; no perpetrator outside the sentence
+            "A [[suicide bomber|P]] struck a checkpoint. Police said [[four|K]] of the dead were "
+            "[[police officers|V]].",
+            [("four", ["police officers"], [])],
+        ),
+        (  # a count after its clause's actor: "when gunmen opened fire"
+            "[[Five|K]] [[worshippers|V]] were killed when [[gunmen|P]] opened fire inside a church.",
+            [("Five", ["worshippers"], ["gunmen"])],
+        ),
+        (  # an adjective victim owned by no count
+            "The [[civilian|V]] death toll has risen to [[45|K]], the U.N. said.",
+            [("45", ["civilian"], [])],
+        ),
+        (  # a semicolon: the earlier subject does not carry over
+            "[[Houthi|P]] shelling wounded [[four|I]] [[children|V]]; in a separate incident, a "
+            "landmine killed [[two|K]] [[shepherds|V]].",
+            [("four", ["children"], ["Houthi"]), ("two", ["shepherds"], [])],
+        ),
+        (  # ellipsis after a loose victim: "dozens" of protesters, not of demonstrators
+            "[[Police|P]] fired at [[demonstrators|V]], killing [[four|K]] [[protesters|V]] and "
+            "wounding [[dozens|I]].",
+            [("four", ["protesters"], ["Police"]), ("dozens", ["protesters"], ["Police"])],
+        ),
+        (  # the count before a sub-count is the antecedent of "wounding six"
+            "[[Gunmen|P]] opened fire, killing [[11|K]] [[Shia Muslims|V]], among them [[two|K]] "
+            "[[women|V]], and wounding [[six|I]], police said.",
+            [
+                ("11", ["Shia Muslims"], ["Gunmen"]),
+                ("two", ["women"], ["Gunmen"]),
+                ("six", ["Shia Muslims"], ["Gunmen"]),
+            ],
+        ),
+        (  # "including a child" names a member, not the category of the nine
+            "The number of injured is now [[nine|I]], including a [[child|V]] aged 4.",
+            [("nine", [], [])],
+        ),
+        (  # an unpunctuated scraped text
+            "[[regime|P]] shelling killed [[9|K]] [[civilians|V]] in Douma including [[4|K]] "
+            "[[children|V]] while [[rebel|P]] rocket fire wounded [[17|I]] [[people|V]] state media said",
+            [
+                ("9", ["civilians"], ["regime"]),
+                ("4", ["children"], ["regime"]),
+                ("17", ["people"], ["rebel"]),
+            ],
+        ),
+    ],
+)
+def test_links_follow_the_sentence_structure(markup, expected):
+    assert summary(records_of(markup)) == expected
+
+
+def test_record_shape_and_count_values():
+    records = records_of("[[Gunmen|P]] killed [[at least 12|K]] [[villagers|V]].")
+    assert records == [
+        {
+            "count": {
+                "start": 14,
+                "end": 25,
+                "text": "at least 12",
+                "outcome": "killed",
+                "best": 12,
+                "low": 12,
+                "high": None,
+            },
+            "victim": {"start": 26, "end": 35, "text": "villagers"},
+            "victims": [{"start": 26, "end": 35, "text": "villagers"}],
+            "perpetrator": {"start": 0, "end": 6, "text": "Gunmen"},
+            "perpetrators": [{"start": 0, "end": 6, "text": "Gunmen"}],
+            "headline": False,
+            "same_event_as": None,
+            "part_of": None,
+            "victim_category": "civilian",
+            "victim_categories": ["civilian"],
+            "actor": "unknown",
+            "actors": ["unknown"],
+        }
+    ]
+
+
+def test_a_headline_repeating_the_toll_is_the_same_event():
+    records = records_of(
+        "Mortar fire kills [[9|K]] at market\n\nKALEMIE (Wire) - [[Rebels|P]] shelled a market, killing "
+        "[[at least nine|K]] [[civilians|V]], including [[three|K]] [[children|V]].\n"
+        "A second attack on Friday killed [[two|K]] [[soldiers|V]]."
+    )
+    assert [(r["count"]["text"], r["headline"], r["same_event_as"]) for r in records] == [
+        ("9", True, 1),
+        ("at least nine", False, None),
+        ("three", False, None),
+        ("two", False, None),
+    ]
+
+
+def test_sub_counts_point_to_their_total():
+    records = records_of(
+        "The ministry said [[at least 120|K]] [[people|V]] had been killed and [[some 600|I]] injured "
+        "since the [[army|P]] began its assault, [[27|K]] of them [[children|V]]. [[Rebels|P]] killed "
+        "[[nine|K]] [[civilians|V]], including [[three|K]] [[children|V]]."
+    )
+    assert [(r["count"]["text"], r["part_of"]) for r in records] == [
+        ("at least 120", None),
+        ("some 600", None),
+        ("27", 0),
+        ("nine", None),
+        ("three", 3),
+    ]
+
+
+def totals(records: list[dict]) -> dict[str, int]:
+    """The README's totalling rule: sum best over records with no same_event_as and no part_of."""
+    result: dict[str, int] = {}
+    for record in records:
+        if record["same_event_as"] is None and record["part_of"] is None:
+            outcome = record["count"]["outcome"]
+            result[outcome] = result.get(outcome, 0) + record["count"]["best"]
+    return result
+
+
+def test_coordinated_sub_counts_all_point_to_their_total():
+    records = records_of(
+        "[[Rebels|P]] stormed the base, killing [[85|K]] [[people|V]], including [[29|K]] "
+        "[[civilians|V]], [[32|K]] [[rebels|V]] and [[24|K]] [[soldiers|V]], the monitor said."
+    )
+    assert [r["part_of"] for r in records] == [None, 0, 0, 0]
+    assert totals(records) == {"killed": 85}
+
+
+def test_of_the_dead_counts_are_parts_of_the_toll_before_them():
+    records = records_of(
+        "[[Raiders|P]] attacked the camp on Sunday, killing [[17|K]] [[people|V]] and wounding "
+        "[[9|I]].\nThe commissioner said the toll had been [[10|K]] at first. He said [[11|K]] of the dead "
+        "were [[women|V]] and [[6|K]] were [[children|V]], and that [[four|I]] of the wounded were in "
+        "a critical condition."
+    )
+    assert [(r["count"]["text"], r["part_of"]) for r in records] == [
+        ("17", None),
+        ("9", None),
+        ("10", None),
+        ("11", 0),  # not the old toll of 10: smaller than 11
+        ("6", 0),
+        ("four", 1),
+    ]
+
+
+def test_of_the_dead_counts_take_no_perpetrator_from_another_clause():
+    records = records_of(
+        "[[Rebels|P]] shelled the town, killing [[85|K]] [[people|V]]. The sources said [[30|K]] of the "
+        "dead were [[officers|V]] and that the [[attackers|P]] also killed [[12|K]] [[workers|V]]. "
+        "[[Raiders|P]] fired at herders who were asleep He said [[10|K]] of the dead were "
+        "[[young men|V]] and [[four|K]] were [[women|V]]"
+    )
+    assert summary(records) == [
+        ("85", ["people"], ["Rebels"]),
+        ("30", ["officers"], []),
+        ("12", ["workers"], ["attackers"]),
+        ("10", ["young men"], []),
+        ("four", ["women"], []),
+    ]
+
+
+REPEATED = (
+    "Shelling kills civilians in Douma\n"
+    "[[10|K]] [[people|V]] were killed in [[regime|P]] shelling on Douma on Monday, activists said.\n"
+    "The shells hit a market and a school.\n"
+    "Rescuers worked through the night.\n"
+    "[[Russian|P]] jets struck Harasta, killing [[10|K]] [[fighters|V]].\n"
+    "In Zamalka, [[two|K]] [[people|V]] died.\n"
+    "In Arbin, [[two|K]] [[people|V]] died.\n"
+    "The monitor repeated that [[10|K]] [[people|V]] were killed in [[regime|P]] shelling on Douma."
+)
+
+
+def test_a_toll_repeated_in_the_body_is_the_same_event():
+    records = records_of(REPEATED)
+    assert [(r["count"]["text"], r["same_event_as"]) for r in records] == [
+        ("10", None),
+        ("10", None),  # fighters in Harasta, by Russian jets: another toll
+        ("two", None),  # a small figure with no perpetrator on either side: never merged
+        ("two", None),
+        ("10", 0),
+    ]
+    assert totals(records) == {"killed": 24}
+
+
+def test_records_carry_victim_categories_and_actor_ids(tmp_path):
+    records = records_of(
+        "[[Regime|P]] and [[Russian|P]] strikes killed [[12|K]] [[civilians|V]], [[women|V]] and "
+        "[[children|V]], while [[Turkish|P]] shelling killed [[3|K]] [[SDF fighters|V]] and "
+        "[[unidentified gunmen|P]] shot [[2|K]] [[people|V]]."
+    )
+    assert [(r["victim_categories"], r["actors"]) for r in records] == [
+        (["civilian", "woman", "child"], ["syrian government or russian troops"] * 2),
+        (["combatant"], [None]),
+        (["unknown"], ["unknown"]),
+    ]
+    assert records[0]["victim_category"] == "civilian" and records[1]["actor"] is None
+    table = tmp_path / "actors.yaml"
+    table.write_text("actors:\n  turkey: [turkish, turkish army]\n", encoding="utf-8")
+    from inference.text.actors import load_actor_table
+
+    doc = document("[[Turkish|P]] shelling killed [[3|K]] [[SDF fighters|V]].")
+    mine = build_records(doc.text, sorted(doc.spans), actors=load_actor_table(table))
+    assert mine[0].actors == ["turkey"]
+
+
+def test_a_headline_after_a_posted_on_line():
+    records = records_of(
+        "Posted on 9 March 2024 by Oubangui Info\n\n[[3R rebels|P]] kill [[nine|K]] [[villagers|V]]\n\n"
+        "[[Fighters|P]] attacked the village, killing [[nine|K]] [[civilians|V]], officials said."
+    )
+    assert [(r["headline"], r["same_event_as"]) for r in records] == [(True, 1), (False, None)]
+
+
+def test_a_headline_count_that_matches_no_body_count_stays_separate():
+    records = records_of(
+        "Clashes kill [[40|K]] in Tripoli\n\n[[Militias|P]] killed [[12|K]] [[civilians|V]] on Friday.\n"
+        "Another [[3|I]] were wounded."
+    )
+    assert [r["same_event_as"] for r in records] == [None, None, None]
+    assert records[0]["headline"] and not records[1]["headline"]
+
+
+def test_injured_headline_does_not_match_a_killed_count():
+    records = records_of("Blast wounds [[14|I]]\n\nA bomb killed [[14|K]] [[people|V]] and wounded [[14|I]].")
+    assert records[0]["same_event_as"] == 2
+
+
+def test_sentences_and_headline_boundaries():
+    text = (
+        "Strike kills 9\nPosted by Wire\n\n"
+        "The U.S. military said Gen. Ali was hit at 10 a.m. on Monday. It ended."
+    )
+    sentences = [text[a:b].strip() for a, b in sentence_bounds(text)]
+    assert sentences == [
+        "Strike kills 9",
+        "Posted by Wire",
+        "The U.S. military said Gen. Ali was hit at 10 a.m. on Monday.",
+        "It ended.",
+    ]
+    assert text[: headline_end(text)].strip() == "Strike kills 9\nPosted by Wire"
+    assert headline_end("One long sentence without a line break.") == 0
+
+
+def test_build_records_never_raises_on_odd_entities():
+    text = "Gunmen killed 12 villagers."
+    odd = [
+        Span(14, 16, "CASUALTY_COUNT"),  # no outcome
+        Span(14, 16, "CASUALTY_COUNT", "killed"),  # duplicate
+        Span(0, 6, "UNKNOWN"),
+        Span(17, 26, "VICTIM_TYPE"),
+    ]
+    records = [r.to_dict() for r in build_records(text, odd)]
+    assert [r["count"]["outcome"] for r in records] == [None, "killed"]
+    assert records[1]["victim"] == {"start": 17, "end": 26, "text": "villagers"}
+    assert build_records("", []) == [] and build_records("text", []) == []
+
+
+def linked_documents(tmp_path: Path) -> list[Document]:
+    documents, errors = read_markup(DATA / "linked_reports.txt")
+    assert not errors
+    corpus = tmp_path / "linked.jsonl"
+    write_documents(corpus, documents)
+    linked, problems = apply_relations(corpus, DATA / "linked_reports.relations")
+    assert not problems, [str(p) for p in problems]
+    return linked
+
+
+def test_rule_linker_on_gold_spans_of_the_hand_linked_reports(tmp_path):
+    documents = linked_documents(tmp_path)
+    assert len(documents) >= 50 and all(d.relations is not None for d in documents)
+    scores = relation_scores(documents, link_gold_spans(documents))
+    assert scores["documents"] == len(documents)
+    assert scores["records"]["support"] == sum(
+        s.label == "CASUALTY_COUNT" for d in documents for s in d.spans
+    )
+    assert scores["records"]["f1"] >= 0.9
+    assert set(scores["records_per_type"]) == {"victim", "perpetrator"}
+    assert scores["records_per_type"]["victim"]["f1"] >= scores["records"]["f1"]
+    assert scores["links"]["per_type"]["victim"]["f1"] >= 0.95
+    assert scores["links"]["per_type"]["perpetrator"]["f1"] >= 0.9
+
+
+def test_relation_scores_count_links_and_whole_records():
+    doc = document("[[Gunmen|P]] killed [[12|K]] [[villagers|V]] and [[3|K]] [[guards|V]].")
+    doc.relations = None
+    assert relation_scores([doc], [[]])["documents"] == 0
+    from inference.spans import Relation
+
+    doc.relations = [Relation(1, 2, "victim"), Relation(1, 0, "perpetrator"), Relation(3, 4, "victim")]
+    records = build_records(doc.text, sorted(doc.spans))  # also links 3 -> Gunmen: one extra link
+    scores = relation_scores([doc], [records])
+    assert scores["links"]["per_type"]["victim"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
+    assert scores["links"]["per_type"]["perpetrator"]["precision"] == 0.5
+    assert scores["records"]["precision"] == 0.5 and scores["records"]["recall"] == 0.5
+
+
+def test_link_tool_show_then_apply_round_trips(tmp_path, capsys):
+    documents = linked_documents(tmp_path)[:5]
+    corpus = tmp_path / "five.jsonl"
+    write_documents(corpus, documents)
+    assert main(["links", "show", str(corpus)]) == 0
+    shown = capsys.readouterr().out
+    assert "[[M23 rebels|P1]]" in shown and "# -- existing relations" in shown
+    edited = tmp_path / "links.txt"
+    edited.write_text(shown, encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert main(["links", "apply", str(corpus), str(edited), "--output", str(output)]) == 0
+    assert [d.relations for d in load_documents(output)] == [d.relations for d in documents]
+
+
+def test_link_tool_suggestions_come_from_the_linker(tmp_path, capsys):
+    doc = document("[[Gunmen|P]] killed [[12|K]] [[villagers|V]].", "d1")
+    corpus = tmp_path / "c.jsonl"
+    write_documents(corpus, [doc])
+    assert numbered_text(doc) == "[[Gunmen|P0]] killed [[12|K1]] [[villagers|V2]]."
+    assert render(doc).splitlines()[-2:] == ["1 v 2", "1 p 0"]
+    assert main(["links", "show", str(corpus), "--no-suggest"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "# -- none yet"
+
+
+@pytest.mark.parametrize(
+    ("relations", "message"),
+    [
+        ("### d1\n1 v 9\n", "links.txt:2: d1: 1 v 9: span index out of range"),
+        ("### d1\n0 v 2\n", "links.txt:2: d1: 0 v 2: span 0 is PERPETRATOR, not a count"),
+        ("### d1\n1 p 2\n", "links.txt:2: d1: 1 p 2: span 2 is VICTIM_TYPE, not PERPETRATOR"),
+        ("### nope\n1 v 2\n", "links.txt:1: no document 'nope'"),
+        ("### d1\n1 victim\n", "links.txt:2: expected '<count> v|p <span>...'"),
+        ("1 v 2\n", "links.txt:1: relation line before the first ### header"),
+    ],
+)
+def test_link_tool_apply_names_every_problem_and_writes_nothing(tmp_path, capsys, relations, message):
+    corpus = tmp_path / "c.jsonl"
+    write_documents(corpus, [document("[[Gunmen|P]] killed [[12|K]] [[villagers|V]].", "d1")])
+    edited = tmp_path / "links.txt"
+    edited.write_text(relations, encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert main(["links", "apply", str(corpus), str(edited), "--output", str(output)]) == 1
+    assert message in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_link_tool_score_prints_the_linker_scores(tmp_path, capsys):
+    corpus = tmp_path / "linked.jsonl"
+    write_documents(corpus, linked_documents(tmp_path))
+    assert main(["links", "score", str(corpus)]) == 0
+    assert "rule linker on gold spans (55 linked documents)" in capsys.readouterr().out
+
+
+class ScriptedBackend:
+    """Stands in for the network: tags chosen word pieces, everything else O."""
+
+    def __init__(self, tokenizer, tags: dict[str, str]) -> None:
+        self.tokenizer = tokenizer
+        names = tag_names()
+        self.ids = {token: names.index(tag) for token, tag in tags.items()}
+        self.size = len(names)
+
+    def probabilities(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        probs = np.zeros((*input_ids.shape, self.size), dtype=np.float32)
+        probs[..., 0] = 1.0
+        for row, ids in enumerate(input_ids):
+            for column, token in enumerate(self.tokenizer.convert_ids_to_tokens(ids.tolist())):
+                if token in self.ids:
+                    probs[row, column] = 0.0
+                    probs[row, column, self.ids[token]] = 1.0
+        return probs
+
+
+@pytest.fixture
+def scripted_extractor(tokenizer) -> Extractor:
+    tags = {
+        "gunmen": "B-PERPETRATOR",
+        "at": "B-CASUALTY_COUNT:killed",
+        "least": "I-CASUALTY_COUNT:killed",
+        "twelve": "I-CASUALTY_COUNT:killed",
+        "villagers": "B-VICTIM_TYPE",
+        "three": "B-CASUALTY_COUNT:injured",
+    }
+    names = tag_names()
+    return Extractor(
+        ScriptedBackend(tokenizer, tags), tokenizer, dict(enumerate(names)), max_length=32, stride=8
+    )
+
+
+def test_extractor_adds_count_values_and_records(scripted_extractor):
+    text = "Gunmen killed at least twelve villagers and wounded three others."
+    entities = [e.to_dict() for e in scripted_extractor.extract([text])[0]]
+    counts = [e for e in entities if e["label"] == "CASUALTY_COUNT"]
+    assert [(e["text"], e["count"]) for e in counts] == [
+        ("at least twelve", {"best": 12, "low": 12, "high": None}),
+        ("three", {"best": 3, "low": 3, "high": 3}),
+    ]
+    assert all("count" not in e for e in entities if e["label"] != "CASUALTY_COUNT")
+    result = [r.to_dict() for r in scripted_extractor.extract_records([text, "Nothing happened."])]
+    assert result[0]["entities"] == entities and result[1] == {"entities": [], "records": []}
+    assert summary(result[0]["records"]) == [
+        ("at least twelve", ["villagers"], ["Gunmen"]),
+        ("three", ["villagers"], ["Gunmen"]),
+    ]
+    assert result[0]["records"][1]["count"]["outcome"] == "injured"
+
+
+def test_predict_prints_entities_and_records(tiny_model, tmp_path, capsys):
+    from training.cli import main
+
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(json.dumps({"id": "a", "text": "Gunmen killed 12 villagers and wounded 3."}) + "\n")
+    assert main(["predict", "--model", str(tiny_model), "--device", "cpu", str(inputs)]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert set(line) == {"id", "entities", "records"} and line["id"] == "a"
+    counts = [e for e in line["entities"] if e["label"] == "CASUALTY_COUNT"]
+    assert [r["count"]["start"] for r in line["records"]] == [e["start"] for e in counts]
+    assert all(set(e["count"]) == {"best", "low", "high"} for e in counts)
+
+
+def test_evaluate_reports_records_when_gold_relations_exist(tiny_model, tmp_path, capsys):
+    from training.cli import main
+
+    corpus = tmp_path / "linked.jsonl"
+    write_documents(corpus, linked_documents(tmp_path)[:6])
+    report_path = tmp_path / "report.json"
+    args = ["evaluate", "--model", str(tiny_model), "--data", str(corpus), "--device", "cpu"]
+    assert main([*args, "--output", str(report_path)]) == 0
+    out = capsys.readouterr().out
+    assert "records from gold spans (6 linked documents)" in out
+    report = json.loads(report_path.read_text())
+    assert report["records"]["gold_spans"]["records"]["f1"] >= 0.9
+    assert set(report["records"]["predicted_spans"]["links"]["per_type"]) == {"victim", "perpetrator"}
