@@ -176,8 +176,8 @@ def test_second_annotation_of_30_articles_and_its_reported_agreement() -> None:
 def test_the_last_articles_can_tune_minimum_scores_instead_of_training(
     fakes_dir: Path, tmp_path: Path, tiny_base: Path
 ) -> None:
-    from training.config import ConfigError, load_config
-    from training.train import train
+    from training.finetune.config import ConfigError, load_config
+    from training.finetune.train import train
 
     (tmp_path / "standoff.jsonl").write_text(standoff_line("101", [COUNT]) + standoff_line("102", [PERP]))
     paths = {"fakes_dir": "../fa-kes", "fakes_annotations": "../standoff.jsonl"}
