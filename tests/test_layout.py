@@ -1,6 +1,6 @@
 """The packages depend one way: inference (the light serving package) imports nothing from training;
-in training, corpus <- evaluation <- finetune <- release <- annotate <- the CLI. Lazy imports inside
-functions count too: a layer that reaches up is a cycle waiting to happen."""
+in training, corpus <- evaluation <- finetune <- release <- annotate <- commands <- the CLI. Lazy
+imports inside functions count too: a layer that reaches up is a cycle waiting to happen."""
 
 from __future__ import annotations
 
