@@ -243,7 +243,7 @@ def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: 
 
 def test_an_open_figure_counts_as_written() -> None:
     # recorders code "more than 40" as 40; the record keeps counts' 41
-    markup = "Air strikes killed [[more than 40|K]] [[civilians|V]] and [[over 100|K]] [[fighters|V]] on Sunday."
+    markup = "Strikes killed [[more than 40|K]] [[civilians|V]] and [[over 100|K]] [[fighters|V]] on Sunday."
     assert killed(markup) == {**ZERO, "civilians": 40, "non_civilians": 100}
 
 
