@@ -66,10 +66,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from inference.results import Record, RecordCount
+from inference.results import Event, Record, RecordCount, Toll
 from inference.spans import PERPETRATOR
 from inference.text.actors import ActorTable, normalise_actor
 from inference.text.categories import CHILD, COMBATANT, UNKNOWN, WOMAN
@@ -131,36 +131,6 @@ _RISING = re.compile(
 )
 RISING_WINDOW = 80
 _STATED_OPEN = re.compile(r"^\W*(?:more than|over|upwards of|in excess of|above)\b", re.IGNORECASE)
-
-_TOLL_KEYS = ("civilians", "children", "women", "non_civilians")
-
-
-@dataclass
-class Toll:
-    """Victims of one outcome by category; children and women are also counted in civilians."""
-
-    civilians: int = 0
-    children: int = 0
-    women: int = 0
-    non_civilians: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return {key: getattr(self, key) for key in _TOLL_KEYS}
-
-
-@dataclass
-class Event:
-    killed: Toll = field(default_factory=Toll)
-    injured: Toll = field(default_factory=Toll)
-    actor: str | None = None
-    actors: list[str] = field(default_factory=list)
-    cause: str | None = None
-    records: list[int] = field(default_factory=list)  # indices of the main event's records
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["killed"], out["injured"] = self.killed.to_dict(), self.injured.to_dict()
-        return out
 
 
 def _sentence_of(bounds: list[tuple[int, int]], offset: int) -> int:
