@@ -31,6 +31,7 @@ from inference.model_dir import (
 )
 from inference.results import CountValue, Entity, TextResult
 from inference.schema import DEFAULT_SCHEMA, LabelSchema, read_schema, schema_from_tag_names
+from inference.text.actors import ActorTable, actor_table
 from inference.text.counts import parse_count
 from inference.text.events import build_event
 from inference.text.records import build_records
@@ -110,8 +111,11 @@ class Extractor:
         batch_size: int = 16,
         min_scores: dict[str, float] | None = None,
         schema: LabelSchema | None = None,
+        actors: str | Path | ActorTable | None = None,
     ) -> None:
         self.backend = backend
+        # Perpetrator spans to actor ids in records and events; None: the shipped Syrian-war table.
+        self.actors = actor_table(actors)
         self.tokenizer = tokenizer
         self.tag_names = [id2label[i] for i in range(len(id2label))]
         # The model directory's schema; without one, the labels and outcomes its tags name.
@@ -137,6 +141,7 @@ class Extractor:
         threads: int | None = None,
         precision: str = "auto",
         min_scores: dict[str, float] | None = None,
+        actors: str | Path | ActorTable | None = None,
     ) -> Extractor:
         """Load a model directory: PyTorch safetensors, ONNX (``model.onnx``) or OpenVINO
         (``model.xml``, or the export directory above its ``fp32/`` and ``int8/``); see ``export``.
@@ -150,7 +155,10 @@ class Extractor:
         "bf16" (native only) or "int8".
         ``min_scores`` (label -> minimum span score) replaces the model directory's own, the ones
         ``conflict-ie train`` chose on dev; ``{}`` keeps every span.
+        ``actors`` replaces the shipped actor alias table (``inference/text/data/actors_syria.yaml``)
+        with a YAML file of the same shape or an ``ActorTable``; it is checked before the model loads.
         """
+        table = actor_table(actors)
         from inference.backends.onnx import is_onnx_dir, load_onnx
         from inference.backends.openvino import is_openvino_dir, load_openvino
 
@@ -199,6 +207,7 @@ class Extractor:
                 settings_min_scores(directory, settings, schema.labels) if min_scores is None else min_scores
             ),
             schema=schema,
+            actors=table,
         )
 
     def runtime(self) -> dict[str, str]:
@@ -248,7 +257,7 @@ class Extractor:
         if not self.schema.has_records:
             return [TextResult(entities) for entities in results]
         return [
-            TextResult(entities, build_records(text, self._in_roles(entities)))
+            TextResult(entities, build_records(text, self._in_roles(entities), self.actors))
             for text, entities in zip(texts, results, strict=True)
         ]
 
@@ -264,9 +273,12 @@ class Extractor:
         """Per text the JSON of ``extract_records`` plus ``"event"``: the main event's killed and
         injured totals by category, actor id and cause (``inference.text.events``)."""
         return [
-            {**result.to_dict(), "event": build_event(text, result.entities, result.records or []).to_dict()}
+            {**result.to_dict(), "event": self._event(text, result)}
             for text, result in zip(texts, self.extract_records(texts, progress), strict=True)
         ]
+
+    def _event(self, text: str, result: TextResult) -> dict[str, Any]:
+        return build_event(text, result.entities, result.records or [], self.actors).to_dict()
 
     def model_inputs(self, texts: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The padded ``(input_ids, attention_mask)`` batches ``extract`` feeds the backend for

@@ -6,7 +6,7 @@ from these classes (each field's ``metadata["description"]`` is its documentatio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from inference.spans import Span
@@ -161,4 +161,42 @@ class TextResult:
         out: dict[str, Any] = {"entities": [e.to_dict() for e in self.entities]}
         if self.records is not None:
             out["records"] = [r.to_dict() for r in self.records]
+        return out
+
+
+_TOLL_KEYS = ("civilians", "children", "women", "non_civilians")
+
+
+@dataclass
+class Toll:
+    """Victims of one outcome in the main event by category; 0 where none is reported."""
+
+    civilians: int = _doc("Civilians, children and women included, and victims of no stated kind", default=0)
+    children: int = _doc("Children (also counted in civilians)", default=0)
+    women: int = _doc("Women (also counted in civilians)", default=0)
+    non_civilians: int = _doc("Combatants and security forces", default=0)
+
+    def to_dict(self) -> dict[str, int]:
+        return {key: getattr(self, key) for key in _TOLL_KEYS}
+
+
+@dataclass
+class Event:
+    """The main event of a report: its totals without double counting, actor and cause
+    (``inference/text/events.py``)."""
+
+    killed: Toll = _doc("Killed, by victim category", default_factory=Toll)
+    injured: Toll = _doc("Injured, by victim category", default_factory=Toll)
+    actor: str | None = _doc("Actor id of the main event (the actor table's); null: none found", default=None)
+    actors: list[str] = _doc("Every actor id of the text, the main event's first", default_factory=list)
+    cause: str | None = _doc(
+        "Cause of death: shelling, explosion, chemical and toxic gases, shooting, "
+        "execution or unknown; null: no cue",
+        default=None,
+    )
+    records: list[int] = _doc("Indices of the main event's records", default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["killed"], out["injured"] = self.killed.to_dict(), self.injured.to_dict()
         return out

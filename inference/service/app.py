@@ -12,6 +12,7 @@ deadline at the throughput of recent batches, and answered 503 if its deadline p
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import hmac
 import json
@@ -24,6 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_type_hints
 
 from fastapi import FastAPI, Request, Security
@@ -38,6 +40,7 @@ from inference.results import TextResult
 from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.service.metrics import MetricsMiddleware, ServiceMetrics
 from inference.spans import LABELS, OUTCOMES
+from inference.text.actors import ActorTable, actor_table
 from inference.text.categories import VICTIM_CATEGORIES
 
 API_KEY_HEADER = "X-API-Key"
@@ -93,6 +96,12 @@ Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
 VictimCategory = Literal[VICTIM_CATEGORIES]  # type: ignore[valid-type]
 
 
+EVENTS_DESCRIPTION = (
+    "true: each result also has `event`, the main event's killed and injured totals by victim "
+    "category, actor and cause"
+)
+
+
 class ExtractRequest(BaseModel):
     """The request body without limits; ``create_app`` documents one with its limits
     (``maxItems``, ``maxLength``)."""
@@ -102,6 +111,7 @@ class ExtractRequest(BaseModel):
     ids: list[str | int] | None = Field(
         default=None, description="Optional caller ids, one per text, echoed back in the results."
     )
+    events: bool = Field(default=False, description=EVENTS_DESCRIPTION)
 
 
 def _model_of(cls: type, /, config: ConfigDict | None = None, **overrides: Any) -> type[BaseModel]:
@@ -139,6 +149,8 @@ Record = _model_of(
     victim_category=VictimCategory | None,
     actor=str | None,
 )
+Toll = _model_of(results.Toll)
+Event = _model_of(results.Event, killed=Toll, injured=Toll)
 
 
 class Result(BaseModel):
@@ -148,6 +160,7 @@ class Result(BaseModel):
     records: list[Record] | None = Field(
         default=None, description="One record per casualty count: its value, victims and perpetrator"
     )
+    event: Event | None = Field(default=None, description="Present when the request had `events: true`")
 
 
 class ExtractResponse(BaseModel):
@@ -202,6 +215,7 @@ def _limited_models(
                 description="Optional caller ids, one per text, echoed back in the results.",
             ),
         ),
+        events=(bool, Field(default=False, description=EVENTS_DESCRIPTION)),
     )
     response = create_model(
         "ExtractResponse",
@@ -274,7 +288,14 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), "number")
 
 
-def parse_extract_request(body: bytes, limits: ServiceLimits) -> tuple[list[str], list[str | int] | None]:
+@dataclass(frozen=True)
+class ExtractQuery:
+    texts: list[str]
+    ids: list[str | int] | None = None
+    events: bool = False
+
+
+def parse_extract_request(body: bytes, limits: ServiceLimits) -> ExtractQuery:
     """Validate a raw ``/extract`` body; raise ``ApiError`` naming what is wrong and where."""
     try:
         decoded = body.decode("utf-8")
@@ -290,10 +311,14 @@ def parse_extract_request(body: bytes, limits: ServiceLimits) -> tuple[list[str]
         raise ApiError(400, "invalid_json", "body is not valid JSON: nested too deeply", "body") from None
     if not isinstance(payload, dict):
         raise ApiError(422, "wrong_type", f"body must be a JSON object, got {_type_name(payload)}", "body")
-    unknown = sorted(set(payload) - {"texts", "ids"})
+    unknown = sorted(set(payload) - {"texts", "ids", "events"})
     if unknown:
+        expected = "expected 'texts', 'ids' and 'events'"
+        raise ApiError(422, "unknown_field", f"unknown field {unknown[0]!r}; {expected}", unknown[0])
+    events = payload.get("events", False)
+    if not isinstance(events, bool):
         raise ApiError(
-            422, "unknown_field", f"unknown field {unknown[0]!r}; expected 'texts' and 'ids'", unknown[0]
+            422, "wrong_type", f"'events' must be true or false, got {_type_name(events)}", "events"
         )
     if "texts" not in payload:
         raise ApiError(422, "missing_field", "field 'texts' (an array of strings) is required", "texts")
@@ -320,7 +345,7 @@ def parse_extract_request(body: bytes, limits: ServiceLimits) -> tuple[list[str]
             raise ApiError(422, "invalid_text", message, where) from None
     ids = payload.get("ids")
     if ids is None:
-        return texts, None
+        return ExtractQuery(texts, None, events)
     if not isinstance(ids, list):
         raise ApiError(422, "wrong_type", f"'ids' must be an array, got {_type_name(ids)}", "ids")
     if len(ids) != len(texts):
@@ -331,7 +356,7 @@ def parse_extract_request(body: bytes, limits: ServiceLimits) -> tuple[list[str]
             raise ApiError(
                 422, "wrong_type", f"{where} must be a string or integer, got {_type_name(value)}", where
             )
-    return texts, ids
+    return ExtractQuery(texts, ids, events)
 
 
 async def read_body(request: Request, limits: ServiceLimits) -> bytes:
@@ -375,9 +400,12 @@ async def read_body(request: Request, limits: ServiceLimits) -> bytes:
 PerText = dict[str, Any]  # one text's result: {"entities": [...], ...}
 
 
-def per_text_results(extractor: Any) -> Callable[[list[str]], list[PerText]]:
+def per_text_results(extractor: Any, events: bool = False) -> Callable[[list[str]], list[PerText]]:
     """The JSON of the extractor's richest per-text output: entities, and records where it can
-    link them (``inference.results``)."""
+    link them (``inference.results``); with ``events``, also each text's ``event`` where the
+    extractor has ``extract_events``."""
+    if events and callable(getattr(extractor, "extract_events", None)):
+        return lambda texts: extractor.extract_events(texts)
     if callable(getattr(extractor, "extract_records", None)):
         return lambda texts: [result.to_dict() for result in extractor.extract_records(texts)]
     return lambda texts: [TextResult(entities).to_dict() for entities in extractor.extract(texts)]
@@ -720,16 +748,24 @@ def create_app(
     limits: ServiceLimits | None = None,
     batching: BatchSettings | None = None,
     api_key: str | None = None,
+    actors: str | Path | ActorTable | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``extractor``: anything with ``extract(list[str])``, and optionally
-    ``extract_records(list[str])`` giving ``{"entities", "records"}`` per text."""
+    ``extract_records(list[str])`` giving ``{"entities", "records"}`` per text and
+    ``extract_events`` adding ``"event"`` (answered where a request has ``"events": true``).
+    ``actors`` (a YAML alias table or an ``ActorTable``) replaces the extractor's actor table."""
     limits = limits or ServiceLimits()
+    if actors is not None:
+        if not hasattr(extractor, "actors"):
+            raise ValueError("actors: this extractor makes no records, so it has no actor table to replace")
+        extractor = copy.copy(extractor)  # the caller's extractor keeps its own table
+        extractor.actors = actor_table(actors)
     batching = batching or BatchSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.batcher = MicroBatcher(
-            per_text_results(extractor),
+            per_text_results(extractor, events=True),
             batching,
             limits.max_pending_texts or DEFAULT_MAX_PENDING_TEXTS,
             limits.deadline_s,
@@ -846,8 +882,11 @@ def create_app(
         """Entities (and casualty records) for each text, in input order.
 
         Concurrent requests share forward passes."""
-        texts, ids = parse_extract_request(await read_body(request, limits), limits)
+        query = parse_extract_request(await read_body(request, limits), limits)
+        texts, ids = query.texts, query.ids
         results = await request.app.state.batcher.submit(texts) if texts else []
+        if not query.events:  # answers without events stay as they were
+            results = [{k: v for k, v in result.items() if k != "event"} for result in results]
         if ids is not None:
             results = [{"id": i, **result} for i, result in zip(ids, results, strict=True)]
         return JSONResponse({"results": results})
@@ -930,6 +969,7 @@ def serve(
     port: int = 8000,
     *,
     api_key: str | None = None,
+    actors: str | Path | None = None,
     limits: ServiceLimits | None = None,
     batching: BatchSettings | None = None,
     device: str = "auto",
@@ -948,7 +988,7 @@ def serve(
     if host not in LOOPBACK_HOSTS and api_key is None:
         logger.warning("serving on %s without an API key: anyone who can reach it can use it", host)
     extractor = Extractor.from_pretrained(
-        model_dir, device=device, batch_size=batch_size, threads=threads, precision=precision
+        model_dir, device=device, batch_size=batch_size, threads=threads, precision=precision, actors=actors
     )
     app = create_app(extractor, limits=limits, batching=batching, api_key=api_key)
     run_app(app, host, port, graceful_timeout=graceful_timeout, log_level=log_level)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -42,6 +43,10 @@ def actor_key(text: str) -> str:
     return " ".join(words).strip(" .")
 
 
+class ActorTableError(ValueError):
+    """A replacement alias table that cannot be used; the message names the file and entry."""
+
+
 @dataclass(frozen=True)
 class ActorTable:
     aliases: dict[str, str]  # normalised alias -> actor id
@@ -49,18 +54,36 @@ class ActorTable:
     vocabulary: frozenset[str] = field(default=frozenset())
 
     @classmethod
-    def from_mapping(cls, data: dict) -> ActorTable:
-        actors = data.get("actors") or {}
-        if not isinstance(actors, dict):
-            raise ValueError("actor table: 'actors' must map actor ids to lists of aliases")
+    def from_mapping(cls, data: Any, source: str = "actor table") -> ActorTable:
+        """The table of a parsed YAML mapping; ``ActorTableError`` names ``source`` and the bad entry."""
+        if not isinstance(data, dict):
+            raise ActorTableError(f"{source}: expected a mapping with 'actors', got {type(data).__name__}")
+        unknown = sorted(set(data) - {"actors", "generic_words"})
+        if unknown:
+            raise ActorTableError(
+                f"{source}: unknown key {unknown[0]!r}; expected 'actors' and 'generic_words'"
+            )
+        actors = data.get("actors")
+        if not isinstance(actors, dict) or not actors:
+            raise ActorTableError(f"{source}: 'actors' must map actor ids to lists of aliases")
         aliases: dict[str, str] = {}
         for actor, names in actors.items():
+            where = f"{source}: actors[{actor!r}]"
+            if not isinstance(actor, str) or not actor.strip():
+                raise ActorTableError(f"{where}: an actor id must be a non-empty string")
+            if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise ActorTableError(f"{where}: aliases must be a list of strings")
             for name in [actor, *(names or [])]:
-                key = actor_key(str(name))
+                key = actor_key(name)
+                if not key and name is not actor:
+                    raise ActorTableError(f"{where}: alias {name!r} is empty once normalised")
                 if key in aliases and aliases[key] != actor:
-                    raise ValueError(f"actor table: alias {name!r} given for {aliases[key]!r} and {actor!r}")
-                aliases[key] = str(actor)
-        generic = frozenset(actor_key(str(w)) for w in data.get("generic_words") or [])
+                    raise ActorTableError(f"{where}: alias {name!r} is also given for {aliases[key]!r}")
+                aliases[key] = actor
+        generic_words = data.get("generic_words") or []
+        if not isinstance(generic_words, list) or not all(isinstance(w, str) for w in generic_words):
+            raise ActorTableError(f"{source}: 'generic_words' must be a list of strings")
+        generic = frozenset(actor_key(w) for w in generic_words)
         words = {w for key in [*aliases, *generic] for w in key.split()}
         return cls(aliases, generic, frozenset(words))
 
@@ -104,15 +127,29 @@ class ActorTable:
 
 
 def load_actor_table(path: str | Path | None = None) -> ActorTable:
-    """The alias table at ``path``, or the shipped Syrian-war table."""
+    """The alias table at ``path``, or the shipped Syrian-war table; a missing, unreadable or
+    malformed file is an ``ActorTableError`` naming it (and the bad entry)."""
     if path is None:
+        source = DEFAULT_TABLE
         text = resources.files("inference.text").joinpath("data", DEFAULT_TABLE).read_text(encoding="utf-8")
     else:
-        text = Path(path).read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"actor table {path or DEFAULT_TABLE}: expected a mapping")
-    return ActorTable.from_mapping(data)
+        source = f"actor table {path}"
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ActorTableError(f"{source}: cannot read it ({error})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ActorTableError(f"{source}: not valid YAML: {error}") from None
+    return ActorTable.from_mapping(data, source)
+
+
+def actor_table(table: str | Path | ActorTable | None) -> ActorTable | None:
+    """An ``ActorTable`` as given, or loaded from a path; None (the shipped table) stays None."""
+    if table is None or isinstance(table, ActorTable):
+        return table
+    return load_actor_table(table)
 
 
 @lru_cache(maxsize=1)

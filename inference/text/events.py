@@ -30,7 +30,13 @@ Totals, without double counting
   the same toll said twice (FA-KES's texts run the title into the lead: "29 rebels dead ... At
   least 29 rebels died") and is counted once, at the larger value or, if equal, the one that
   names its victim. Values are ``best``: ranges and vague words by the ACLED rule of
-  ``inference.text.counts`` ("dozens" = 12, "10 to 15" = 10, "more than 40" = 41).
+  ``inference.text.counts`` ("dozens" = 12, "10 to 15" = 10), except that an open figure is the
+  figure as written ("more than 40" = 40, not the record's 41): casualty recorders code the stated
+  number, and FA-KES's coders did so for every such figure of the train articles.
+  A rising toll ("killed 10 ... the death toll rose to 15") counts once, at the later, higher
+  figure: a later total of the same outcome, a compatible victim and a larger value, with a rising
+  cue (``_RISING``: "toll rose to", "raising the toll to", "new toll") just before its count,
+  replaces the anchor.
 Categories
   ``civilian`` and ``unknown`` victims and counts with no victim ("killing 12") count as
   civilians; ``child`` and ``woman`` as civilians and as children / women (FA-KES's
@@ -40,7 +46,7 @@ Sub-counts
   Records whose ``part_of`` is a counted total (or a repeat of one, through ``same_event_as``)
   add to children / women ("including three children"), once per value; a combatant sub-count
   of a total of ``unknown`` victims ("40 people, including 12 soldiers") moves from civilians to
-  non-civilians. A child or woman total in one of the ``AMONG_LOOKAHEAD`` sentences after the
+  non-civilians. A child, woman or combatant total in one of the ``AMONG_LOOKAHEAD`` sentences after the
   anchor's, in a sentence that says "among the dead" / "of those killed" / "among them", is a
   sub-count of the anchor ("It said three children were among the dead").
 Actor
@@ -60,10 +66,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from typing import Any
 
-from inference.results import Record, RecordCount
+from inference.results import Event, Record, RecordCount, Toll
 from inference.spans import PERPETRATOR
 from inference.text.actors import ActorTable, normalise_actor
 from inference.text.categories import CHILD, COMBATANT, UNKNOWN, WOMAN
@@ -115,36 +121,16 @@ LOOKAHEAD = 2  # sentences after a vague or victimless anchor searched for its f
 _AMONG_THE_DEAD = re.compile(
     r"\b(?:among|of)\s+(?:the|those)\s+(?:dead|killed|victims|fatalities)\b|\bamong them\b", re.IGNORECASE
 )
-
-_TOLL_KEYS = ("civilians", "children", "women", "non_civilians")
-
-
-@dataclass
-class Toll:
-    """Victims of one outcome by category; children and women are also counted in civilians."""
-
-    civilians: int = 0
-    children: int = 0
-    women: int = 0
-    non_civilians: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return {key: getattr(self, key) for key in _TOLL_KEYS}
-
-
-@dataclass
-class Event:
-    killed: Toll = field(default_factory=Toll)
-    injured: Toll = field(default_factory=Toll)
-    actor: str | None = None
-    actors: list[str] = field(default_factory=list)
-    cause: str | None = None
-    records: list[int] = field(default_factory=list)  # indices of the main event's records
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["killed"], out["injured"] = self.killed.to_dict(), self.injured.to_dict()
-        return out
+# A later figure that updates the toll: "the death toll rose to 15", "raising the toll to",
+# "a new toll of": searched in the ``RISING_WINDOW`` characters before a count, in its sentence.
+_RISING = re.compile(
+    r"\b(?:toll|number of (?:dead|deaths|victims|those killed))\b[^.;]*?\b(?:rose|risen|rising|climbed|"
+    r"increased|jumped|reached|went up)\b|\b(?:rais\w*|bring\w*|brought|push\w*) the (?:death )?toll\b|"
+    r"\b(?:new|updated|revised|latest) (?:death )?toll\b",
+    re.IGNORECASE,
+)
+RISING_WINDOW = 80
+_STATED_OPEN = re.compile(r"^\W*(?:more than|over|upwards of|in excess of|above)\b", re.IGNORECASE)
 
 
 def _sentence_of(bounds: list[tuple[int, int]], offset: int) -> int:
@@ -222,6 +208,9 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
                 others = [i for i in totals if sentence[i] == sentence[anchor] and i != anchor]
                 return figure, in_order([*others, figure])
     members = [i for i in totals if sentence[i] == sentence[anchor]]
+    risen = _risen_toll(text, records, anchor, totals, bounds, sentence)
+    if risen is not None:
+        return risen, in_order([i for i in members if i != anchor and i != risen] + [risen])
     if _category(records[anchor]) is None:
         # "35 dead ..." in a title, then "29 fighters ... were killed along with six Nusra
         # terrorists": the sentence soon after whose totals add up to the figure says who died
@@ -234,6 +223,40 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
             ):
                 return in_order(there)[0], in_order([i for i in members if i != anchor] + there)
     return anchor, in_order(members)
+
+
+def _risen_toll(
+    text: str,
+    records: Sequence[Record],
+    anchor: int,
+    totals: list[int],
+    bounds: list[tuple[int, int]],
+    sentence: list[int],
+) -> int | None:
+    """The last later total that raises the anchor's toll ("the toll rose to 15"), if any."""
+    mine = records[anchor]
+    risen = None
+    for index in sorted(totals, key=lambda i: records[i].count.start):
+        count = records[index].count
+        if (
+            count.start > mine.count.start
+            and count.outcome == mine.count.outcome
+            and count.best > (records[risen] if risen is not None else mine).count.best
+            and _compatible(_category(records[index]), _category(mine))
+        ):
+            begin = max(bounds[sentence[index]][0], count.start - RISING_WINDOW)
+            if _RISING.search(text, begin, count.start):
+                risen = index
+    return risen
+
+
+def _as_stated(record: Record) -> Record:
+    """The record with an open figure's value as written ("more than 40": 40)."""
+    count = record.count
+    if count.best is None or count.high is not None or not _STATED_OPEN.match(count.text):
+        return record
+    stated = count.best - 1
+    return replace(record, count=replace(count, best=stated, low=stated))
 
 
 def _category(record: Record) -> str | None:
@@ -305,7 +328,7 @@ def _sub_counts(
     bounds = sentence_bounds(text)
     first = _sentence_of(bounds, records[anchor].count.start)
     for index, record in enumerate(records):
-        if not _is_total(record) or index in members or _category(record) not in (CHILD, WOMAN):
+        if not _is_total(record) or index in members or _category(record) not in (CHILD, WOMAN, COMBATANT):
             continue
         number = _sentence_of(bounds, record.count.start)
         if not first < number <= first + AMONG_LOOKAHEAD:
@@ -405,6 +428,7 @@ def build_event(
     actors: ActorTable | None = None,
 ) -> Event:
     """The main event of one text from its entities and records (see the module docstring)."""
+    records = [_as_stated(record) for record in records]
     anchor, members = main_event(text, records)
     tolls = _totals(text, records, anchor, members)
     actor, actor_ids = _actors(text, entities, records, anchor, members, actors)

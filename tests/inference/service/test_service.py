@@ -90,9 +90,39 @@ def test_health_and_openapi_schema(server: ServerThread):
     }
     schema = httpx.get(f"{server.url}/openapi.json").json()
     body = schema["paths"]["/extract"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert body["required"] == ["texts"] and set(body["properties"]) == {"texts", "ids"}
+    assert body["required"] == ["texts"] and set(body["properties"]) == {"texts", "ids", "events"}
+    assert body["properties"]["events"]["default"] is False
+    event = schema["components"]["schemas"]["Event"]
+    assert {"killed", "injured", "actor", "actors", "cause", "records"} <= set(event["properties"])
+    toll = schema["components"]["schemas"]["Toll"]["properties"]
+    assert set(toll) == {"civilians", "children", "women", "non_civilians"}
+    assert all(field.get("description") for field in [*toll.values(), *event["properties"].values()])
     assert {"200", "400", "413", "422"} <= set(schema["paths"]["/extract"]["post"]["responses"])
     assert "/health" in schema["paths"]
+
+
+def test_events_are_answered_only_when_asked(server: ServerThread, extractor: Extractor, texts):
+    chosen = texts[-4:]
+    plain = post(server, {"texts": chosen})
+    assert all("event" not in result for result in plain.json()["results"])
+    asked = post(server, {"texts": chosen, "ids": [1, 2, 3, 4], "events": True}).json()["results"]
+    direct = extractor.extract_events(chosen)
+    assert [r["id"] for r in asked] == [1, 2, 3, 4]
+    assert all(same_result(got, want) for got, want in zip(asked, direct, strict=True))
+    assert post(server, {"texts": chosen, "events": False}).content == plain.content
+
+
+def test_the_service_takes_a_replacement_actor_table(extractor: Extractor, tmp_path: Path):
+    path = tmp_path / "actors.yaml"
+    path.write_text("actors:\n  turkey: [turkish army]\n", encoding="utf-8")
+    with ServerThread(create_app(extractor, limits=LIMITS, actors=path)) as running:
+        text = "The Turkish army shelled the village, killing 4 civilians."
+        [result] = post(running, {"texts": [text], "events": True}).json()["results"]
+    assert set(result["event"]["actors"]) <= {"turkey"}
+    assert extractor.actors is None  # the caller's extractor keeps its table
+    path.write_text("actors:\n  turkey: turkish army\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"actors.yaml: actors\['turkey'\]"):
+        create_app(extractor, actors=path)
 
 
 def test_extract_answers_in_input_order_with_ids(server: ServerThread, extractor: Extractor, texts):
@@ -131,6 +161,7 @@ def bad_inputs() -> list[tuple[str, bytes, int, str, str | None]]:
         ("string body", b'"a"', 422, "wrong_type", "body"),
         ("missing texts", b'{"ids": ["a"]}', 422, "missing_field", "texts"),
         ("unknown field", b'{"texts": ["a"], "text": "b"}', 422, "unknown_field", "text"),
+        ("events not a boolean", b'{"texts": ["a"], "events": "yes"}', 422, "wrong_type", "events"),
         ("texts a string", b'{"texts": "Gunmen killed 12"}', 422, "wrong_type", "texts"),
         ("texts null", b'{"texts": null}', 422, "wrong_type", "texts"),
         ("a number in texts", b'{"texts": ["a", 12]}', 422, "wrong_type", "texts[1]"),

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from inference.text.actors import load_actor_table, normalise_actor
+from inference import Extractor
+from inference.text.actors import ActorTableError, load_actor_table, normalise_actor
 
 ANNOTATIONS = Path(__file__).resolve().parents[3] / "data" / "annotations"
 SYRIAN = ("syra-", "syrb-", "stmd-", "mntr-", "pana-")
@@ -98,3 +99,47 @@ def test_an_alias_given_to_two_actors_is_refused(tmp_path):
     path.write_text("actors:\n  a: [rebels]\n  b: [Rebels]\n", encoding="utf-8")
     with pytest.raises(ValueError, match="Rebels"):
         load_actor_table(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "names"),
+    [
+        ("actors: [a, b]\n", "'actors' must map"),
+        ("actors:\n  turkey: turkish army\n", "actors['turkey']: aliases must be a list"),
+        ("actors:\n  turkey: [turkish, 12]\n", "actors['turkey']: aliases must be a list"),
+        ("actors:\n  turkey: ['the']\n", "actors['turkey']: alias 'the' is empty"),
+        ("actor:\n  turkey: [turkish]\n", "unknown key 'actor'"),
+        ("actors:\n  turkey: [turkish]\ngeneric_words: forces\n", "'generic_words' must be a list"),
+        ("actors: {turkey: [turkish\n", "not valid YAML"),
+        ("- turkey\n", "expected a mapping"),
+    ],
+)
+def test_a_bad_table_is_refused_naming_the_file_and_entry(tmp_path, content, names):
+    path = tmp_path / "actors.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ActorTableError) as error:
+        load_actor_table(path)
+    assert str(path) in str(error.value) and names in str(error.value)
+
+
+def test_a_missing_table_is_refused_naming_it(tmp_path):
+    with pytest.raises(ActorTableError, match="missing.yaml"):
+        load_actor_table(tmp_path / "missing.yaml")
+
+
+def test_the_extractor_takes_a_replacement_table(tiny_model, tmp_path):
+    path = tmp_path / "actors.yaml"
+    path.write_text("actors:\n  turkey: [turkish army]\n", encoding="utf-8")
+    extractor = Extractor.from_pretrained(tiny_model, device="cpu", actors=path)
+    assert extractor.actors is not None and extractor.actors.ids == ["turkey"]
+    table = load_actor_table(path)
+    assert Extractor.from_pretrained(tiny_model, device="cpu", actors=table).actors is table
+    [result] = extractor.extract_events(["The Turkish army shelled the village, killing 4 civilians."])
+    assert set(result["event"]["actors"]) <= {"turkey"}
+
+
+def test_a_bad_table_is_refused_before_the_model_loads(tmp_path):
+    path = tmp_path / "actors.yaml"
+    path.write_text("actors: []\n", encoding="utf-8")
+    with pytest.raises(ActorTableError, match="actors.yaml"):
+        Extractor.from_pretrained(tmp_path / "no-model-here", actors=path)

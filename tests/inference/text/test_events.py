@@ -239,3 +239,40 @@ def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: 
         argv = ["--model", "m", "--fakes-dir", str(tmp_path), "--split", split]
         assert module.main(argv, log=said.append) == 2
         assert "refused" in said[-1]
+
+
+def test_an_open_figure_counts_as_written() -> None:
+    # recorders code "more than 40" as 40; the record keeps counts' 41
+    markup = "Strikes killed [[more than 40|K]] [[civilians|V]] and [[over 100|K]] [[fighters|V]] on Sunday."
+    assert killed(markup) == {**ZERO, "civilians": 40, "non_civilians": 100}
+
+
+def test_a_rising_toll_counts_once_at_the_later_higher_figure() -> None:
+    markup = (
+        "A car bomb killed [[10|K]] [[people|V]] in the market on Monday. Rescuers searched the rubble "
+        "for hours. By evening the death toll had risen to [[15|K]], a monitor said."
+    )
+    event = event_of(markup)
+    assert event.killed.to_dict() == {**ZERO, "civilians": 15}
+    assert len(event.records) == 1
+
+
+def test_a_rising_toll_in_the_same_sentence_is_not_added() -> None:
+    markup = "Shelling killed [[six|K]] [[civilians|V]] on Monday, raising the toll to [[nine|K]] this week."
+    assert killed(markup) == {**ZERO, "civilians": 9}
+
+
+def test_a_lower_or_unrelated_later_figure_does_not_replace_the_toll() -> None:
+    markup = (
+        "Shelling killed [[20|K]] [[civilians|V]] in the town. Elsewhere the toll rose to [[eight|K]] "
+        "[[soldiers|V]] after clashes."
+    )
+    assert killed(markup) == {**ZERO, "civilians": 20}
+
+
+def test_combatants_among_the_dead_move_from_civilians_to_non_civilians() -> None:
+    markup = (
+        "Air strikes killed [[at least 70|K]] [[people|V]] in the district. [[Twelve|K]] [[children|V]] "
+        "and [[11|K]] [[fighters|V]] were among the dead, the monitor said."
+    )
+    assert killed(markup) == {"civilians": 59, "children": 12, "women": 0, "non_civilians": 11}
