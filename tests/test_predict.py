@@ -116,3 +116,20 @@ def test_predict_with_unique_ids_across_files_still_runs(tiny_model: Path, tmp_p
     note.write_text("Gunmen killed 12 villagers.", encoding="utf-8")
     assert predict(tiny_model, first, second, note) == 0
     assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == ["a", "b", "note"]
+
+
+def test_predict_takes_a_replacement_actor_table_and_names_a_bad_one(
+    tiny_model: Path, tmp_path: Path, capsys
+) -> None:
+    text = tmp_path / "report.txt"
+    text.write_text(DOCUMENTS[0]["text"], encoding="utf-8")
+    table = tmp_path / "actors.yaml"
+    table.write_text("actors:\n  bandits:\n    - gunmen\n", encoding="utf-8")
+    args = ["predict", "--model", str(tiny_model), "--device", "cpu", "--events", "--actors", str(table)]
+    assert main([*args, str(text)]) == 0
+    assert "event" in json.loads(capsys.readouterr().out.splitlines()[0])
+
+    table.write_text("actors:\n  bandits: gunmen\n", encoding="utf-8")
+    assert main([*args, str(text)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("conflict-ie predict: error:") and str(table) in error and "bandits" in error

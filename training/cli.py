@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from inference.model_dir import ModelDirError
+    from inference.text.actors import ActorTableError
     from training.corpus.store import CorpusError
     from training.corpus.textfiles import InputFileError
     from training.evaluation.predictions import PredictionsError
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         UnalignedSpanError,
         InputFileError,
         PredictionsError,
+        ActorTableError,
     )
     try:
         return args.func(args)

@@ -37,6 +37,10 @@ def _predict(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="add each document's main event: killed and injured totals by victim category, actor, cause",
     )
+    p.add_argument(
+        "--actors",
+        help="actor alias table (YAML) replacing the shipped inference/text/data/actors_syria.yaml",
+    )
     p.add_argument("files", nargs="+", help=PREDICT_INPUTS)
     p.set_defaults(func=cmd_predict)
 
@@ -51,6 +55,10 @@ def _serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help=BATCH_SIZE_HELP)
     p.add_argument("--threads", type=int, help="CPU threads for the model")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
+    p.add_argument(
+        "--actors",
+        help="actor alias table (YAML) replacing the shipped inference/text/data/actors_syria.yaml",
+    )
     _add_limit_options(p)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
@@ -79,6 +87,7 @@ def _add_limit_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from inference import Extractor
+    from inference.text.actors import actor_table
     from inference.text.events import build_event
 
     items = read_inputs(args.files)
@@ -86,7 +95,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     state = distributed_state()
     if state is None:
         extractor = Extractor.from_pretrained(
-            args.model, device=args.device, batch_size=args.batch_size, precision=args.precision
+            args.model,
+            device=args.device,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            actors=args.actors,
         )
         results = extractor.extract_records(texts, progress=True)
     else:
@@ -94,10 +107,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if sharded is None:  # not the main process: the main one prints everything
             return 0
         results = sharded
+    table = actor_table(args.actors)
     for (doc_id, text), result in zip(items, results, strict=True):
         line = {"id": doc_id, **result.to_dict()}
         if args.events:
-            line["event"] = build_event(text, result.entities, result.records or []).to_dict()
+            line["event"] = build_event(text, result.entities, result.records or [], table).to_dict()
         print(json.dumps(line, ensure_ascii=False))
     return 0
 
@@ -113,7 +127,7 @@ def _predict_sharded(state: Any, args: argparse.Namespace, texts: list[str]) -> 
     if device == "auto":  # this process's accelerator (cuda:<local rank>), or the CPU
         device = "cpu" if state.device.type == "cpu" else str(state.device)
     extractor = Extractor.from_pretrained(
-        args.model, device=device, batch_size=args.batch_size, precision=args.precision
+        args.model, device=device, batch_size=args.batch_size, precision=args.precision, actors=args.actors
     )
     with state.split_between_processes(list(enumerate(texts))) as shard:
         print(
@@ -156,6 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.host,
             args.port,
             api_key=args.api_key,
+            actors=args.actors,
             limits=ServiceLimits(
                 max_body_bytes=args.max_body_bytes,
                 max_texts=args.max_texts,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from inference import counts
+from inference.text import counts
 from inference.text.counts import parse_count
 
 N = None

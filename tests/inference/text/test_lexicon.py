@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from inference import lexicon
 from inference.spans import Document
+from inference.text import lexicon
 from inference.text.counts import parse_count, tokenize
 from training.corpus.fakes_silver import split_count_answer, words_of
 from training.corpus.formats.conll import conll_tokens
