@@ -1,13 +1,17 @@
-"""The HTTP service under load: p50/p99 latency and throughput with concurrent clients sending
-~500-word reports, and the peak resident memory of the server process.
+"""The HTTP service under load: for each number of concurrent clients (default 1, 4, 16, 64), each
+sending ~500-word reports for ``--seconds``, the p50/p90/p99 latency of the answered requests,
+throughput, 503 rejections (counted apart from errors) and the server's resident memory (all its
+processes: the parent and every ``--workers`` worker).
 
-Starts ``conflict-ie serve`` as a subprocess on 127.0.0.1 (a free port), sends a bounded number of
-requests from N client threads, then stops it with SIGTERM. Beside the measured figures it prints
-the arithmetic bound (``roofline.py``): with N clients that each wait for their answer, the mean
-latency can be no lower than N reports' encoder FLOPs divided by this machine's float32
-matrix-multiply rate, whatever the server does. Usage:
+Starts ``conflict-ie serve`` once as a subprocess on 127.0.0.1 (a free port), runs the levels one
+after another (each after a short unmeasured warm-up), then stops it with SIGTERM. Beside the
+measured figures it gives the arithmetic bound (``roofline.py``): with N clients that each wait for
+their answer, the mean latency can be no lower than N reports' encoder FLOPs divided by this
+machine's float32 matrix-multiply rate, whatever the server does. Prints a markdown table and
+writes the JSON. Usage:
 
-    .venv/bin/python benchmarks/bench_service.py --model runs/default/model [--clients 16]
+    .venv/bin/python benchmarks/bench_service.py --model runs/default/model [--clients 1 4 16 64]
+        [--seconds 60] [--workers 2]
 """
 
 from __future__ import annotations
@@ -64,13 +68,30 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (the workers of ``serve --workers``), from /proc."""
+    pids, index = [pid], 0
+    while index < len(pids):
+        children = Path(f"/proc/{pids[index]}/task/{pids[index]}/children")
+        if children.exists():
+            pids += [int(child) for child in children.read_text().split()]
+        index += 1
+    return pids
+
+
 def memory_mb(pid: int) -> dict[str, float]:
-    """Current (VmRSS) and peak (VmHWM) resident memory of a process, from /proc."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) / 1024
+    """Resident memory of ``pid`` and its descendants, from /proc: current (VmRSS summed) and the
+    sum of each process's peak (VmHWM; an upper bound, the peaks need not coincide)."""
+    values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    for member in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except FileNotFoundError:  # exited meanwhile
+            continue
+        for line in lines:
+            key, _, rest = line.partition(":")
+            if key in values:
+                values[key] += int(rest.split()[0]) / 1024
     return values
 
 
@@ -98,26 +119,44 @@ def arithmetic_bound(model_dir: Path, reports: list[str], clients: int) -> dict[
 
 
 def run_load(
-    url: str, reports: list[str], clients: int, requests: int, headers: dict[str, str]
+    url: str,
+    reports: list[str],
+    clients: int,
+    headers: dict[str, str],
+    *,
+    seconds: float = 0,
+    requests: int = 0,
 ) -> dict[str, Any]:
+    """``clients`` threads, each sending one report at a time, until ``seconds`` have passed (or
+    ``requests`` have been sent in all). Latencies of answered (200) requests; 503s and errors apart."""
     latencies: list[float] = []
+    rejected: list[float] = []
     failures: list[str] = []
-    counter = iter(range(requests))
+    counter = iter(range(requests or sys.maxsize))
     lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds if seconds else float("inf")
 
     def client() -> None:
-        with httpx.Client(base_url=url, timeout=120, headers=headers) as session:
-            while True:
+        with httpx.Client(base_url=url, timeout=300, headers=headers) as session:
+            while time.perf_counter() < stop_at:
                 with lock:
                     number = next(counter, None)
                 if number is None:
                     return
                 start = time.perf_counter()
-                response = session.post("/extract", json={"texts": [reports[number % len(reports)]]})
+                try:
+                    response = session.post("/extract", json={"texts": [reports[number % len(reports)]]})
+                except httpx.TransportError as error:
+                    with lock:
+                        failures.append(f"{type(error).__name__}: {error}")
+                    continue
                 elapsed = time.perf_counter() - start
                 with lock:
-                    latencies.append(elapsed)
-                    if response.status_code != 200:
+                    if response.status_code == 200:
+                        latencies.append(elapsed)
+                    elif response.status_code == 503:
+                        rejected.append(elapsed)
+                    else:
                         failures.append(f"{response.status_code} {response.text[:200]}")
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
@@ -127,7 +166,79 @@ def run_load(
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
-    return {"latencies": latencies, "failures": failures, "wall_s": wall}
+    return {"latencies": latencies, "rejected": rejected, "failures": failures, "wall_s": wall}
+
+
+def start_server(args: argparse.Namespace, env: dict[str, str]) -> tuple[subprocess.Popen, str, float]:
+    """``conflict-ie serve`` on a free port, once its /health answers: the process, URL, startup s."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "training.cli", "serve", "--model", str(args.model), "--port", str(port)]
+    command += ["--log-level", "warning", "--workers", args.workers, *args.serve_arg]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    started = time.perf_counter()
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return server, url, time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with {server.returncode}")
+        if time.perf_counter() - started > 300:
+            server.kill()
+            raise SystemExit("the server did not come up within 300 s")
+        time.sleep(0.2)
+
+
+def level_report(
+    clients: int, words: int, result: dict[str, Any], memory: dict[str, float]
+) -> dict[str, Any]:
+    """One row: latency percentiles of the answered requests, throughput, rejections, memory."""
+    latencies, wall = result["latencies"], result["wall_s"]
+    latency = {
+        name: percentile(latencies, share) if latencies else None
+        for name, share in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0))
+    }
+    latency["mean"] = statistics.fmean(latencies) if latencies else None
+    return {
+        "clients": clients,
+        "answered": len(latencies),
+        "rejected_503": len(result["rejected"]),
+        "errors": len(result["failures"]),
+        "error_examples": result["failures"][:3],
+        "wall_s": wall,
+        "latency_s": latency,
+        "throughput": {"requests_per_s": len(latencies) / wall, "words_per_s": len(latencies) * words / wall},
+        "server_rss_mb": {"now": memory["VmRSS"], "peak": memory["VmHWM"]},
+    }
+
+
+def markdown_table(levels: list[dict[str, Any]]) -> str:
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    lines = [
+        "| clients | answered | 503 | errors | p50 s | p90 s | p99 s | req/s | words/s | RSS MB "
+        "| peak RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for level in levels:
+        lat, rate, rss = level["latency_s"], level["throughput"], level["server_rss_mb"]
+        lines.append(
+            f"| {level['clients']} | {level['answered']} | {level['rejected_503']} | {level['errors']} "
+            f"| {seconds(lat['p50'])} | {seconds(lat['p90'])} | {seconds(lat['p99'])} "
+            f"| {rate['requests_per_s']:.2f} | {rate['words_per_s']:.0f} "
+            f"| {rss['now']:.0f} | {rss['peak']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,40 +246,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--model", required=True, help="model directory (PyTorch or an ONNX variant)")
     parser.add_argument("--data", type=Path, default=default_data(), help=".jsonl: texts for the reports")
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=320, help="timed requests in all (one report each)")
+    parser.add_argument(
+        "--clients", type=int, nargs="+", default=[1, 4, 16, 64], help="concurrent clients, a run each"
+    )
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per run")
     parser.add_argument("--words", type=int, default=500, help="words per report")
+    parser.add_argument("--workers", default="1", help="serve --workers: a number or auto")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra serve argument, repeatable")
     parser.add_argument("--output", type=Path, default=ROOT / "runs" / "bench" / "service.json")
     args = parser.parse_args(argv)
 
     texts = [d.text for d in load_documents(args.data)]
     reports = make_reports(texts, args.words, 64)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "training.cli", "serve", "--model", str(args.model), "--port", str(port)]
-    command += ["--log-level", "warning", *args.serve_arg]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     headers = {"X-API-Key": env["CONFLICT_IE_API_KEY"]} if env.get("CONFLICT_IE_API_KEY") else {}
-    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    server, url, startup_s = start_server(args, env)
+    levels = []
     try:
-        started = time.perf_counter()
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited with {server.returncode}")
-            if time.perf_counter() - started > 300:
-                raise SystemExit("the server did not come up within 300 s")
-            time.sleep(0.2)
-        startup_s = time.perf_counter() - started
         idle = memory_mb(server.pid)
-        run_load(url, reports, args.clients, args.clients, headers)  # warm-up, not counted
-        result = run_load(url, reports, args.clients, args.requests, headers)
-        peak = memory_mb(server.pid)
+        for clients in args.clients:
+            run_load(url, reports, clients, headers, requests=clients)  # warm-up, not counted
+            result = run_load(url, reports, clients, headers, seconds=args.seconds)
+            levels.append(level_report(clients, args.words, result, memory_mb(server.pid)))
+            print(f"{clients} clients: {levels[-1]['answered']} answered", file=sys.stderr)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -176,57 +276,39 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
 
-    latencies = result["latencies"]
     report = {
         "model": str(args.model),
         "data": str(args.data),
-        "clients": args.clients,
-        "requests": args.requests,
-        "words_per_report": args.words,
-        "serve_args": args.serve_arg,
-        "startup_s": startup_s,
-        "failures": len(result["failures"]),
-        "failure_examples": result["failures"][:3],
-        "latency_s": {
-            "p50": percentile(latencies, 0.50),
-            "p90": percentile(latencies, 0.90),
-            "p99": percentile(latencies, 0.99),
-            "max": max(latencies),
-            "mean": statistics.fmean(latencies),
-        },
-        "throughput": {
-            "requests_per_s": len(latencies) / result["wall_s"],
-            "words_per_s": len(latencies) * args.words / result["wall_s"],
-        },
-        "server_rss_mb": {"after_model_load": idle["VmRSS"], "peak": peak["VmHWM"]},
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
+        "workers": args.workers,
+        "serve_args": args.serve_arg,
+        "seconds_per_run": args.seconds,
+        "words_per_report": args.words,
+        "startup_s": startup_s,
+        "server_rss_mb_after_model_load": idle["VmRSS"],
+        "levels": levels,
         "load_average": os.getloadavg(),
+        "arithmetic_bound": {
+            clients: arithmetic_bound(Path(args.model), reports, clients) for clients in args.clients
+        },
     }
-    report["arithmetic_bound"] = arithmetic_bound(Path(args.model), reports, args.clients)
-    report["goals"] = {
-        "p99<=1s": report["latency_s"]["p99"] <= 1.0,
-        "peak_rss<=800MB": report["server_rss_mb"]["peak"] <= 800,
-    }
-    lat = report["latency_s"]
-    print(f"{args.requests} requests of {args.words} words from {args.clients} clients ({args.model})")
-    columns = ["p50 s", "p90 s", "p99 s", "max s", "req/s", "words/s", "idle MB", "peak MB"]
-    print(" ".join(f"{c:>8s}" for c in columns))
     print(
-        f"{lat['p50']:8.3f} {lat['p90']:8.3f} {lat['p99']:8.3f} {lat['max']:8.3f} "
-        f"{report['throughput']['requests_per_s']:8.2f} {report['throughput']['words_per_s']:8.0f} "
-        f"{idle['VmRSS']:8.0f} {peak['VmHWM']:8.0f}"
+        f"{args.model}, --workers {args.workers}, {args.words}-word reports, "
+        f"{args.seconds:g} s a run, {report['cpu']}"
     )
-    bound = report["arithmetic_bound"]
+    print(f"server RSS after loading: {idle['VmRSS']:.0f} MB (all its processes)\n")
+    print(markdown_table(levels))
+    bound = report["arithmetic_bound"][args.clients[0]]
     print(
-        f"arithmetic bound: {bound['gflop_per_report']:.1f} GFLOP a report at "
-        f"{bound['gemm_fp32_gflops_per_s']:.1f} GFLOP/s -> at most {bound['max_requests_per_s']:.2f} req/s, "
-        f"mean latency with {args.clients} clients at least {bound['min_mean_latency_s']:.2f} s (float32)"
+        f"\narithmetic bound: {bound['gflop_per_report']:.2f} GFLOP a report at "
+        f"{bound['gemm_fp32_gflops_per_s']:.1f} GFLOP/s -> at most "
+        f"{bound['max_requests_per_s']:.2f} req/s (float32)"
     )
-    print(f"failures: {report['failures']}  goals: {report['goals']}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.output, report, ensure_ascii=True)
     print(f"wrote {args.output}")
-    return 1 if result["failures"] else 0
+    return 1 if any(level["errors"] for level in levels) else 0
 
 
 if __name__ == "__main__":

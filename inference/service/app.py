@@ -246,6 +246,7 @@ class HealthResponse(BaseModel):
     cpu: str | None = Field(
         default=None, description="CPU kind precision auto chose for: amx, avx512_bf16, vnni or avx2"
     )
+    pid: int = Field(description="Process id of the worker that answered (serve --workers runs several)")
 
 
 # ---------------------------------------------------------------- errors and parsing
@@ -845,8 +846,8 @@ def create_app(
         return Response(metrics.render(), media_type=metrics.content_type)
 
     @app.get("/health", response_model=HealthResponse)
-    async def health() -> dict[str, str]:
-        return {"status": "ok", **described}
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", **described, "pid": os.getpid()}
 
     error_docs: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorResponse, "description": description}
@@ -912,7 +913,7 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
-def _uvicorn_server_class() -> type:
+def draining_server_class() -> type:
     import uvicorn
 
     class DrainingServer(uvicorn.Server):
@@ -960,7 +961,39 @@ def run_app(
         timeout_graceful_shutdown=graceful_timeout,
         server_header=False,
     )
-    _uvicorn_server_class()(config).run()
+    draining_server_class()(config).run()
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What a serving process needs to load its extractor and build its app: picklable, so that
+    each worker of ``serve --workers N`` builds its own from the same settings."""
+
+    model_dir: str
+    api_key: str | None = None
+    actors: str | None = None
+    limits: ServiceLimits | None = None
+    batching: BatchSettings | None = None
+    device: str = "auto"
+    batch_size: int | None = None
+    threads: int | None = None
+    precision: str = "auto"
+
+
+def build_app(settings: ServeSettings) -> FastAPI:
+    """Load the model of ``settings`` (once) and the app serving it."""
+    from inference.extractor import Extractor
+
+    limit_malloc_arenas()
+    extractor = Extractor.from_pretrained(
+        settings.model_dir,
+        device=settings.device,
+        batch_size=settings.batch_size,
+        threads=settings.threads,
+        precision=settings.precision,
+        actors=settings.actors,
+    )
+    return create_app(extractor, limits=settings.limits, batching=settings.batching, api_key=settings.api_key)
 
 
 def serve(
@@ -976,19 +1009,37 @@ def serve(
     batch_size: int | None = None,
     threads: int | None = None,
     precision: str = "auto",
+    workers: int | str = 1,
     graceful_timeout: float = 30.0,
     log_level: str = "info",
 ) -> None:
-    """Load the model once and serve it until SIGINT/SIGTERM; in-flight requests are finished."""
-    from inference.extractor import Extractor
+    """Load the model and serve it until SIGINT/SIGTERM; in-flight requests are finished.
 
-    limit_malloc_arenas()
+    ``workers`` processes (or ``"auto"``: see ``workers.resolve_workers``) share the port, each with
+    its own copy of the model; ``threads`` then defaults to the cores divided among them."""
+    from inference.model_dir import check_model_dir
+    from inference.service.workers import resolve_workers, run_workers
+
     if api_key is None:
         api_key = os.environ.get(API_KEY_ENV) or None
     if host not in LOOPBACK_HOSTS and api_key is None:
         logger.warning("serving on %s without an API key: anyone who can reach it can use it", host)
-    extractor = Extractor.from_pretrained(
-        model_dir, device=device, batch_size=batch_size, threads=threads, precision=precision, actors=actors
+    workers, threads = resolve_workers(workers, threads)
+    settings = ServeSettings(
+        model_dir=str(model_dir),
+        api_key=api_key,
+        actors=None if actors is None else str(actors),
+        limits=limits,
+        batching=batching,
+        device=device,
+        batch_size=batch_size,
+        threads=threads,
+        precision=precision,
     )
-    app = create_app(extractor, limits=limits, batching=batching, api_key=api_key)
-    run_app(app, host, port, graceful_timeout=graceful_timeout, log_level=log_level)
+    if workers == 1:
+        run_app(build_app(settings), host, port, graceful_timeout=graceful_timeout, log_level=log_level)
+        return
+    check_model_dir(model_dir)  # a bad directory or actor table fails here, once, not in every worker
+    if actors is not None:
+        actor_table(actors)
+    run_workers(settings, workers, host, port, graceful_timeout=graceful_timeout, log_level=log_level)

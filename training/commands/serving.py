@@ -53,7 +53,18 @@ def _serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--api-key", help="require this X-API-Key header on /extract (or set CONFLICT_IE_API_KEY)")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, help=BATCH_SIZE_HELP)
-    p.add_argument("--threads", type=int, help="CPU threads for the model")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="processes answering on the port, each with its own copy of the model (default 1); "
+        "auto: one per --threads cores (2 by default), at least one",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for the model, per worker (default: all cores, shared among --workers)",
+    )
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument(
         "--actors",
@@ -62,6 +73,14 @@ def _serve(subparsers: argparse._SubParsersAction) -> None:
     _add_limit_options(p)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
+
+
+def _workers(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1 or 'auto', got {value!r}")
+    return int(value)
 
 
 def _add_limit_options(p: argparse.ArgumentParser) -> None:
@@ -183,6 +202,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             threads=args.threads,
             precision=args.precision,
+            workers=args.workers,
             log_level=args.log_level,
         )
     except ValueError as error:  # a model directory or device option that cannot be used

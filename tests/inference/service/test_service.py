@@ -89,6 +89,7 @@ def test_health_and_openapi_schema(server: ServerThread):
         "device": "cpu",
         "precision": "fp32",
         "cpu": cpu_kind(),
+        "pid": os.getpid(),  # the app runs in this process's server thread
     }
     schema = httpx.get(f"{server.url}/openapi.json").json()
     body = schema["paths"]["/extract"]["post"]["requestBody"]["content"]["application/json"]["schema"]

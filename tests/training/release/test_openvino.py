@@ -4,6 +4,7 @@ and loads, bf16 runs where the CPU has it, ``auto`` picks by CPU kind, bad direc
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,7 @@ def test_health_and_the_card_say_which_path_auto_took(
         "device": "cpu",
         "precision": chosen,
         "cpu": cpu_kind(),
+        "pid": os.getpid(),
     }
     report = run_evaluation(exported, gold, resamples=10)[0]
     assert report["runtime"]["precision"] == chosen
