@@ -36,15 +36,17 @@ def post_later(url: str, delay: float, results: list[Any], index: int) -> None:
 
 
 def test_work_beyond_the_deadline_is_refused_with_retry_after_and_counted():
-    # One text per model call, 0.5 s each: 200 characters per second once measured. With a 1.25 s
-    # deadline a request is accepted while at most one text waits ahead of it.
-    limits = ServiceLimits(max_texts=4, deadline_s=1.25)
+    # One text per model call, 2 s each: 50 characters per second once measured. With a 5 s deadline
+    # a request is accepted while at most one text waits ahead of it. The six requests arrive 0.2 s
+    # apart, well inside one model call, so thread scheduling on a loaded machine cannot reorder
+    # them past a finished call.
+    limits = ServiceLimits(max_texts=4, deadline_s=5.0)
     batching = BatchSettings(max_wait_ms=1, max_batch_texts=1)
-    with ServerThread(create_app(Echo(delay=0.5), limits=limits, batching=batching)) as running:
+    with ServerThread(create_app(Echo(delay=2.0), limits=limits, batching=batching)) as running:
         assert httpx.post(f"{running.url}/extract", json={"texts": [TEXT]}, timeout=60).status_code == 200
         results: list[Any] = [None] * 6
         threads = [
-            threading.Thread(target=post_later, args=(running.url, 0.05 * i, results, i)) for i in range(6)
+            threading.Thread(target=post_later, args=(running.url, 0.2 * i, results, i)) for i in range(6)
         ]
         for thread in threads:
             thread.start()
@@ -57,9 +59,9 @@ def test_work_beyond_the_deadline_is_refused_with_retry_after_and_counted():
                 assert response.json()["error"]["code"] == "overloaded"
                 assert "deadline" in response.json()["error"]["message"]
                 assert int(response.headers["Retry-After"]) >= 1
-                assert seconds < 0.5  # refused at once, not after waiting
+                assert seconds < 1.0  # refused at once, not after waiting
             else:
-                assert seconds < 1.25 + 0.5  # the deadline, with room for a slow machine's overhead
+                assert seconds < 5.0 + 1.0  # the deadline, with room for a slow machine's overhead
         found = samples(running.url)
     assert found[("conflict_ie_requests_total", (("path", "/extract"), ("status", "200")))] == 3
     assert found[("conflict_ie_requests_total", (("path", "/extract"), ("status", "503")))] == 4
@@ -67,7 +69,7 @@ def test_work_beyond_the_deadline_is_refused_with_retry_after_and_counted():
     assert found[("conflict_ie_batch_texts_count", ())] == 3
     assert found[("conflict_ie_batch_texts_bucket", (("le", "1.0"),))] == 3
     assert found[("conflict_ie_request_duration_seconds_count", (("path", "/extract"),))] == 7
-    assert 100 < found[("conflict_ie_throughput_chars_per_second", ())] < 250
+    assert 30 < found[("conflict_ie_throughput_chars_per_second", ())] < 60
     assert found[("conflict_ie_queue_texts", ())] == 0
 
 
