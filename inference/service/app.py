@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
 import hmac
 import json
 import logging
@@ -23,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_type_hints
@@ -756,12 +757,45 @@ def create_app(
     ``extract_events`` adding ``"event"`` (answered where a request has ``"events": true``).
     ``actors`` (a YAML alias table or an ``ActorTable``) replaces the extractor's actor table."""
     limits = limits or ServiceLimits()
-    if actors is not None:
-        if not hasattr(extractor, "actors"):
-            raise ValueError("actors: this extractor makes no records, so it has no actor table to replace")
-        extractor = copy.copy(extractor)  # the caller's extractor keeps its own table
-        extractor.actors = actor_table(actors)
-    batching = batching or BatchSettings()
+    extractor = _with_actors(extractor, actors)
+    app = FastAPI(
+        title="conflict-ie",
+        version="0.1.0",
+        description="Casualty counts (killed/injured), victim types and perpetrators in conflict news.",
+        lifespan=_lifespan(extractor, batching or BatchSettings(), limits),
+        docs_url=None,  # FastAPI's pages load their scripts from a CDN: blank offline
+        redoc_url=None,
+    )
+    app.state.drain = DrainState()
+    metrics = app.state.metrics = ServiceMetrics()
+    app.add_middleware(
+        ShutdownGate,
+        drain=app.state.drain,
+        discard_bytes=limits.max_discard_bytes,
+        on_reject=functools.partial(_count_rejection, metrics),
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics, clock=time.perf_counter)  # outermost
+    _add_error_handlers(app, metrics)
+    _add_pages(app, metrics, _runtime_description(extractor))
+    _add_extract_route(app, extractor, limits, api_key)
+    return app
+
+
+def _with_actors(extractor: Any, actors: str | Path | ActorTable | None) -> Any:
+    """``extractor``, or a copy of it with ``actors`` as its actor table."""
+    if actors is None:
+        return extractor
+    if not hasattr(extractor, "actors"):
+        raise ValueError("actors: this extractor makes no records, so it has no actor table to replace")
+    extractor = copy.copy(extractor)  # the caller's extractor keeps its own table
+    extractor.actors = actor_table(actors)
+    return extractor
+
+
+def _lifespan(
+    extractor: Any, batching: BatchSettings, limits: ServiceLimits
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's micro-batcher, started with the server and closed when it stops."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -770,45 +804,25 @@ def create_app(
             batching,
             limits.max_pending_texts or DEFAULT_MAX_PENDING_TEXTS,
             limits.deadline_s,
-            metrics,
+            app.state.metrics,
         )
         yield
         await app.state.batcher.close()
 
-    app = FastAPI(
-        title="conflict-ie",
-        version="0.1.0",
-        description="Casualty counts (killed/injured), victim types and perpetrators in conflict news.",
-        lifespan=lifespan,
-        docs_url=None,  # FastAPI's pages load their scripts from a CDN: blank offline
-        redoc_url=None,
-    )
-    app.state.drain = DrainState()
-    metrics = app.state.metrics = ServiceMetrics()
+    return lifespan
 
-    def count_rejection(reason: str) -> None:
-        metrics.rejected.labels(reason).inc()
 
-    app.add_middleware(
-        ShutdownGate,
-        drain=app.state.drain,
-        discard_bytes=limits.max_discard_bytes,
-        on_reject=count_rejection,
-    )
-    app.add_middleware(MetricsMiddleware, metrics=metrics, clock=time.perf_counter)  # outermost
-    key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
-    expected = api_key.encode("utf-8") if api_key else None
+def _count_rejection(metrics: ServiceMetrics, reason: str) -> None:
+    metrics.rejected.labels(reason).inc()
 
-    def check_key(supplied: str | None = Security(key_header)) -> None:
-        if expected is not None and (
-            supplied is None or not hmac.compare_digest(supplied.encode("utf-8"), expected)
-        ):
-            raise ApiError(401, "unauthorized", f"missing or wrong {API_KEY_HEADER} header", "headers")
+
+def _add_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
+    """Every error, ours or the framework's, answered as an ``ErrorResponse``."""
 
     @app.exception_handler(ApiError)
     async def on_api_error(_: Request, error: ApiError) -> JSONResponse:
         if error.status == 503:
-            count_rejection(error.code)
+            _count_rejection(metrics, error.code)
         return error_response(error.status, error.code, error.message, error.where, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
@@ -824,15 +838,21 @@ def create_app(
     async def on_unexpected(_: Request, error: Exception) -> JSONResponse:
         return error_response(500, "internal_error", f"{type(error).__name__} while extracting")
 
+
+def _runtime_description(extractor: Any) -> dict[str, str]:
+    """Backend, device and precision for /health: the extractor's own ``runtime()`` where it has one."""
     if callable(getattr(extractor, "runtime", None)):
-        described = extractor.runtime()
-    else:
-        backend = getattr(extractor, "backend", extractor)
-        described = {
-            "backend": type(backend).__name__,
-            "device": str(getattr(backend, "device", "unknown")),
-            "precision": str(getattr(backend, "precision", "unknown")),
-        }
+        return extractor.runtime()
+    backend = getattr(extractor, "backend", extractor)
+    return {
+        "backend": type(backend).__name__,
+        "device": str(getattr(backend, "device", "unknown")),
+        "precision": str(getattr(backend, "precision", "unknown")),
+    }
+
+
+def _add_pages(app: FastAPI, metrics: ServiceMetrics, described: dict[str, str]) -> None:
+    """``GET /docs``, ``/metrics`` and ``/health``."""
 
     @app.get("/docs", include_in_schema=False)
     async def docs_page() -> HTMLResponse:
@@ -849,7 +869,10 @@ def create_app(
     async def health() -> dict[str, Any]:
         return {"status": "ok", **described, "pid": os.getpid()}
 
-    error_docs: dict[int | str, dict[str, Any]] = {
+
+def _error_docs() -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entries of /extract's error answers."""
+    docs: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorResponse, "description": description}
         for status, description in [
             (400, "Invalid UTF-8 or invalid JSON"),
@@ -862,9 +885,29 @@ def create_app(
             ),
         ]
     }
-    error_docs[503]["headers"] = {
+    docs[503]["headers"] = {
         "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
     }
+    return docs
+
+
+def _key_check(api_key: str | None) -> list[Any]:
+    """The dependencies that make /extract ask for ``api_key`` (none without one)."""
+    if not api_key:
+        return []
+    key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+    expected = api_key.encode("utf-8")
+
+    def check_key(supplied: str | None = Security(key_header)) -> None:
+        if supplied is None or not hmac.compare_digest(supplied.encode("utf-8"), expected):
+            raise ApiError(401, "unauthorized", f"missing or wrong {API_KEY_HEADER} header", "headers")
+
+    return [Security(check_key)]
+
+
+def _add_extract_route(app: FastAPI, extractor: Any, limits: ServiceLimits, api_key: str | None) -> None:
+    """``POST /extract``, documented with the request and answer models that ``limits`` and the
+    extractor's label schema allow, though the body is parsed by hand."""
     request_model, response_model = _limited_models(limits, getattr(extractor, "schema", DEFAULT_SCHEMA))
     request_schema = {
         "requestBody": {
@@ -875,8 +918,8 @@ def create_app(
 
     @app.post(
         "/extract",
-        dependencies=[Security(check_key)] if expected is not None else [],
-        responses={200: {"model": response_model}, **error_docs},
+        dependencies=_key_check(api_key),
+        responses={200: {"model": response_model}, **_error_docs()},
         openapi_extra=request_schema,
     )
     async def extract(request: Request) -> JSONResponse:
@@ -891,8 +934,6 @@ def create_app(
         if ids is not None:
             results = [{"id": i, **result} for i, result in zip(ids, results, strict=True)]
         return JSONResponse({"results": results})
-
-    return app
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
