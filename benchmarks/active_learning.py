@@ -33,7 +33,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from learning_curve import FAKES_GOLD, CurveError, _scores, evaluate_dir, mismatch, read_record  # noqa: E402
+from learning_curve import (  # noqa: E402
+    CurveError,
+    _scores,
+    add_training_arguments,
+    evaluate_dir,
+    fakes_gold,
+    mismatch,
+    read_record,
+    training_overrides,
+)
 
 from inference.atomic import write_text  # noqa: E402
 
@@ -209,31 +218,21 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "training" / "configs" / "default.yaml"))
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
-    )
+    add_training_arguments(parser, "runs/active_learning")
     parser.add_argument("--start", type=int, default=100, help="annotated documents to start from")
     parser.add_argument("--step", type=int, default=100, help="documents added per round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--epochs", type=int, help="epochs per training, the same for both arms")
-    parser.add_argument("--output-dir", default="runs/active_learning")
-    parser.add_argument("--fakes", default=str(FAKES_GOLD), help="FA-KES gold-dev file (left out if absent)")
-    parser.add_argument("--device", default="auto")
     return parser
 
 
 def main(argv: list[str] | None = None, log: Any = print) -> int:
     from training.corpus.store import CorpusError, load_documents
-    from training.finetune.config import ConfigError, load_config, parse_overrides
+    from training.finetune.config import ConfigError, load_config
 
     args = build_parser().parse_args(argv)
     try:
-        overrides = parse_overrides(args.set)
-        if args.epochs is not None:
-            overrides["epochs"] = args.epochs
-        base = load_config(args.config, overrides)
+        base = load_config(args.config, training_overrides(args))
         documents = load_documents(base.train_file)
         if min(args.start, args.step, args.rounds) < 1:
             raise CurveError("--start, --step and --rounds must be at least 1")
@@ -242,9 +241,7 @@ def main(argv: list[str] | None = None, log: Any = print) -> int:
                 f"--start {args.start} + {args.rounds} rounds of {args.step} need more than the "
                 f"{len(documents)} documents of {base.train_file}"
             )
-        fakes = Path(args.fakes) if args.fakes and Path(args.fakes).is_file() else None
-        if fakes is None:
-            log(f"FA-KES gold-dev not found at {args.fakes}: that column is left out")
+        fakes = fakes_gold(args, log)
         points = [p for seed in args.seeds for p in run_seed(base, documents, seed, args, fakes, log)]
     except (CurveError, ConfigError, CorpusError) as error:
         print(f"active_learning: error: {error}", file=sys.stderr)

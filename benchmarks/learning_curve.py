@@ -233,45 +233,64 @@ def curve_values(args: argparse.Namespace, base: Any) -> list[Any]:
     return fractions
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_training_arguments(parser: argparse.ArgumentParser, output_dir: str) -> None:
+    """The options of a benchmark that trains models from a config and scores them on FA-KES gold-dev."""
     parser.add_argument("--config", default=str(ROOT / "training" / "configs" / "default.yaml"))
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
+    parser.add_argument("--epochs", type=int, help="epochs of every training (default: the config's)")
+    parser.add_argument("--output-dir", default=output_dir)
+    parser.add_argument(
+        "--fakes", default=str(FAKES_GOLD), help="FA-KES gold-dev file (its column left out if absent)"
+    )
+    parser.add_argument("--device", default="auto")
+
+
+def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config keys that ``--set`` and ``--epochs`` override."""
+    from training.finetune.config import parse_overrides
+
+    overrides = parse_overrides(args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    return overrides
+
+
+def fakes_gold(args: argparse.Namespace, log: Any) -> Path | None:
+    """The ``--fakes`` file, or None (and a line in the log) where it is absent."""
+    fakes = Path(args.fakes) if args.fakes and Path(args.fakes).is_file() else None
+    if fakes is None:
+        log(f"FA-KES gold-dev not found at {args.fakes}: that column is left out")
+    return fakes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_training_arguments(parser, "runs/learning_curve")
     axis = parser.add_mutually_exclusive_group()
     axis.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0])
     axis.add_argument(
         "--fakes-documents", type=int, nargs="+", metavar="N",
         help="vary the annotated FA-KES articles instead (the first N; 0 = all) on the whole training split",
     )  # fmt: skip
-    parser.add_argument("--epochs", type=int, help="epochs per run (default: the config's)")
-    parser.add_argument("--output-dir", default="runs/learning_curve")
     parser.add_argument("--reuse", help="model directory to use as the 100%% point instead of training it")
-    parser.add_argument(
-        "--fakes", default=str(FAKES_GOLD), help="FA-KES gold-dev file (column left out if absent)"
-    )
-    parser.add_argument("--device", default="auto")
     return parser
 
 
 def main(argv: list[str] | None = None, log: Any = print) -> int:
     from inference.atomic import write_json, write_text
     from training.corpus.store import CorpusError
-    from training.finetune.config import ConfigError, load_config, parse_overrides
+    from training.finetune.config import ConfigError, load_config
 
     args = build_parser().parse_args(argv)
     try:
-        overrides = parse_overrides(args.set)
-        if args.epochs is not None:
-            overrides["epochs"] = args.epochs
+        overrides = training_overrides(args)
         key = "fakes_max_documents" if args.fakes_documents else "train_fraction"
         overrides.pop(key, None)  # each point sets its own
         base = load_config(args.config, overrides)
         values = curve_values(args, base)
-        fakes = Path(args.fakes) if args.fakes and Path(args.fakes).is_file() else None
-        if fakes is None:
-            log(f"FA-KES gold-dev not found at {args.fakes}: that column is left out")
+        fakes = fakes_gold(args, log)
         output = Path(args.output_dir)
         (output / "models").mkdir(parents=True, exist_ok=True)
         points = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,23 @@ SHARED = ROOT.parent / "shared"
 FAKES_GOLD = SHARED / "datasets" / "fa-kes" / "gold-dev.jsonl"
 # Config values for tiny trainings on corpus slices: no FA-KES articles, no feed copies.
 CORPUS_ONLY = {"augment_feed": 0.0, "fakes_dir": None, "fakes_annotations": None}
+
+
+def tiny_training_config(base_model: Path, work: Path, **overrides: Any) -> dict[str, Any]:
+    """Settings for a seconds-long training of ``base_model`` on ``work``'s train.jsonl and dev.jsonl."""
+    return {
+        "base_model": str(base_model),
+        "train_file": str(work / "train.jsonl"),
+        "dev_file": str(work / "dev.jsonl"),
+        "epochs": 3,
+        "batch_size": 8,
+        "learning_rate": 1e-3,
+        "max_length": 64,
+        "stride": 16,
+        "augment_strip_punctuation": 0.0,
+        **CORPUS_ONLY,
+        **overrides,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -72,20 +90,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Pat
     dev_docs = load_documents(CORPUS / "dev.jsonl")[:8]
     write_documents(work / "train.jsonl", train_docs)
     write_documents(work / "dev.jsonl", dev_docs)
-    config = config_from_dict(
-        {
-            "base_model": str(tiny_base),
-            "train_file": str(work / "train.jsonl"),
-            "dev_file": str(work / "dev.jsonl"),
-            "epochs": 2,
-            "batch_size": 8,
-            "learning_rate": 1e-3,
-            "max_length": 64,
-            "stride": 16,
-            "augment_strip_punctuation": 0.0,
-            **CORPUS_ONLY,
-        }
-    )
+    config = config_from_dict(tiny_training_config(tiny_base, work, epochs=2))
     train(config, work / "model", log=lambda _: None)
     return work / "model"
 

@@ -2,54 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
-import yaml
-from conftest import CORPUS_ONLY
+from benchmark_scripts import load_benchmark, write_tiny_inputs
 
-from training.corpus.store import load_documents, write_documents
-
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT / "data" / "annotations"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location(
-        "active_learning", ROOT / "benchmarks" / "active_learning.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from training.corpus.store import load_documents
 
 
 def test_simulation_runs_both_arms_on_the_same_budget(tmp_path: Path, tiny_base: Path) -> None:
-    pool = load_documents(CORPUS / "train.jsonl")[:10]
-    write_documents(tmp_path / "train.jsonl", pool)
-    write_documents(tmp_path / "dev.jsonl", load_documents(CORPUS / "dev.jsonl")[:3])
-    write_documents(
-        tmp_path / "fakes.jsonl", load_documents(CORPUS / "test.jsonl")[:2]
-    )  # stands in for FA-KES
-    config = {
-        "base_model": str(tiny_base),
-        "train_file": str(tmp_path / "train.jsonl"),
-        "dev_file": str(tmp_path / "dev.jsonl"),
-        "epochs": 3,
-        "batch_size": 8,
-        "learning_rate": 1e-3,
-        "max_length": 64,
-        "stride": 16,
-        "augment_strip_punctuation": 0.0,
-        **CORPUS_ONLY,
-    }
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    config = write_tiny_inputs(tmp_path, tiny_base, train_documents=10)
+    pool = load_documents(tmp_path / "train.jsonl")
     output = tmp_path / "al"
-    args = ["--config", str(tmp_path / "config.yaml"), "--start", "4", "--step", "2", "--rounds", "2"]
+    args = ["--config", str(config), "--start", "4", "--step", "2", "--rounds", "2"]
     args += ["--seeds", "0", "1", "--epochs", "1", "--output-dir", str(output)]
     args += ["--fakes", str(tmp_path / "fakes.jsonl"), "--device", "cpu"]
-    script = load_script()
+    script = load_benchmark("active_learning")
     assert script.main(args, log=lambda _: None) == 0
 
     result = json.loads((output / "active_learning.json").read_text(encoding="utf-8"))

@@ -2,50 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPUS_ONLY
-
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT / "data" / "annotations"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("learning_curve", ROOT / "benchmarks" / "learning_curve.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_benchmark, write_tiny_inputs
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> dict:
-    from training.corpus.store import load_documents, write_documents
-
     work = tmp_path_factory.mktemp("curve")
-    write_documents(work / "train.jsonl", load_documents(CORPUS / "train.jsonl")[:8])
-    write_documents(work / "dev.jsonl", load_documents(CORPUS / "dev.jsonl")[:3])
-    write_documents(work / "fakes.jsonl", load_documents(CORPUS / "test.jsonl")[:2])  # stands in for FA-KES
-    config = {
-        "base_model": str(tiny_base),
-        "train_file": str(work / "train.jsonl"),
-        "dev_file": str(work / "dev.jsonl"),
-        "epochs": 3,
-        "batch_size": 8,
-        "learning_rate": 1e-3,
-        "max_length": 64,
-        "stride": 16,
-        "augment_strip_punctuation": 0.0,
-        **CORPUS_ONLY,
-    }
-    (work / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    script = load_script()
+    config = write_tiny_inputs(work, tiny_base, train_documents=8)
+    script = load_benchmark("learning_curve")
     output = work / "curve"
-    args = ["--config", str(work / "config.yaml"), "--fractions", "0.5", "1.0", "--epochs", "1"]
+    args = ["--config", str(config), "--fractions", "0.5", "1.0", "--epochs", "1"]
     args += ["--output-dir", str(output), "--fakes", str(work / "fakes.jsonl"), "--device", "cpu"]
     assert script.main(args, log=lambda _: None) == 0
     return {"work": work, "script": script, "output": output, "args": args}
@@ -177,7 +148,7 @@ def test_corpus_hash_of_a_whole_file_equals_the_hash_of_all_its_lines(tmp_path: 
 def test_a_record_from_before_a_config_key_existed_matches_the_keys_default(tmp_path: Path) -> None:
     from training.finetune.config import TrainConfig, config_from_dict
 
-    script = load_script()
+    script = load_benchmark("learning_curve")
     config = config_from_dict(
         {"train_file": str(tmp_path / "absent.jsonl"), "fakes_dir": None, "fakes_annotations": None}
     )
