@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from inference.spans import Document, Span
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -17,6 +19,16 @@ SHARED = ROOT.parent / "shared"
 FAKES_GOLD = SHARED / "datasets" / "fa-kes" / "gold-dev.jsonl"
 # Config values for tiny trainings on corpus slices: no FA-KES articles, no feed copies.
 CORPUS_ONLY = {"augment_feed": 0.0, "fakes_dir": None, "fakes_annotations": None}
+
+
+def doc(doc_id: str, text: str, marked: list[tuple[str, str, str | None]]) -> Document:
+    """A document with spans given as (covered text, label, outcome), each found left to right."""
+    spans, cursor = [], 0
+    for covered, label, outcome in marked:
+        start = text.index(covered, cursor)
+        spans.append(Span(start, start + len(covered), label, outcome))
+        cursor = start + len(covered)
+    return Document(doc_id, text, spans)
 
 
 def tiny_training_config(base_model: Path, work: Path, **overrides: Any) -> dict[str, Any]:

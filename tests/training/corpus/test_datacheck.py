@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import doc
 
 from inference.spans import Document, Span
 from training.cli import main
@@ -13,16 +14,6 @@ from training.corpus.datacheck import check_data, format_check
 
 CORPUS = Path(__file__).resolve().parents[3] / "data" / "annotations"
 WORDS = "men killed one two three four five six seven eight"  # one token a word with MiniLM
-
-
-def doc(doc_id: str, text: str, marked: list[tuple[str, str, str | None]]) -> Document:
-    """A document with spans given as (covered text, label, outcome), each found left to right."""
-    spans, cursor = [], 0
-    for covered, label, outcome in marked:
-        start = text.index(covered, cursor)
-        spans.append(Span(start, start + len(covered), label, outcome))
-        cursor = start + len(covered)
-    return Document(doc_id, text, spans)
 
 
 def test_counts_spans_per_document_and_window_cut(tokenizer) -> None:

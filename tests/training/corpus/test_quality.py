@@ -6,21 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import doc
 
-from inference.spans import Document, Span
+from inference.spans import Document
 from training.cli import main
 from training.corpus.quality import check_documents
 from training.evaluation.agreement import AgreementError, agreement
-
-
-def doc(doc_id: str, text: str, marked: list[tuple[str, str, str | None]]) -> Document:
-    """A document with spans given as (covered text, label, outcome), each found left to right."""
-    spans, cursor = [], 0
-    for covered, label, outcome in marked:
-        start = text.index(covered, cursor)
-        spans.append(Span(start, start + len(covered), label, outcome))
-        cursor = start + len(covered)
-    return Document(doc_id, text, spans)
 
 
 def suspects_of(*documents: Document) -> list:
