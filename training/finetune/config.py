@@ -18,6 +18,7 @@ import yaml
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "annotations"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+MIXED_PRECISIONS = ("auto", "no", "bf16", "fp16")
 FAKES = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "fa-kes"
 PATH_KEYS = ("train_file", "dev_file", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
 OPTIONAL_KEYS = ("base_model", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
@@ -52,6 +53,8 @@ class TrainConfig:
     augment_strip_punctuation: float = 0.2
     # Share of training documents also rendered as scraped feeds deliver them (training/corpus/augment.py).
     augment_feed: float = 0.2
+    # "auto": bf16 where the hardware multiplies it natively (a CPU with AVX512-BF16 or AMX, a CUDA GPU
+    # with bf16), fp16 on other CUDA GPUs, else none (emulated bf16 is slower than fp32).
     mixed_precision: str = "no"
     # The project's standoff annotations of FA-KES train articles, joined with the texts of a local
     # FA-KES folder; a folder that does not exist means training on the corpus alone.
@@ -225,8 +228,29 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
             (config.fakes_dir is None) == (config.fakes_annotations is None),
             "fakes_dir and fakes_annotations go together (both set or both null)",
         ),
-        (config.mixed_precision in ("no", "bf16", "fp16"), "mixed_precision must be no, bf16 or fp16"),
+        (
+            config.mixed_precision in MIXED_PRECISIONS,
+            "mixed_precision must be auto, no, bf16 or fp16",
+        ),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"{source}: {message}")
+
+
+def resolve_mixed_precision(setting: str, device: str, cpu_native_bf16: bool | None = None) -> str:
+    """What ``mixed_precision`` means on ``device`` ("cpu", "cuda", "cuda:N", ...): "auto" becomes
+    bf16 where it is multiplied natively, fp16 on a CUDA GPU without bf16, else "no"."""
+    if setting != "auto":
+        return setting
+    if device.startswith("cuda"):
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device != "cpu":
+        return "no"
+    if cpu_native_bf16 is None:
+        from inference.model_dir import cpu_has_native_bf16
+
+        cpu_native_bf16 = cpu_has_native_bf16()
+    return "bf16" if cpu_native_bf16 else "no"

@@ -30,7 +30,7 @@ from training.corpus.permissions import apply_umask
 from training.corpus.store import CorpusError, corpus_hash, corpus_schema, load_documents, validate_files
 from training.finetune.calibrate import tune_min_scores
 from training.finetune.checkpoint import Checkpoints, Progress
-from training.finetune.config import ConfigError, TrainConfig, label_schema
+from training.finetune.config import ConfigError, TrainConfig, label_schema, resolve_mixed_precision
 from training.finetune.features import WindowFeatures, training_windows
 
 if TYPE_CHECKING:
@@ -124,9 +124,16 @@ def load_data(config: TrainConfig, log: Callable[[str], None]) -> TrainingData:
 
 
 def start_accelerator(config: TrainConfig) -> Any:
-    from accelerate import Accelerator
+    from accelerate import Accelerator, PartialState
+    from accelerate.state import AcceleratorState
 
-    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    state = PartialState()
+    mixed_precision = resolve_mixed_precision(config.mixed_precision, str(state.device))
+    if state.num_processes == 1:
+        # accelerate keeps its state per process and refuses another mixed precision in a later
+        # training of the same process (learning curves, the retraining simulation, tests).
+        AcceleratorState._reset_state()
+    accelerator = Accelerator(mixed_precision=mixed_precision)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if accelerator.num_processes != launched:
         # Else every process would train alone and all of them would write the same output.
@@ -309,6 +316,7 @@ def training_record(
         "tokens_per_second": sum(h["tokens"] for h in progress.history) / max(train_seconds, 1e-9),
         "processes": accelerator.num_processes,
         "device": str(accelerator.device),
+        "mixed_precision": accelerator.mixed_precision,
         "resumed": resume and progress.resumed_from > 0,
         "versions": library_versions(),
         "warnings": quality_warnings(progress.best_f1, config),

@@ -436,7 +436,7 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> list[tu
         ),
         ("batch size per process, processes", f"{config['batch_size']}, {record['processes']}"),
         ("window, stride (tokens)", f"{config['max_length']}, {config['stride']}"),
-        ("seed, mixed precision", f"{config['seed']}, {config['mixed_precision']}"),
+        ("seed, mixed precision", f"{config['seed']}, {_mixed_precision(config, record)}"),
         ("device", record["device"]),
         ("minimum span scores (chosen on dev)", _calibration(record.get("calibration"))),
         ("training time (sum of epochs)", f"{record['train_seconds'] / 60:.1f} min"),
@@ -491,3 +491,10 @@ def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> list[s
             "No report on real news (FA-KES gold-dev) was given: out-of-domain quality is unmeasured."
         )
     return lines
+
+
+def _mixed_precision(config: dict[str, Any], record: dict[str, Any]) -> str:
+    """The configured mixed precision, and what "auto" chose on the training machine."""
+    used = record.get("mixed_precision")
+    setting = config["mixed_precision"]
+    return f"{setting} ({used})" if used and used != setting else str(setting)

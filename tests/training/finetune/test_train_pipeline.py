@@ -10,14 +10,21 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPUS_ONLY
+from conftest import CORPUS_ONLY, tiny_training_config
 
 from inference import Extractor
 from inference.alignment import entity_types
 from inference.spans import Document
 from training.cli import main
 from training.corpus.store import CorpusError, load_documents, write_documents
-from training.finetune.config import ConfigError, TrainConfig, config_from_dict, load_config, parse_overrides
+from training.finetune.config import (
+    ConfigError,
+    TrainConfig,
+    config_from_dict,
+    load_config,
+    parse_overrides,
+    resolve_mixed_precision,
+)
 from training.finetune.train import train
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -36,6 +43,7 @@ def test_default_config_loads():
         ({"epochs": "three"}, "epochs must be int"),
         ({"stride": 200, "max_length": 256}, "stride must be"),
         ({"train_fraction": 0}, "train_fraction must be"),
+        ({"mixed_precision": "fp8"}, "mixed_precision must be auto, no, bf16 or fp16"),
     ],
 )
 def test_bad_config_is_refused_with_what_is_wrong(raw, message):
@@ -51,6 +59,20 @@ def test_default_yaml_holds_the_code_defaults_key_by_key():
         assert loaded[key] == defaults[key], key
     assert defaults["augment_strip_punctuation"] == 0.2
     assert Path(defaults["train_file"]) == ROOT / "data/annotations/train.jsonl"
+
+
+@pytest.mark.parametrize(
+    "setting,device,native_bf16,used",
+    [
+        ("auto", "cpu", True, "bf16"),
+        ("auto", "cpu", False, "no"),  # emulated bf16 is slower than fp32
+        ("auto", "mps", True, "no"),
+        ("no", "cpu", True, "no"),
+        ("bf16", "cpu", False, "bf16"),  # asked for explicitly: done even where it is slow
+    ],
+)
+def test_auto_mixed_precision_is_bf16_only_where_hardware_multiplies_it(setting, device, native_bf16, used):
+    assert resolve_mixed_precision(setting, device, cpu_native_bf16=native_bf16) == used
 
 
 @pytest.mark.parametrize("content", ["[]", "null", "", "- epochs: 3\n", "3\n"])
@@ -183,11 +205,13 @@ def test_brief_fine_tune_of_the_real_base_model(tmp_path, capsys):
             "stride": 32,
             "learning_rate": 3e-4,
             "augment_strip_punctuation": 0.0,
+            "mixed_precision": "auto",
             **CORPUS_ONLY,
         }
     )
     record = train(config, tmp_path / "model", log=lambda _: None)
     assert record["history"][-1]["loss"] < record["history"][0]["loss"]
+    assert record["mixed_precision"] == resolve_mixed_precision("auto", "cpu")
     model_dir = tmp_path / "model"
 
     extractor = Extractor.from_pretrained(model_dir, device="cpu")
@@ -371,3 +395,13 @@ def test_adamw_decays_weight_matrices_but_not_biases_or_layer_norms(tiny_base):
     assert "classifier.weight" in decayed and "bert.embeddings.word_embeddings.weight" in decayed
     assert all(name.endswith("weight") and "LayerNorm" not in name for name in decayed)
     assert {name for name in names.values() if name.endswith("bias") or "LayerNorm" in name} == kept
+
+
+def test_trainings_in_one_process_may_use_different_mixed_precision(tmp_path, tiny_base):
+    """accelerate keeps one state per process; a second training with another precision used to fail."""
+    write_documents(tmp_path / "train.jsonl", load_documents(ROOT / "data/annotations/train.jsonl")[:8])
+    write_documents(tmp_path / "dev.jsonl", load_documents(ROOT / "data/annotations/dev.jsonl")[:2])
+    for precision in ("bf16", "no"):
+        config = config_from_dict(tiny_training_config(tiny_base, tmp_path, epochs=1, mixed_precision=precision))
+        record = train(config, tmp_path / precision, log=lambda _: None)
+        assert record["mixed_precision"] == precision
