@@ -64,7 +64,8 @@ def peak_mb() -> float:
 
 
 def reset_peak() -> bool:
-    """Start a new high-water mark (Linux: ``5`` into /proc/self/clear_refs); False where not allowed."""
+    """Start a new high-water mark (Linux: ``5`` into /proc/self/clear_refs); False where not allowed.
+    It resets ``ru_maxrss`` too: a ``/usr/bin/time -v`` around the profile sees the last phases only."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
