@@ -9,6 +9,8 @@ the stride repeats, and records the peak RSS of every phase (the kernel's high-w
 before each phase where /proc allows) with what holds memory: weights, gradients and optimizer
 state, the tensors autograd keeps for the backward pass of the longest batch, the windows.
 From these it estimates a full training (steps per epoch x epochs) and each part's share.
+The phases run in this order in one process, as in ``train``: a phase's RSS includes what the
+allocator kept from the ones before (the steps of the first precision, for the second).
 
     PYTHONPATH=. .venv/bin/python benchmarks/profile_training.py [--config training/configs/default.yaml]
         [--set KEY=VALUE ...] [--steps 20] [--warmup 2] [--precisions no bf16] [--output profile.json]
@@ -289,6 +291,7 @@ def profile(config: Any, steps: int, warmup: int, precisions: list[str], log: Ca
     base_model = resolve_base_model(config.base_model)
     with phases.measure("load_model"):
         model, tokenizer = load_base_model(base_model, data.schema)
+    given = config.to_dict()
     with tempfile.TemporaryDirectory(prefix="profile-training-") as work:
         config = replace(config, cache_dir=str(Path(work) / "cache"))
         features = tokenize_twice(phases, data, tokenizer, model, config, log)
@@ -313,7 +316,7 @@ def profile(config: Any, steps: int, warmup: int, precisions: list[str], log: Ca
             del prepared
     return {
         "cpu": cpu_description(),
-        "config": config.to_dict() | {"cache_dir": None},
+        "config": given,
         "profiled": {"steps": len(batches) - warmup, "warmup": warmup, "precisions": precisions},
         "data": {"train_documents": len(data.train), "dev_documents": len(data.dev), **padding},
         "steps": results,
