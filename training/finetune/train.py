@@ -94,6 +94,10 @@ def train(
     return record
 
 
+def _silent(_: str) -> None:
+    pass
+
+
 @dataclass
 class TrainingData:
     train: list[Document]
@@ -243,18 +247,37 @@ def train_epoch(
     started, tokens, loss_sum = time.perf_counter(), 0, 0.0
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process)
     for batch in bar:
-        loss = model(**batch).loss
-        accelerator.backward(loss)
-        # Without clipping, the fresh head's first large gradients collapse the encoder into
-        # predicting the label prior for every token (measured: loss stuck at its entropy).
-        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
+        loss = train_step(model, batch, optimizer, scheduler, accelerator, config.max_grad_norm)
         tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
         loss_sum += loss.detach().item()
         bar.set_postfix(loss=f"{loss.detach().item():.4f}")
     return EpochTraining(loss_sum / max(1, len(loader)), tokens, time.perf_counter() - started)
+
+
+def train_step(
+    model: Any,
+    batch: dict[str, Any],
+    optimizer: Any,
+    scheduler: Any,
+    accelerator: Any,
+    max_grad_norm: float,
+    mark: Callable[[str], None] = _silent,
+) -> Any:
+    """One optimizer step on ``batch``; returns the loss. ``mark`` is called after the forward pass,
+    the backward pass and the optimizer step with their names (``benchmarks/profile_training.py``
+    times them)."""
+    loss = model(**batch).loss
+    mark("forward")
+    accelerator.backward(loss)
+    mark("backward")
+    # Without clipping, the fresh head's first large gradients collapse the encoder into
+    # predicting the label prior for every token (measured: loss stuck at its entropy).
+    accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad()
+    mark("optimizer")
+    return loss
 
 
 def end_epoch(
@@ -427,10 +450,6 @@ def cached_windows(
         f"{step['seconds']:.1f} s ({'from' if cached else 'cached in'} {cache})"
     )
     return features, step
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 def quality_warnings(best_f1: float, config: TrainConfig) -> list[str]:
