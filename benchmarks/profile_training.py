@@ -190,10 +190,10 @@ def prepared_training(precision: str, config: Any, base_model: str, schema: Any,
 
     from training.finetune.train import build_optimizer, load_base_model, start_accelerator
 
-    AcceleratorState._reset_state(True)  # one accelerate state per process: a new one per precision
+    AcceleratorState._reset_state(True)  # a new accelerate state per precision
     accelerator = start_accelerator(replace(config, mixed_precision=precision))
     set_seed(config.seed)
-    model, _ = load_base_model(base_model, schema)
+    model, _ = load_base_model(base_model, schema, config.attention_dropout)
     optimizer, scheduler = build_optimizer(model, config, steps=steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
@@ -290,7 +290,7 @@ def profile(config: Any, steps: int, warmup: int, precisions: list[str], log: Ca
         data = load_data(config, log)
     base_model = resolve_base_model(config.base_model)
     with phases.measure("load_model"):
-        model, tokenizer = load_base_model(base_model, data.schema)
+        model, tokenizer = load_base_model(base_model, data.schema, config.attention_dropout)
     given = config.to_dict()
     with tempfile.TemporaryDirectory(prefix="profile-training-") as work:
         config = replace(config, cache_dir=str(Path(work) / "cache"))

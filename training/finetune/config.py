@@ -56,6 +56,9 @@ class TrainConfig:
     # "auto": bf16 where the hardware multiplies it natively (a CPU with AVX512-BF16 or AMX, a CUDA GPU
     # with bf16), fp16 on other CUDA GPUs, else none (emulated bf16 is slower than fp32).
     mixed_precision: str = "no"
+    # None keeps the base model's attention dropout (0.1 for all-MiniLM-L6-v2). At 0, PyTorch's fused
+    # attention kernel runs in training too: it keeps no attention matrices for the backward pass.
+    attention_dropout: float | None = None
     # The project's standoff annotations of FA-KES train articles, joined with the texts of a local
     # FA-KES folder; a folder that does not exist means training on the corpus alone.
     fakes_dir: str | None = str(FAKES)
@@ -155,6 +158,8 @@ def _checked(raw: dict[str, Any], source: str) -> dict[str, Any]:
 def _typed(name: str, value: Any, source: str) -> Any:
     if name == "labels":
         return _labels(value, source)
+    if name == "attention_dropout":
+        return None if value is None else _float(name, value, source)
     if name in OPTIONAL_KEYS:
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{source}: {name} must be a string or null")
@@ -222,6 +227,10 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
         (0 < config.train_fraction <= 1, "train_fraction must be in (0, 1]"),
         (0 <= config.augment_strip_punctuation <= 1, "augment_strip_punctuation must be in [0, 1]"),
         (0 <= config.augment_feed <= 1, "augment_feed must be in [0, 1]"),
+        (
+            config.attention_dropout is None or 0 <= config.attention_dropout < 1,
+            "attention_dropout must be null or from 0 up to but not including 1",
+        ),
         (config.fakes_max_documents >= 0, "fakes_max_documents must be >= 0 (0 = all)"),
         (config.fakes_calibration_documents >= 0, "fakes_calibration_documents must be >= 0"),
         (

@@ -61,7 +61,7 @@ def train(
     if not accelerator.is_main_process:
         log = _silent
     set_seed(config.seed)
-    model, tokenizer = load_base_model(base_model, data.schema)
+    model, tokenizer = load_base_model(base_model, data.schema, config.attention_dropout)
     features, data_step = cached_windows(data, tokenizer, model, config, output, accelerator, log)
     loader, sampler = training_loader(features, tokenizer, config.batch_size, config.seed)
     optimizer, scheduler = build_optimizer(model, config, steps=len(loader) * config.epochs)
@@ -148,10 +148,16 @@ def start_accelerator(config: TrainConfig) -> Any:
     return accelerator
 
 
-def load_base_model(base_model: str, schema: LabelSchema = DEFAULT_SCHEMA) -> tuple[Any, Any]:
+# What attention dropout is called in the configs of the encoders people fine-tune.
+ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop")
+
+
+def load_base_model(
+    base_model: str, schema: LabelSchema = DEFAULT_SCHEMA, attention_dropout: float | None = None
+) -> tuple[Any, Any]:
     """The base encoder with a fresh token-classification head over the schema's tags, and its
-    tokenizer."""
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    tokenizer; ``attention_dropout`` (None: the base model's own) replaces its attention dropout."""
+    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
     names = schema.tag_names()
     tokenizer = AutoTokenizer.from_pretrained(base_model)
@@ -159,8 +165,19 @@ def load_base_model(base_model: str, schema: LabelSchema = DEFAULT_SCHEMA) -> tu
         raise ConfigError(f"base_model {base_model!r} has no fast tokenizer (offsets are needed)")
     if tokenizer.pad_token_id is None:
         raise ConfigError(f"base_model {base_model!r}: its tokenizer has no padding token")
+    overrides = {}
+    if attention_dropout is not None:
+        base_config = AutoConfig.from_pretrained(base_model)
+        key = next((k for k in ATTENTION_DROPOUT_KEYS if hasattr(base_config, k)), None)
+        if key is None:
+            raise ConfigError(
+                f"attention_dropout: base_model {base_model!r} has no attention dropout setting "
+                f"(none of {', '.join(ATTENTION_DROPOUT_KEYS)} in its config); leave it null"
+            )
+        overrides[key] = attention_dropout
     model = AutoModelForTokenClassification.from_pretrained(
         base_model,
+        **overrides,
         num_labels=len(names),
         id2label=dict(enumerate(names)),
         label2id={name: i for i, name in enumerate(names)},

@@ -44,6 +44,8 @@ def test_default_config_loads():
         ({"stride": 200, "max_length": 256}, "stride must be"),
         ({"train_fraction": 0}, "train_fraction must be"),
         ({"mixed_precision": "fp8"}, "mixed_precision must be auto, no, bf16 or fp16"),
+        ({"attention_dropout": 1.5}, "attention_dropout must be null or from 0 up to but not including 1"),
+        ({"attention_dropout": "none"}, "attention_dropout must be float"),
     ],
 )
 def test_bad_config_is_refused_with_what_is_wrong(raw, message):
@@ -402,6 +404,18 @@ def test_trainings_in_one_process_may_use_different_mixed_precision(tmp_path, ti
     write_documents(tmp_path / "train.jsonl", load_documents(ROOT / "data/annotations/train.jsonl")[:8])
     write_documents(tmp_path / "dev.jsonl", load_documents(ROOT / "data/annotations/dev.jsonl")[:2])
     for precision in ("bf16", "no"):
-        config = config_from_dict(tiny_training_config(tiny_base, tmp_path, epochs=1, mixed_precision=precision))
+        settings = tiny_training_config(tiny_base, tmp_path, epochs=1, mixed_precision=precision)
+        config = config_from_dict(settings)
         record = train(config, tmp_path / precision, log=lambda _: None)
         assert record["mixed_precision"] == precision
+
+
+def test_attention_dropout_replaces_the_base_models_own(tiny_base):
+    from training.finetune.train import load_base_model
+
+    own = load_base_model(str(tiny_base))[0].config.attention_probs_dropout_prob
+    assert own > 0
+    model = load_base_model(str(tiny_base), attention_dropout=0.0)[0]
+    assert model.config.attention_probs_dropout_prob == 0.0
+    assert config_from_dict({"attention_dropout": 0}).attention_dropout == 0.0
+    assert config_from_dict({"attention_dropout": None}).attention_dropout is None
