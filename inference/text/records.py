@@ -24,7 +24,8 @@ Victims
      sentence ("killing nine people and wounding 17 others"); sub-counts ("including three
      children", "among them two women") are skipped when looking for that previous count.
   3. Otherwise the nearest victim in the same clause that no count owns and that is not a
-     sub-group ("including a child") ("the civilian toll rose to 45"), unless the previous
+     sub-group ("including a child", "with children among the dead") ("the civilian toll rose
+     to 45"), unless the previous
      count of the sentence stands between them.
   4. Otherwise, ellipsis: the victims of the previous count in the sentence ("killed two
      policemen and wounded five").
@@ -56,6 +57,8 @@ Sub-counts
   the same ``part_of``. "N of the dead / of those killed / of the wounded" is a part of the
   nearest earlier body toll of that outcome, in any sentence, that is not smaller; it takes only
   a perpetrator its clause marks as the agent ("by X"), never a subject nearby.
+  "N X were among M ..." ("three children were among at least 19 civilians killed") is a part
+  of the count M that follows.
 Headline
   A count in the headline (the first one or two short lines without a full stop, after a
   "Posted on ... by ..." line if there is one) that agrees
@@ -176,11 +179,20 @@ _MEMBER_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _MEMBER_AFTER = re.compile(r"^\s+of\s+(?:them|whom)\b", re.IGNORECASE)
+# "with children among the casualties", "children and women were among those killed": a part of
+# the dead, never the category of a count nearby.
+_AMONG_AFTER = re.compile(
+    r"^(?:\s*(?:,|and|or)\s*[\w-]+)*\s+(?:(?:were|was|are|is)\s+)?among\b", re.IGNORECASE
+)
 # "four of the dead were police officers": a part of a toll given before, anywhere in the text.
 _OF_THE_DEAD = re.compile(
     r"^\s+of\s+(?:the|those)\s+(?:(?P<killed>dead|killed|victims|fatalities|people killed)"
     r"|(?P<injured>wounded|injured|hurt|people wounded|people injured))\b",
     re.IGNORECASE,
+)
+# "three children were among at least 19 civilians killed": a part of the toll that follows.
+_AMONG_TOTAL = re.compile(
+    r"^\s+(?:[\w'\u2019-]+\s+){0,4}?(?:were|was|are|is)\s+(?:also\s+)?among\s+(?:the\s+)?$", re.IGNORECASE
 )
 _LIST_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*as well as)\s*$", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:posted|published|updated|breaking|by)\b", re.IGNORECASE)
@@ -262,7 +274,8 @@ class _Linker:
         for entity in self.entities:
             entity.sentence = self._locate(entity.start)
             entity.clause = self._locate_clause(entity.sentence, entity.start)
-        # sub-counts: count index -> "listed" (including / among them / of them) or "of the dead";
+        # sub-counts: count index -> "listed" (including / among them / of them), "of the dead" or
+        # "among" ("three children were among 19 killed");
         # a count coordinated with a sub-count ("including 29 civilians, 32 rebels and 24
         # soldiers") is one too, with the same total (``coordinated``: index -> previous member).
         self.members: dict[int, str] = {}
@@ -334,6 +347,7 @@ class _Linker:
             for v in self._same_sentence(count, VICTIM_TYPE)
             if v.owner is None
             and not self._is_member(v)
+            and not _AMONG_AFTER.match(self.text[v.end : v.end + 60])
             and v.clause == count.clause
             and self._distance(count, v) <= MAX_UNOWNED_VICTIM_WORDS
         ]
@@ -349,8 +363,16 @@ class _Linker:
         for position, count in enumerate(counts):
             after = self.text[count.end : count.end + 40]
             dead = _OF_THE_DEAD.match(after)
+            following = counts[position + 1] if position + 1 < len(counts) else None
             if self._is_member(count) or _MEMBER_AFTER.match(after):
                 self.members[count.index] = "listed"
+            elif (
+                following is not None
+                and following.sentence == count.sentence
+                and following.outcome == count.outcome
+                and _AMONG_TOTAL.match(self.text[count.end : following.start])
+            ):
+                self.members[count.index] = "among"
             elif dead and (dead.group("killed") is not None) == (count.outcome == "killed"):
                 self.members[count.index] = "of the dead"
             elif position:
@@ -375,6 +397,8 @@ class _Linker:
         if count.index in self.coordinated:
             first = next(c for c in counts if c.index == self.coordinated[count.index])
             return self.part_of(first, counts)
+        if kind == "among":
+            return counts.index(count) + 1
         value = parse_count(self.text[count.start : count.end]).get("best")
         headline = headline_end(self.text)
         for position in range(counts.index(count) - 1, -1, -1):

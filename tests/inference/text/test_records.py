@@ -566,3 +566,11 @@ def test_a_time_before_a_capitalised_number_ends_the_sentence():
         "Aircraft bombed houses at around 3 a.m.",
         "Three of the dead were children, he said.",
     ]
+
+
+def test_a_count_among_a_larger_toll_is_part_of_it():
+    records = records_of(
+        "[[Three|K]] [[children|V]] were among [[at least 19|K]] [[civilians|V]] killed in an air raid "
+        "on the village."
+    )
+    assert [(r["count"]["text"], r["part_of"]) for r in records] == [("Three", 1), ("at least 19", None)]
