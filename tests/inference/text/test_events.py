@@ -222,7 +222,7 @@ def test_extract_events_matches_build_event(tiny_model: Path) -> None:
         assert result["event"] == build_event(text, typed.entities, typed.records or []).to_dict()
 
 
-def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: Path) -> None:
+def event_benchmark():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -231,6 +231,11 @@ def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: 
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: Path) -> None:
+    module = event_benchmark()
     said: list[str] = []
     assert module.main(["--model", "no-model", "--fakes-dir", str(tmp_path)], log=said.append) == 0
     assert "not found" in said[-1] and "skipped" in said[-1]
@@ -321,3 +326,15 @@ def test_children_named_before_their_toll_give_way_to_it() -> None:
         "An air raid hit a village, killing [[civilians|V]] including [[three|K]] [[children|V]]. "
         "[[Three|K]] [[children|V]] were among [[at least 19|K]] [[civilians|V]] killed in the raid."
     ) == {**ZERO, "civilians": 19, "children": 3}
+
+
+def test_event_benchmark_scores_an_injured_only_report_by_its_injured() -> None:
+    # FA-KES's coders put an injured-only report's casualties in its figures
+    answer = event_benchmark().event_answer(
+        event_of("Rocket fire wounded [[seven|I]] [[civilians|V]] in the city.").to_dict()
+    )
+    assert (answer["civilians"], answer["non_civilians"]) == (7, 0)
+    answer = event_benchmark().event_answer(
+        event_of("Shelling killed [[two|K]] [[civilians|V]] and wounded [[nine|I]] [[people|V]].").to_dict()
+    )
+    assert answer["civilians"] == 2
