@@ -25,7 +25,12 @@ Main event
      civilians killed") gives way to that total.
   5. An anchor with no victim ("35 dead" in a title) takes the totals of the first of the next
      ``LOOKAHEAD`` sentences whose totals of that outcome all name a victim and add up to it
-     ("29 fighters ... were killed along with six Nusra militants"), in its place.
+     ("29 fighters ... were killed along with six Nusra militants"), in its place, with the
+     anchor's sentence's other totals of the same figure left out; two totals of one figure and
+     compatible victims there are a toll said twice, not its parts (``_repeats_within``).
+  A child or woman total of the main event whose figure a sub-count of its totals gives again
+  (a run-on title's "10 children", then "Ten children were among at least 48") is that
+  sub-count, not a total (``_not_parts``).
 Totals, without double counting
   Per outcome, the main event's totals are summed by victim category. A total of the same
   outcome, a compatible category (equal, or either ``unknown`` / no victim) and an overlapping
@@ -233,7 +238,10 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
                 and sum(records[i].count.best for i in there) == records[anchor].count.best
                 and not _repeats_within(records, there)
             ):
-                return in_order(there)[0], in_order([i for i in members if i != anchor] + there)
+                # the anchor's sentence's other statements of the same figure are what is broken down
+                same = records[anchor].count.best
+                rest = [i for i in members if records[i].count.best != same]
+                return in_order(there)[0], in_order(rest + there)
     return anchor, in_order(members)
 
 
@@ -425,9 +433,25 @@ def _breakdown(text: str, records: Sequence[Record], anchor: int | None) -> set[
     return set()
 
 
+def _not_parts(records: Sequence[Record], members: list[int]) -> list[int]:
+    """The main event's totals less a child or woman total whose figure a sub-count of another of
+    them gives again (a title's "10 children", then "Ten children were among at least 48"): a
+    part said twice, counted as the sub-count."""
+
+    def figure(record: Record) -> tuple[str | None, str | None, int | None]:
+        return record.count.outcome, _category(record), record.count.best
+
+    parts = {
+        figure(r)
+        for r in records
+        if r.part_of is not None and _root(records, r.part_of) in members and _category(r) in (CHILD, WOMAN)
+    }
+    return [i for i in members if figure(records[i]) not in parts]
+
+
 def _totals(text: str, records: Sequence[Record], anchor: int | None, members: list[int]) -> dict[str, Toll]:
     tolls = {"killed": Toll(), "injured": Toll()}
-    taken, merged = _merge_repeats(records, members)
+    taken, merged = _merge_repeats(records, _not_parts(records, members))
     for index in taken:
         record = records[index]
         if record.count.outcome in tolls:

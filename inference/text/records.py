@@ -190,9 +190,11 @@ _OF_THE_DEAD = re.compile(
     r"|(?P<injured>wounded|injured|hurt|people wounded|people injured))\b",
     re.IGNORECASE,
 )
-# "three children were among at least 19 civilians killed": a part of the toll that follows.
+# "three children were among at least 19 civilians killed", a title's "6 children among 19 dead":
+# a part of the toll that follows.
 _AMONG_TOTAL = re.compile(
-    r"^\s+(?:[\w'\u2019-]+\s+){0,4}?(?:were|was|are|is)\s+(?:also\s+)?among\s+(?:the\s+)?$", re.IGNORECASE
+    r"^\s+(?:[\w'\u2019-]+\s+){0,4}?(?:(?:were|was|are|is)\s+(?:also\s+)?)?among\s+(?:the\s+)?$",
+    re.IGNORECASE,
 )
 _LIST_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*as well as)\s*$", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:posted|published|updated|breaking|by)\b", re.IGNORECASE)

@@ -338,3 +338,20 @@ def test_event_benchmark_scores_an_injured_only_report_by_its_injured() -> None:
         event_of("Shelling killed [[two|K]] [[civilians|V]] and wounded [[nine|I]] [[people|V]].").to_dict()
     )
     assert answer["civilians"] == 2
+
+
+def test_a_title_child_figure_said_again_as_part_of_the_toll_counts_once() -> None:
+    # a run-on feed: the title's "10 children" and "Ten children were among at least 48" are one figure
+    assert killed(
+        "Forces execute [[10|K]] [[children|V]] of alleged rebels Monitor AFP Saturday [[Ten|K]] "
+        "[[children|V]] were among [[at least 48|K]] [[people|V]] killed in a village this week."
+    ) == {**ZERO, "civilians": 48, "children": 10}
+
+
+def test_a_victimless_title_broken_down_later_is_not_added_to_its_parts() -> None:
+    assert killed(
+        "Air strikes kill [[42|K]] Monitor AFP Monday Strikes killed [[at least 42|K]] [[people|V]] in "
+        "the province on Sunday. The raids killed [[19|K]] [[people|V]] including [[six|K]] "
+        "[[children|V]] outside one town and another [[23|K]] [[people|V]] among them [[10|K]] "
+        "[[children|V]] in another."
+    ) == {**ZERO, "civilians": 42, "children": 16}

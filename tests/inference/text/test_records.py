@@ -574,3 +574,11 @@ def test_a_count_among_a_larger_toll_is_part_of_it():
         "on the village."
     )
     assert [(r["count"]["text"], r["part_of"]) for r in records] == [("Three", 1), ("at least 19", None)]
+
+
+def test_a_title_count_among_a_larger_toll_without_a_verb_is_part_of_it():
+    records = records_of("[[6|K]] [[children|V]] among [[19|K]] dead in regime bombing")
+    assert [(r["count"]["text"], r["part_of"], [v["text"] for v in r["victims"]]) for r in records] == [
+        ("6", 1, ["children"]),
+        ("19", None, []),
+    ]
