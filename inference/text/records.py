@@ -36,8 +36,9 @@ Perpetrators
   2. The nearest perpetrator to the left in the clause (the subject: "Gunmen killed 12").
   3. The nearest to the right in the clause.
   4. The nearest to the left in the sentence (a participle clause: "Rebels shelled the town,
-     killing 12"), unless the count is the subject of a coordinated clause of its own ("...,
-     and two more soldiers had died", "..., and the bodies of eight men were found"), then the
+     killing 12"), but not the perpetrator of an earlier count when this count is the subject of
+     a coordinated clause of its own ("southern forces killed eight fighters, and that two more
+     soldiers had died"; "the gunmen opened fire, and that dozens were injured" keeps them), then the
      nearest to the right in a clause with no count of its own ("12 died when gunmen opened
      fire"); at most 40 words away.
   A perpetrator on the left that is an appositive ("members of the Yan Sakai, a local vigilante
@@ -281,6 +282,7 @@ class _Linker:
         # a count coordinated with a sub-count ("including 29 civilians, 32 rebels and 24
         # soldiers") is one too, with the same total (``coordinated``: index -> previous member).
         self.members: dict[int, str] = {}
+        self.assigned: set[int] = set()  # perpetrators linked to a count already (text order)
         self.coordinated: dict[int, int] = {}
 
     def _locate(self, offset: int) -> int:
@@ -310,6 +312,7 @@ class _Linker:
             if not links[count.index].victims:
                 links[count.index].victims = self._other_victims(count, counts, links)
             links[count.index].perpetrators = self._perpetrators(count, counts)
+            self.assigned.update(links[count.index].perpetrators)
         return links
 
     # victims -----------------------------------------------------------------------------
@@ -462,14 +465,16 @@ class _Linker:
             for p in candidates
             if self._distance(count, p) <= MAX_FALLBACK_WORDS and not self._semicolon_between(count, p)
         ]
-        before = [] if self._opens_own_clause(count) else [p for p in near if p.end <= count.start]
+        before = [p for p in near if p.end <= count.start]
+        if self._opens_own_clause(count):  # its own toll: not the perpetrator of an earlier one
+            before = [p for p in before if p.index not in self.assigned]
         clauses_with_counts = {c.clause for c in counts if c.sentence == count.sentence}
         after = [p for p in near if p.start >= count.end and p.clause not in clauses_with_counts]
         return self._appositive_head(before) if before else (after[0] if after else None)
 
     def _opens_own_clause(self, count: _Entity) -> bool:
         """Whether the count is the subject of a coordinated clause ("..., and two more soldiers
-        died"), where the subject of the clause before does not carry over."""
+        died"), where the perpetrator of an earlier toll does not carry over."""
         start = self.clauses[count.sentence][count.clause][0]
         return count.clause > 0 and bool(_OWN_SUBJECT.match(self.text[start : count.start]))
 

@@ -582,3 +582,11 @@ def test_a_title_count_among_a_larger_toll_without_a_verb_is_part_of_it():
         ("6", 1, ["children"]),
         ("19", None, []),
     ]
+
+
+def test_a_clause_opened_by_a_count_keeps_a_subject_that_has_no_toll_of_its_own():
+    records = records_of(
+        "A spokesman said the [[gunmen|P]] opened fire on [[residents|V]] as they fled, and that "
+        "[[dozens|I]] of [[villagers|V]] were injured."
+    )
+    assert summary(records) == [("dozens", ["villagers"], ["gunmen"])]
