@@ -9,7 +9,8 @@ exact-match accuracy and the mean absolute error, and actor and cause accuracy, 
 baselines: the largest killed count in the text (per figure: the largest killed count whose victim
 is of that figure's kind, any civilian or unknown victim for civilians) and the majority class (the
 most frequent value of each field among the ``train`` articles). A null actor or cause is scored as
-FA-KES's ``unknown``. With ``--split dev`` (the default) the same table follows for ``train``, for
+FA-KES's ``unknown``; a report with no one killed is scored by its injured totals, as FA-KES codes it.
+With ``--split dev`` (the default) the same table follows for ``train``, for
 reference (the default model is trained on 250 of those articles' spans, so train is optimistic),
 with two more rows: the rules on the project's gold spans of the annotated train articles
 (``data/annotations/fakes/train.standoff.jsonl``), and a document classifier for actor and cause
@@ -78,7 +79,11 @@ def truth(row: dict[str, str]) -> dict[str, Any]:
 
 
 def event_answer(event: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = dict(event["killed"])
+    """The event as FA-KES codes it: the killed figures, or for a report with no one killed, the
+    injured ones (FA-KES's coders put an injured-only report's casualties in the same fields: all
+    5 such ``train`` articles are coded non-zero, 3 of them with exactly the injured totals)."""
+    killed = event["killed"]
+    out: dict[str, Any] = dict(killed if any(killed.values()) else event["injured"])
     out["actor"] = event["actor"] or UNKNOWN
     out["cause"] = event["cause"] or UNKNOWN
     return out

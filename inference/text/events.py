@@ -20,9 +20,17 @@ Main event
   3. The main event is the totals of the anchor's sentence, of both outcomes ("killing 12
      civilians and eight soldiers and wounding 30"). Other sentences' tolls are other incidents
      or a repetition and are not added ("On Tuesday a coalition strike killed 18 ...").
-  4. An anchor with no victim ("35 dead" in a title) takes the totals of the first of the next
+  4. A child or woman anchor whose figure the next ``LOOKAHEAD`` sentences give as a part of a
+     total ("killing civilians including three children. Three children were among at least 19
+     civilians killed") gives way to that total.
+  5. An anchor with no victim ("35 dead" in a title) takes the totals of the first of the next
      ``LOOKAHEAD`` sentences whose totals of that outcome all name a victim and add up to it
-     ("29 fighters ... were killed along with six Nusra militants"), in its place.
+     ("29 fighters ... were killed along with six Nusra militants"), in its place, with the
+     anchor's sentence's other totals of the same figure left out; two totals of one figure and
+     compatible victims there are a toll said twice, not its parts (``_repeats_within``).
+  A child or woman total of the main event whose figure a sub-count of its totals gives again
+  (a run-on title's "10 children", then "Ten children were among at least 48") is that
+  sub-count, not a total (``_not_parts``).
 Totals, without double counting
   Per outcome, the main event's totals are summed by victim category. A total of the same
   outcome, a compatible category (equal, or either ``unknown`` / no victim) and an overlapping
@@ -43,8 +51,13 @@ Categories
   ``nb_civilians`` includes children and women); ``combatant`` as non-civilians. A coordinated
   victim ("women and children") takes the first one's category.
 Sub-counts
-  Records whose ``part_of`` is a counted total (or a repeat of one, through ``same_event_as``)
-  add to children / women ("including three children"), once per value; a combatant sub-count
+  Records whose ``part_of`` is a counted total (or a repeat of one, through ``same_event_as``,
+  or the same figure of a compatible victim said again in another sentence: ``_repeat_of``) or
+  a total of the anchor's breakdown (``_breakdown``: the totals of one of the next ``LOOKAHEAD``
+  sentences that add up to the anchor's figure) add to children / women ("including three
+  children"), once per figure (a total "3 Children" and a sub-count "three children" are one);
+  a vague child or woman sub-count ("among them several children") adds nothing, as FA-KES's
+  coders code only stated figures; a combatant sub-count
   of a total of ``unknown`` victims ("40 people, including 12 soldiers") moves from civilians to
   non-civilians. A child, woman or combatant total in one of the ``AMONG_LOOKAHEAD`` sentences after the
   anchor's, in a sentence that says "among the dead" / "of those killed" / "among them", is a
@@ -207,6 +220,9 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
             else:  # the sub-count stands for its vague total
                 others = [i for i in totals if sentence[i] == sentence[anchor] and i != anchor]
                 return figure, in_order([*others, figure])
+    whole = _whole_of(records, anchor, sentence)
+    if whole is not None:
+        anchor = whole
     members = [i for i in totals if sentence[i] == sentence[anchor]]
     risen = _risen_toll(text, records, anchor, totals, bounds, sentence)
     if risen is not None:
@@ -220,9 +236,33 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
                 there
                 and all(_category(records[i]) is not None for i in there)
                 and sum(records[i].count.best for i in there) == records[anchor].count.best
+                and not _repeats_within(records, there)
             ):
-                return in_order(there)[0], in_order([i for i in members if i != anchor] + there)
+                # the anchor's sentence's other statements of the same figure are what is broken down
+                same = records[anchor].count.best
+                rest = [i for i in members if records[i].count.best != same]
+                return in_order(there)[0], in_order(rest + there)
     return anchor, in_order(members)
+
+
+def _whole_of(records: Sequence[Record], anchor: int, sentence: list[int]) -> int | None:
+    """For a child or woman anchor ("killing civilians including three children"), the total
+    that the same figure is said, in the next ``LOOKAHEAD`` sentences, to be a part of ("Three
+    children were among at least 19 civilians killed"), if any."""
+    mine = records[anchor]
+    if _category(mine) not in (CHILD, WOMAN):
+        return None
+    for index, record in enumerate(records):
+        if (
+            record.part_of is not None
+            and sentence[anchor] < sentence[index] <= sentence[anchor] + LOOKAHEAD
+            and record.count.outcome == mine.count.outcome
+            and record.count.best == mine.count.best
+            and _category(record) == _category(mine)
+            and _is_total(records[record.part_of])
+        ):
+            return record.part_of
+    return None
 
 
 def _risen_toll(
@@ -340,29 +380,107 @@ def _sub_counts(
     return parts
 
 
+def _repeat_of(records: Sequence[Record], index: int, taken: list[int]) -> int | None:
+    """The counted total that ``records[index]`` repeats in another sentence ("bringing the
+    number killed to 45" after "At least 45 people have been killed"): same outcome and figure,
+    a compatible victim."""
+    record = records[index]
+    return next(
+        (
+            t
+            for t in taken
+            if records[t].count.outcome == record.count.outcome
+            and records[t].count.best == record.count.best
+            and _compatible(_category(records[t]), _category(record))
+        ),
+        None,
+    )
+
+
+def _repeats_within(records: Sequence[Record], indices: list[int]) -> bool:
+    """Whether two of the totals give one figure for compatible victims ("At least 10 civilians
+    ... about ten casualties"): a toll said twice, not the parts of a larger one."""
+    return any(
+        records[a].count.best == records[b].count.best
+        and _compatible(_category(records[a]), _category(records[b]))
+        for n, a in enumerate(indices)
+        for b in indices[n + 1 :]
+    )
+
+
+def _breakdown(text: str, records: Sequence[Record], anchor: int | None) -> set[int]:
+    """The totals of the first of the ``LOOKAHEAD`` sentences after the anchor's whose totals of
+    its outcome, two or more, add up to the anchor's figure: the toll broken down by place or
+    time ("18 killed ... Eleven civilians ... and seven others ..."), whose sub-counts are the
+    anchor's."""
+    if anchor is None or records[anchor].count.best is None:
+        return set()
+    bounds = sentence_bounds(text)
+    first = _sentence_of(bounds, records[anchor].count.start)
+    outcome = records[anchor].count.outcome
+    for number in range(first + 1, first + LOOKAHEAD + 1):
+        there = {
+            i
+            for i, r in enumerate(records)
+            if _is_total(r) and r.count.outcome == outcome and _sentence_of(bounds, r.count.start) == number
+        }
+        if (
+            len(there) > 1
+            and sum(records[i].count.best for i in there) == records[anchor].count.best
+            and not _repeats_within(records, sorted(there))
+        ):
+            return there
+    return set()
+
+
+def _not_parts(records: Sequence[Record], members: list[int]) -> list[int]:
+    """The main event's totals less a child or woman total whose figure a sub-count of another of
+    them gives again (a title's "10 children", then "Ten children were among at least 48"): a
+    part said twice, counted as the sub-count."""
+
+    def figure(record: Record) -> tuple[str | None, str | None, int | None]:
+        return record.count.outcome, _category(record), record.count.best
+
+    parts = {
+        figure(r)
+        for r in records
+        if r.part_of is not None and _root(records, r.part_of) in members and _category(r) in (CHILD, WOMAN)
+    }
+    return [i for i in members if figure(records[i]) not in parts]
+
+
 def _totals(text: str, records: Sequence[Record], anchor: int | None, members: list[int]) -> dict[str, Toll]:
     tolls = {"killed": Toll(), "injured": Toll()}
-    taken, merged = _merge_repeats(records, members)
+    taken, merged = _merge_repeats(records, _not_parts(records, members))
     for index in taken:
         record = records[index]
         if record.count.outcome in tolls:
             _add(tolls[record.count.outcome], _category(record), record.count.best)
 
+    breakdown = _breakdown(text, records, anchor)
+
     def counted(index: int) -> int | None:
         index = _root(records, index)
         index = merged.get(index, index)
-        return index if index in taken else None
+        if index in taken:
+            return index
+        if index in breakdown:  # "18 killed ... Eleven including four children ... and seven"
+            return counted(anchor) if anchor is not None and anchor != index else None
+        return _repeat_of(records, index, taken)
 
-    seen: set[tuple[str, int, int]] = set()
+    # a child or woman figure counted once, as a total ("3 Children Killed") or a sub-count
+    seen = {(records[i].count.outcome, _category(records[i]), records[i].count.best) for i in taken}
     for record, parent in _sub_counts(text, records, anchor, members, counted):
         value, category = record.count.best, _category(record)
         toll = tolls.get(record.count.outcome)
         if value is None or toll is None or category == _category(records[parent]):
             continue
         if category in (CHILD, WOMAN):
-            if (category, value, parent) in seen:  # the same sub-count said twice
+            if _is_vague(record):  # "among them several children": no figure to code
                 continue
-            seen.add((category, value, parent))
+            if (record.count.outcome, category, value) in seen:  # the same figure said twice
+                continue
+            seen.add((record.count.outcome, category, value))
             if category == CHILD:
                 toll.children += value
             else:

@@ -24,7 +24,8 @@ Victims
      sentence ("killing nine people and wounding 17 others"); sub-counts ("including three
      children", "among them two women") are skipped when looking for that previous count.
   3. Otherwise the nearest victim in the same clause that no count owns and that is not a
-     sub-group ("including a child") ("the civilian toll rose to 45"), unless the previous
+     sub-group ("including a child", "with children among the dead") ("the civilian toll rose
+     to 45"), unless the previous
      count of the sentence stands between them.
   4. Otherwise, ellipsis: the victims of the previous count in the sentence ("killed two
      policemen and wounded five").
@@ -35,9 +36,19 @@ Perpetrators
   2. The nearest perpetrator to the left in the clause (the subject: "Gunmen killed 12").
   3. The nearest to the right in the clause.
   4. The nearest to the left in the sentence (a participle clause: "Rebels shelled the town,
-     killing 12"), then the nearest to the right in a clause with no count of its own
-     ("12 died when gunmen opened fire"); at most 40 words away.
-  Perpetrators coordinated with the chosen one are added ("Russian and Syrian warplanes").
+     killing 12"), but not the perpetrator of an earlier count when this count is the subject of
+     a coordinated clause of its own ("southern forces killed eight fighters, and that two more
+     soldiers had died"; "the gunmen opened fire, and that dozens were injured" keeps them), then the
+     nearest to the right in a clause with no count of its own ("12 died when gunmen opened
+     fire"); at most 40 words away.
+  A perpetrator on the left that is an appositive ("members of the Yan Sakai, a local vigilante
+  force, killed") gives way to the name it describes. Perpetrators coordinated with the chosen
+  one are added ("Russian and Syrian warplanes"), and so is a name's acronym in brackets
+  ("Syrian Democratic Forces (SDF)", guideline D5) and, for a bare "the militia", the earlier
+  perpetrator of the sentence with that head word ("the Rapid Support militia"). A perpetrator
+  of the sentence that "claimed responsibility" / "claimed the attack" / "said it carried out"
+  it (guideline D8) is the perpetrator of the sentence's counts that have none, across a
+  semicolon too, and is added beside an "its fighters" / "their forces".
 Sub-counts
   A count introduced by "including", "among them", "of whom" or followed by "of them" gets
   ``part_of``: the index of the record of the total it belongs to (the previous count of the
@@ -47,6 +58,8 @@ Sub-counts
   the same ``part_of``. "N of the dead / of those killed / of the wounded" is a part of the
   nearest earlier body toll of that outcome, in any sentence, that is not smaller; it takes only
   a perpetrator its clause marks as the agent ("by X"), never a subject nearby.
+  "N X were among M ..." ("three children were among at least 19 civilians killed") is a part
+  of the count M that follows.
 Headline
   A count in the headline (the first one or two short lines without a full stop, after a
   "Posted on ... by ..." line if there is one) that agrees
@@ -102,6 +115,9 @@ _ABBREVIATIONS = {
 _SENTENCE_STARTERS = {
     "The", "A", "An", "Another", "It", "He", "She", "They", "We", "I", "In", "On", "At", "But", "This",
     "That", "These", "Those", "There", "Some", "Many", "Most", "His", "Her", "Their", "Its", "Also",
+    # a toll opening a sentence after "3 a.m." or "the U.N.": "3 a.m. Three of the dead were ..."
+    "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Dozens",
+    "Hundreds", "Several",
 }  # fmt: skip
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]?[A-Z0-9])")
 _CLAUSE_BREAK = re.compile(
@@ -137,6 +153,26 @@ _COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*or|,?\s*as well as|&)\s*$", 
 _COORDINATION_WITH_ATTACK = re.compile(
     r"^(?:\s+" + _ATTACK + r")?\s*(?:,|,?\s*and|,?\s*or|,?\s*as well as)\s*(?:the\s+)?$", re.IGNORECASE
 )
+# D5: "Syrian Democratic Forces (SDF)": a name and its acronym in brackets are one actor.
+_ACRONYM = re.compile(r"^\s*\(\s*$")
+# D8: "X claimed responsibility", "X said it carried out the attack": X is the perpetrator of the
+# sentence's tolls, even across a semicolon ("17 were killed; ISKP claimed responsibility").
+_CLAIM_AFTER = re.compile(
+    r"^\s+(?:\w+\s+){0,2}?(?:claim(?:ed|s|ing)?\s+(?:responsibility|the\s+(?:attack|bombing|strike|killing)s?)"
+    r"|said\s+it\s+(?:had\s+)?(?:carried\s+out|planted|was\s+behind|staged))\b",
+    re.IGNORECASE,
+)
+_DEFINITE = re.compile(r"\bthe\s+$", re.IGNORECASE)
+_POSSESSED = re.compile(r"\b(?:its|their)\s+$", re.IGNORECASE)
+# "..., and the bodies of eight men were found": the count opens a coordinated clause of its own
+# as its subject, so the earlier clause's subject is not its perpetrator.
+_OWN_SUBJECT = re.compile(
+    r"^[\s,;]*(?:and|but|while|whereas|although|though)\s+(?:that\s+)?"
+    r"(?:the\s+bodies\s+of\s+|another\s+|a\s+further\s+)?$",
+    re.IGNORECASE,
+)
+# "members of the Yan Sakai, a local vigilante force, killed": the appositive describes the subject.
+_APPOSITIVE_GAP = re.compile(r"^\s*,\s*(?:(?:a|an|the)\s+)?$", re.IGNORECASE)
 _ELLIPSIS_WORD = re.compile(r"^\s+(?:others|other|more)\b", re.IGNORECASE)
 # "including three children", "among them a child": a part of a group named before, not the group.
 _MEMBER_BEFORE = re.compile(
@@ -144,10 +180,21 @@ _MEMBER_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _MEMBER_AFTER = re.compile(r"^\s+of\s+(?:them|whom)\b", re.IGNORECASE)
+# "with children among the casualties", "children and women were among those killed": a part of
+# the dead, never the category of a count nearby.
+_AMONG_AFTER = re.compile(
+    r"^(?:\s*(?:,|and|or)\s*[\w-]+)*\s+(?:(?:were|was|are|is)\s+)?among\b", re.IGNORECASE
+)
 # "four of the dead were police officers": a part of a toll given before, anywhere in the text.
 _OF_THE_DEAD = re.compile(
     r"^\s+of\s+(?:the|those)\s+(?:(?P<killed>dead|killed|victims|fatalities|people killed)"
     r"|(?P<injured>wounded|injured|hurt|people wounded|people injured))\b",
+    re.IGNORECASE,
+)
+# "three children were among at least 19 civilians killed", a title's "6 children among 19 dead":
+# a part of the toll that follows.
+_AMONG_TOTAL = re.compile(
+    r"^\s+(?:[\w'\u2019-]+\s+){0,4}?(?:(?:were|was|are|is)\s+(?:also\s+)?)?among\s+(?:the\s+)?$",
     re.IGNORECASE,
 )
 _LIST_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*as well as)\s*$", re.IGNORECASE)
@@ -230,10 +277,12 @@ class _Linker:
         for entity in self.entities:
             entity.sentence = self._locate(entity.start)
             entity.clause = self._locate_clause(entity.sentence, entity.start)
-        # sub-counts: count index -> "listed" (including / among them / of them) or "of the dead";
+        # sub-counts: count index -> "listed" (including / among them / of them), "of the dead" or
+        # "among" ("three children were among 19 killed");
         # a count coordinated with a sub-count ("including 29 civilians, 32 rebels and 24
         # soldiers") is one too, with the same total (``coordinated``: index -> previous member).
         self.members: dict[int, str] = {}
+        self.assigned: set[int] = set()  # perpetrators linked to a count already (text order)
         self.coordinated: dict[int, int] = {}
 
     def _locate(self, offset: int) -> int:
@@ -263,6 +312,7 @@ class _Linker:
             if not links[count.index].victims:
                 links[count.index].victims = self._other_victims(count, counts, links)
             links[count.index].perpetrators = self._perpetrators(count, counts)
+            self.assigned.update(links[count.index].perpetrators)
         return links
 
     # victims -----------------------------------------------------------------------------
@@ -302,6 +352,7 @@ class _Linker:
             for v in self._same_sentence(count, VICTIM_TYPE)
             if v.owner is None
             and not self._is_member(v)
+            and not _AMONG_AFTER.match(self.text[v.end : v.end + 60])
             and v.clause == count.clause
             and self._distance(count, v) <= MAX_UNOWNED_VICTIM_WORDS
         ]
@@ -317,8 +368,16 @@ class _Linker:
         for position, count in enumerate(counts):
             after = self.text[count.end : count.end + 40]
             dead = _OF_THE_DEAD.match(after)
+            following = counts[position + 1] if position + 1 < len(counts) else None
             if self._is_member(count) or _MEMBER_AFTER.match(after):
                 self.members[count.index] = "listed"
+            elif (
+                following is not None
+                and following.sentence == count.sentence
+                and following.outcome == count.outcome
+                and _AMONG_TOTAL.match(self.text[count.end : following.start])
+            ):
+                self.members[count.index] = "among"
             elif dead and (dead.group("killed") is not None) == (count.outcome == "killed"):
                 self.members[count.index] = "of the dead"
             elif position:
@@ -343,6 +402,8 @@ class _Linker:
         if count.index in self.coordinated:
             first = next(c for c in counts if c.index == self.coordinated[count.index])
             return self.part_of(first, counts)
+        if kind == "among":
+            return counts.index(count) + 1
         value = parse_count(self.text[count.start : count.end]).get("best")
         headline = headline_end(self.text)
         for position in range(counts.index(count) - 1, -1, -1):
@@ -369,37 +430,82 @@ class _Linker:
 
     def _perpetrators(self, count: _Entity, counts: list[_Entity]) -> list[int]:
         candidates = self._same_sentence(count, PERPETRATOR)
+        chosen = self._chosen_perpetrator(count, counts, candidates)
+        group = self._coordinated(chosen, candidates) if chosen else []
+        if chosen is not None:
+            group += self._antecedents(chosen, candidates)
+        claimants = [p for p in candidates if _CLAIM_AFTER.match(self.text[p.end : p.end + 60])]
+        if claimants and (not group or any(self._is_possessed(p) for p in group)):
+            group += self._coordinated(claimants[0], candidates)  # D8: "X claimed responsibility"
+        unique = {p.index: p for p in group}.values()
+        return [p.index for p in sorted(unique, key=lambda e: e.start)]
+
+    def _chosen_perpetrator(
+        self, count: _Entity, counts: list[_Entity], candidates: list[_Entity]
+    ) -> _Entity | None:
         in_clause = [p for p in candidates if p.clause == count.clause]
         left = [p for p in in_clause if p.end <= count.start]
         right = [p for p in in_clause if p.start >= count.end]
-        chosen: _Entity | None = None
         if self.members.get(count.index) == "of the dead":
             # "30 of the dead were officers" describes victims counted before: only an agent
             # the clause marks for it ("... were killed by X"), never a nearby subject.
             marked = [p for p in right if self._is_marked_agent(p)]
-            return [p.index for p in self._coordinated(marked[0], candidates)] if marked else []
+            return marked[0] if marked else None
         # An agent to the right ("killed by X") wins, unless another count stands between and
         # this count has its own subject on the left ("Rebels killed 5 ... and 12 were killed by X").
         between = right and any(count.end <= c.start < right[0].start for c in counts)
         if right and self._is_marked_agent(right[0]) and not (left and between):
-            chosen = right[0]
-        elif left:
-            chosen = left[-1]
-        elif right:
-            chosen = right[0]
-        else:
-            near = [
-                p
-                for p in candidates
-                if self._distance(count, p) <= MAX_FALLBACK_WORDS and not self._semicolon_between(count, p)
-            ]
-            before = [p for p in near if p.end <= count.start]
-            clauses_with_counts = {c.clause for c in counts if c.sentence == count.sentence}
-            after = [p for p in near if p.start >= count.end and p.clause not in clauses_with_counts]
-            chosen = before[-1] if before else (after[0] if after else None)
-        if chosen is None:
+            return right[0]
+        if left:
+            return self._appositive_head(left)
+        if right:
+            return right[0]
+        near = [
+            p
+            for p in candidates
+            if self._distance(count, p) <= MAX_FALLBACK_WORDS and not self._semicolon_between(count, p)
+        ]
+        before = [p for p in near if p.end <= count.start]
+        if self._opens_own_clause(count):  # its own toll: not the perpetrator of an earlier one
+            before = [p for p in before if p.index not in self.assigned]
+        clauses_with_counts = {c.clause for c in counts if c.sentence == count.sentence}
+        after = [p for p in near if p.start >= count.end and p.clause not in clauses_with_counts]
+        return self._appositive_head(before) if before else (after[0] if after else None)
+
+    def _opens_own_clause(self, count: _Entity) -> bool:
+        """Whether the count is the subject of a coordinated clause ("..., and two more soldiers
+        died"), where the perpetrator of an earlier toll does not carry over."""
+        start = self.clauses[count.sentence][count.clause][0]
+        return count.clause > 0 and bool(_OWN_SUBJECT.match(self.text[start : count.start]))
+
+    def _appositive_head(self, left: list[_Entity]) -> _Entity:
+        """The nearest perpetrator on the left, or the one it stands in apposition to
+        ("members of the Yan Sakai, a local vigilante force, killed ...")."""
+        chosen = left[-1]
+        if (
+            len(left) > 1
+            and _APPOSITIVE_GAP.match(self.text[left[-2].end : chosen.start])
+            and self.text[chosen.end :].lstrip().startswith(",")
+        ):
+            return left[-2]
+        return chosen
+
+    def _antecedents(self, chosen: _Entity, candidates: list[_Entity]) -> list[_Entity]:
+        """For "the militia", the earlier perpetrator of the sentence it takes up ("the Rapid
+        Support militia"): same head word, the anaphor a single word after "the"."""
+        name = self.text[chosen.start : chosen.end].lower()
+        if " " in name or not _DEFINITE.search(self.text[max(0, chosen.start - 5) : chosen.start]):
             return []
-        return [p.index for p in self._coordinated(chosen, candidates)]
+        earlier = [
+            p
+            for p in candidates
+            if p.end <= chosen.start and self.text[p.start : p.end].lower().split()[-1] == name
+        ]
+        return earlier[-1:]
+
+    def _is_possessed(self, perpetrator: _Entity) -> bool:
+        """ "its fighters", "their forces": the owner is named elsewhere (D8)."""
+        return bool(_POSSESSED.search(self.text[max(0, perpetrator.start - 8) : perpetrator.start]))
 
     def _semicolon_between(self, a: _Entity, b: _Entity) -> bool:
         """A semicolon joins independent clauses: a subject does not carry over it."""
@@ -420,7 +526,8 @@ class _Linker:
             while 0 <= index < len(candidates):
                 other = candidates[index]
                 left, right = (other, edge) if step < 0 else (edge, other)
-                if not _COORDINATION_WITH_ATTACK.match(self.text[left.end : right.start]):
+                gap = self.text[left.end : right.start]
+                if not (_COORDINATION_WITH_ATTACK.match(gap) or _ACRONYM.match(gap)):
                     break
                 group.append(other)
                 edge = other

@@ -222,7 +222,7 @@ def test_extract_events_matches_build_event(tiny_model: Path) -> None:
         assert result["event"] == build_event(text, typed.entities, typed.records or []).to_dict()
 
 
-def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: Path) -> None:
+def event_benchmark():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -231,6 +231,11 @@ def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: 
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: Path) -> None:
+    module = event_benchmark()
     said: list[str] = []
     assert module.main(["--model", "no-model", "--fakes-dir", str(tmp_path)], log=said.append) == 0
     assert "not found" in said[-1] and "skipped" in said[-1]
@@ -276,3 +281,77 @@ def test_combatants_among_the_dead_move_from_civilians_to_non_civilians() -> Non
         "and [[11|K]] [[fighters|V]] were among the dead, the monitor said."
     )
     assert killed(markup) == {"civilians": 59, "children": 12, "women": 0, "non_civilians": 11}
+
+
+def test_children_among_the_dead_are_not_the_category_of_a_toll() -> None:
+    # "with children among the casualties" names part of the dead, not who the 20 are
+    assert killed(
+        "The number of [[civilians|V]] killed in the strike has risen to [[20|K]] with [[children|V]] "
+        "among the casualties, media reported."
+    ) == {**ZERO, "civilians": 20}
+    assert killed(
+        "A bomb killed [[at least 44|K]] [[people|V]] in the city. The monitor gave a toll of [[48|K]] dead "
+        "adding that [[children|V]] and [[women|V]] were among those killed."
+    ) == {**ZERO, "civilians": 44}
+
+
+def test_a_sub_count_of_a_later_repetition_of_the_toll_counts() -> None:
+    # "five of the dead" belongs to the 45 of the third sentence, the same toll as the anchor's
+    assert killed(
+        "[[At least 45|K]] [[people|V]] have been killed in the city in the last 24 hours. Strikes killed "
+        "[[12|K]] [[civilians|V]] on Monday, bringing the number killed in 24 hours to [[45|K]]. The "
+        "monitor said [[five|K]] of the dead were [[children|V]]."
+    ) == {**ZERO, "civilians": 45, "children": 5}
+
+
+def test_sub_counts_of_a_breakdown_of_the_toll_count() -> None:
+    # 18 = 11 + 7: the next sentence breaks the title's toll down, with its own sub-counts
+    assert killed(
+        "Air raids kill [[18|K]] [[civilians|V]] in the city\n"
+        '"[[Eleven|K]] [[civilians|V]] including [[four|K]] [[children|V]] were killed after midnight and '
+        '[[seven|K]] others were killed in another district" the monitor said.'
+    ) == {**ZERO, "civilians": 18, "children": 4}
+
+
+def test_children_among_a_larger_toll_are_a_sub_count_of_it() -> None:
+    assert killed(
+        "[[Three|K]] [[children|V]] were among [[at least 19|K]] [[civilians|V]] killed in an air raid."
+    ) == {**ZERO, "civilians": 19, "children": 3}
+
+
+def test_children_named_before_their_toll_give_way_to_it() -> None:
+    # the lead names only the children ("killing civilians including three children"); the toll
+    # they are part of follows
+    assert killed(
+        "An air raid hit a village, killing [[civilians|V]] including [[three|K]] [[children|V]]. "
+        "[[Three|K]] [[children|V]] were among [[at least 19|K]] [[civilians|V]] killed in the raid."
+    ) == {**ZERO, "civilians": 19, "children": 3}
+
+
+def test_event_benchmark_scores_an_injured_only_report_by_its_injured() -> None:
+    # FA-KES's coders put an injured-only report's casualties in its figures
+    answer = event_benchmark().event_answer(
+        event_of("Rocket fire wounded [[seven|I]] [[civilians|V]] in the city.").to_dict()
+    )
+    assert (answer["civilians"], answer["non_civilians"]) == (7, 0)
+    answer = event_benchmark().event_answer(
+        event_of("Shelling killed [[two|K]] [[civilians|V]] and wounded [[nine|I]] [[people|V]].").to_dict()
+    )
+    assert answer["civilians"] == 2
+
+
+def test_a_title_child_figure_said_again_as_part_of_the_toll_counts_once() -> None:
+    # a run-on feed: the title's "10 children" and "Ten children were among at least 48" are one figure
+    assert killed(
+        "Forces execute [[10|K]] [[children|V]] of alleged rebels Monitor AFP Saturday [[Ten|K]] "
+        "[[children|V]] were among [[at least 48|K]] [[people|V]] killed in a village this week."
+    ) == {**ZERO, "civilians": 48, "children": 10}
+
+
+def test_a_victimless_title_broken_down_later_is_not_added_to_its_parts() -> None:
+    assert killed(
+        "Air strikes kill [[42|K]] Monitor AFP Monday Strikes killed [[at least 42|K]] [[people|V]] in "
+        "the province on Sunday. The raids killed [[19|K]] [[people|V]] including [[six|K]] "
+        "[[children|V]] outside one town and another [[23|K]] [[people|V]] among them [[10|K]] "
+        "[[children|V]] in another."
+    ) == {**ZERO, "civilians": 42, "children": 16}

@@ -508,3 +508,85 @@ def test_evaluate_reports_records_when_gold_relations_exist(tiny_model, tmp_path
     report = json.loads(report_path.read_text())
     assert report["records"]["gold_spans"]["records"]["f1"] >= 0.9
     assert set(report["records"]["predicted_spans"]["links"]["per_type"]) == {"victim", "perpetrator"}
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        (  # D5: a name and its acronym in brackets are one perpetrator, both linked
+            "[[Fighters from the Group for the Support of Islam and Muslims|P]] ([[JNIM|P]]) killed "
+            "[[at least 27|K]] [[civilians|V]] on the road.",
+            [
+                (
+                    "at least 27",
+                    ["civilians"],
+                    ["Fighters from the Group for the Support of Islam and Muslims", "JNIM"],
+                )
+            ],
+        ),
+        (  # D8: "X claimed responsibility" names the perpetrator across a semicolon
+            "In one attack, a bombing at a mosque, [[at least 17|K]] [[worshippers|V]] were killed "
+            "and [[22|I]] injured; [[ISKP|P]] claimed responsibility.",
+            [("at least 17", ["worshippers"], ["ISKP"]), ("22", ["worshippers"], ["ISKP"])],
+        ),
+        (  # D8: the claimant and "its fighters" are both linked
+            "[[ISWAP|P]] later claimed responsibility in a statement, saying its [[fighters|P]] had "
+            "killed [[30|K]] [[soldiers|V]].",
+            [("30", ["soldiers"], ["ISWAP", "fighters"])],
+        ),
+        (  # a count that is the subject of its own coordinated clause takes no earlier subject
+            "In May, [[gunmen|P]] killed [[11|K]] [[people|V]] at a gathering, and the bodies of "
+            "[[eight|K]] [[men|V]] were found in a ravine in August.",
+            [("11", ["people"], ["gunmen"]), ("eight", ["men"], [])],
+        ),
+        (
+            "A spokesman said [[southern forces|P]] had killed [[eight|K]] [[AQAP fighters|V]], and "
+            "that [[two|K]] more [[soldiers|V]] had died when their vehicle hit a roadside bomb.",
+            [("eight", ["AQAP fighters"], ["southern forces"]), ("two", ["soldiers"], [])],
+        ),
+        (  # an appositive ", a local vigilante force," does not replace the subject it describes
+            "In the incident [[members of the Yan Sakai|P]], a [[local vigilante force|P]], killed "
+            "[[nine|K]] [[Fulani herders|V]] at a market.",
+            [("nine", ["Fulani herders"], ["members of the Yan Sakai"])],
+        ),
+        (  # "the militia" takes up the actor named earlier in the sentence: both are linked
+            "The ministry condemns the massacre committed by the terrorist [[Rapid Support militia|P]] "
+            "in the village, where the [[militia|P]] killed [[more than 80|K]] [[citizens|V]].",
+            [("more than 80", ["citizens"], ["Rapid Support militia", "militia"])],
+        ),
+    ],
+)
+def test_perpetrator_links_follow_the_guidelines(markup, expected):
+    assert summary(records_of(markup)) == expected
+
+
+def test_a_time_before_a_capitalised_number_ends_the_sentence():
+    text = "Aircraft bombed houses at around 3 a.m. Three of the dead were children, he said."
+    assert [text[a:b].strip() for a, b in sentence_bounds(text)] == [
+        "Aircraft bombed houses at around 3 a.m.",
+        "Three of the dead were children, he said.",
+    ]
+
+
+def test_a_count_among_a_larger_toll_is_part_of_it():
+    records = records_of(
+        "[[Three|K]] [[children|V]] were among [[at least 19|K]] [[civilians|V]] killed in an air raid "
+        "on the village."
+    )
+    assert [(r["count"]["text"], r["part_of"]) for r in records] == [("Three", 1), ("at least 19", None)]
+
+
+def test_a_title_count_among_a_larger_toll_without_a_verb_is_part_of_it():
+    records = records_of("[[6|K]] [[children|V]] among [[19|K]] dead in regime bombing")
+    assert [(r["count"]["text"], r["part_of"], [v["text"] for v in r["victims"]]) for r in records] == [
+        ("6", 1, ["children"]),
+        ("19", None, []),
+    ]
+
+
+def test_a_clause_opened_by_a_count_keeps_a_subject_that_has_no_toll_of_its_own():
+    records = records_of(
+        "A spokesman said the [[gunmen|P]] opened fire on [[residents|V]] as they fled, and that "
+        "[[dozens|I]] of [[villagers|V]] were injured."
+    )
+    assert summary(records) == [("dozens", ["villagers"], ["gunmen"])]
