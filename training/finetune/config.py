@@ -67,6 +67,9 @@ class TrainConfig:
     # The last N of those articles are not trained on: they join dev in tuning the minimum span
     # scores, so that the thresholds see real reporting (the corpus dev split holds none).
     fakes_calibration_documents: int = 0
+    # Each FA-KES article is trained on this many times an epoch (its augmented copies once): real
+    # reporting weighed against the larger invented corpus.
+    fakes_repeat: int = 1
     # Where the tokenized training windows are cached (datasets' Arrow files, by fingerprint of the
     # data, tokenizer and window settings); None = ``.windows-cache`` beside the output directory.
     cache_dir: str | None = None
@@ -232,6 +235,7 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
             "attention_dropout must be null or from 0 up to but not including 1",
         ),
         (config.fakes_max_documents >= 0, "fakes_max_documents must be >= 0 (0 = all)"),
+        (config.fakes_repeat >= 1, "fakes_repeat must be at least 1"),
         (config.fakes_calibration_documents >= 0, "fakes_calibration_documents must be >= 0"),
         (
             (config.fakes_dir is None) == (config.fakes_annotations is None),

@@ -508,14 +508,16 @@ def training_documents(
     extra = [document for _, documents in extra_files for document in documents]
     originals = chosen + extra + fakes
     documents = augment(originals, config.augment_strip_punctuation, config.seed, config.augment_feed)
+    repeats = fakes * (config.fakes_repeat - 1)
     counts = {
         "train_file_documents": len(corpus),
         "train_fraction_documents": len(chosen),
         "extra_train_documents": [{"path": path, "documents": len(docs)} for path, docs in extra_files],
         "fakes": fakes_data(config, fakes),
         "augmented_copies": len(documents) - len(originals),
+        **({"fakes_repeated": len(repeats)} if repeats else {}),
     }
-    return documents, counts, calibration
+    return documents + repeats, counts, calibration
 
 
 def split_calibration(

@@ -193,3 +193,20 @@ def test_the_last_articles_can_tune_minimum_scores_instead_of_training(
     with pytest.raises(ConfigError, match="only 2 FA-KES articles are used: nothing would be left"):
         train(config, tmp_path / "b" / "model", log=said.append)
     assert not (tmp_path / "b" / "model").exists()
+
+
+def test_fakes_repeat_trains_on_each_article_that_many_times(
+    fakes_dir: Path, tmp_path: Path, tiny_base: Path
+) -> None:
+    from training.finetune.config import load_config
+    from training.finetune.train import training_documents
+
+    (tmp_path / "standoff.jsonl").write_text(standoff_line("101", [COUNT]) + standoff_line("102", [PERP]))
+    paths = {"fakes_dir": "../fa-kes", "fakes_annotations": "../standoff.jsonl"}
+    once, counts_once, _ = training_documents(load_config(tiny_config(tmp_path, tiny_base, **paths)), print)
+    paths = {"fakes_dir": str(fakes_dir), "fakes_annotations": str(tmp_path / "standoff.jsonl")}
+    config = load_config(tiny_config(tmp_path / "b", tiny_base, **paths, fakes_repeat=3))
+    thrice, counts, _ = training_documents(config, print)
+    assert len(thrice) == len(once) + 2 * 2
+    assert [d.id for d in thrice].count("101") == 3 and counts["fakes_repeated"] == 4
+    assert "fakes_repeated" not in counts_once
