@@ -3,7 +3,16 @@ sending ~500-word reports for ``--seconds``, the p50/p90/p99 latency of the answ
 throughput, 503 rejections (counted apart from errors) and the server's resident memory (all its
 processes: the parent and every ``--workers`` worker).
 
-Starts ``conflict-ie serve`` once as a subprocess on 127.0.0.1 (a free port), runs the levels one
+First, in this process and before the server starts, the baseline the throughput is judged against:
+``Extractor.extract_records`` (what ``/extract`` runs: entities and records) called on the same
+reports ``--baseline-batch`` at a time (default 16) for ``--baseline-seconds``, with the model,
+device, precision, windows per forward pass and CPU threads the server gets (read from the same
+``serve`` options; ``auto`` resolves to the same choice, checked against the server's ``/health``).
+With ``--workers N`` the baseline is one process with the threads of all N workers together, and each
+level's throughput is that of all workers together: the share says what serving costs over calling
+the library in batches on the same cores.
+
+Then starts ``conflict-ie serve`` once as a subprocess on 127.0.0.1 (a free port), runs the levels one
 after another (each after a short unmeasured warm-up), then stops it with SIGTERM. Beside the
 measured figures it gives the arithmetic bound (``roofline.py``): with N clients that each wait for
 their answer, the mean latency can be no lower than N reports' encoder FLOPs divided by this
@@ -11,12 +20,15 @@ machine's float32 matrix-multiply rate, whatever the server does. Prints a markd
 writes the JSON. Usage:
 
     .venv/bin/python benchmarks/bench_service.py --model runs/default/model [--clients 1 4 16 64]
-        [--seconds 60] [--workers 2]
+        [--seconds 60] [--baseline-seconds 60] [--baseline-batch 16] [--workers 2]
+        [--serve-arg=--precision --serve-arg=fp32]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import itertools
 import os
 import re
 import signal
@@ -29,14 +41,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from roofline import encoder_flops, gemm_gflops, window_lengths
-
-from inference.atomic import write_json
-from inference.model_dir import load_tokenizer, read_settings
-from training.corpus.store import load_documents
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+import httpx  # noqa: E402
+from roofline import encoder_flops, gemm_gflops, window_lengths  # noqa: E402
+
+from inference.atomic import write_json  # noqa: E402
+from inference.model_dir import load_tokenizer, read_settings  # noqa: E402
+from inference.service.workers import resolve_workers  # noqa: E402
+from training.cli import build_parser  # noqa: E402
+from training.corpus.store import load_documents  # noqa: E402
+
 FAKES_GOLD = ROOT.parent / "shared" / "datasets" / "fa-kes" / "gold-dev.jsonl"
 TEST_SPLIT = ROOT / "data" / "annotations" / "test.jsonl"
 _WORD = re.compile(r"\S+")
@@ -100,8 +116,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
-def arithmetic_bound(model_dir: Path, reports: list[str], clients: int) -> dict[str, float]:
-    """The float32 arithmetic limit of serving ``reports`` with this model on this machine."""
+def arithmetic_bound(model_dir: Path, reports: list[str], clients: list[int]) -> dict[int, dict[str, float]]:
+    """The float32 arithmetic limit of serving ``reports`` with this model on this machine, for each
+    number of clients (the GEMM rate is measured once)."""
     from transformers import AutoConfig
 
     settings = read_settings(model_dir)
@@ -111,11 +128,87 @@ def arithmetic_bound(model_dir: Path, reports: list[str], clients: int) -> dict[
     per_report = encoder_flops(config, lengths) / len(reports) / 1e9
     peak = gemm_gflops(config.hidden_size, config.intermediate_size)
     return {
-        "gflop_per_report": per_report,
-        "gemm_fp32_gflops_per_s": peak,
-        "max_requests_per_s": peak / per_report,
-        "min_mean_latency_s": clients * per_report / peak,
+        count: {
+            "gflop_per_report": per_report,
+            "gemm_fp32_gflops_per_s": peak,
+            "max_requests_per_s": peak / per_report,
+            "min_mean_latency_s": count * per_report / peak,
+        }
+        for count in clients
     }
+
+
+def serve_command(args: argparse.Namespace, port: int) -> list[str]:
+    """The ``conflict-ie serve`` arguments of this run (after ``conflict-ie``)."""
+    command = ["serve", "--model", str(args.model), "--port", str(port), "--log-level", "warning"]
+    return command + ["--workers", args.workers, *args.serve_arg]
+
+
+def run_baseline(args: argparse.Namespace, reports: list[str]) -> dict[str, Any]:
+    """The in-process ``Extractor`` baseline: the model the server's workers load, built from the
+    same ``serve`` options; with ``--workers N`` one process gets the CPU threads of all N (without
+    ``--threads``, the runtime's default: all cores, as one worker gets). The model is freed after."""
+    from inference.extractor import Extractor
+
+    options = build_parser().parse_args(serve_command(args, 0))
+    workers, threads = resolve_workers(options.workers, options.threads)
+    threads = None if threads is None else threads * workers
+    extractor = Extractor.from_pretrained(
+        options.model,
+        device=options.device,
+        batch_size=options.batch_size,
+        threads=threads,
+        precision=options.precision,
+        actors=options.actors,
+    )
+    seconds = args.seconds if args.baseline_seconds is None else args.baseline_seconds
+    measured = measure_baseline(extractor, reports, args.words, args.baseline_batch, seconds)
+    runtime = extractor.runtime()
+    together = f"all {workers} workers together" if workers > 1 else "the one worker"
+    baseline = {
+        **measured,
+        "processes": 1,
+        "compared_with": f"{together} against this one process",
+        "server_workers": workers,
+        "threads_asked": threads,
+        "torch_threads": torch_threads() if runtime["backend"] == "TorchBackend" else None,
+        "windows_per_forward": extractor.batch_size,
+        "runtime": runtime,
+    }
+    del extractor
+    gc.collect()
+    return baseline
+
+
+def measure_baseline(
+    extractor: Any, reports: list[str], words: int, batch: int, seconds: float
+) -> dict[str, Any]:
+    """Reports and words a second of ``extractor.extract_records`` on ``batch`` reports a call, for
+    ``seconds`` (at least one call) after one unmeasured call."""
+    batches = [reports[i : i + batch] for i in range(0, len(reports), batch)]
+    extractor.extract_records(batches[0])  # warm-up, not counted
+    calls, done, start = 0, 0, time.perf_counter()
+    for texts in itertools.cycle(batches):
+        extractor.extract_records(texts)
+        calls, done = calls + 1, done + len(texts)
+        if (elapsed := time.perf_counter() - start) >= seconds:
+            break
+    return {
+        "method": "Extractor.extract_records, in this process",
+        "reports_per_call": batch,
+        "calls": calls,
+        "reports": done,
+        "wall_s": elapsed,
+        "throughput": {"requests_per_s": done / elapsed, "words_per_s": done * words / elapsed},
+    }
+
+
+def torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.get_num_threads()
 
 
 def run_load(
@@ -173,8 +266,7 @@ def start_server(args: argparse.Namespace, env: dict[str, str]) -> tuple[subproc
     """``conflict-ie serve`` on a free port, once its /health answers: the process, URL, startup s."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "training.cli", "serve", "--model", str(args.model), "--port", str(port)]
-    command += ["--log-level", "warning", "--workers", args.workers, *args.serve_arg]
+    command = [sys.executable, "-m", "training.cli", *serve_command(args, port)]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     started = time.perf_counter()
     while True:
@@ -192,10 +284,12 @@ def start_server(args: argparse.Namespace, env: dict[str, str]) -> tuple[subproc
 
 
 def level_report(
-    clients: int, words: int, result: dict[str, Any], memory: dict[str, float]
+    clients: int, words: int, result: dict[str, Any], memory: dict[str, float], baseline: dict[str, float]
 ) -> dict[str, Any]:
-    """One row: latency percentiles of the answered requests, throughput, rejections, memory."""
+    """One row: latency percentiles of the answered requests, throughput (also as a share of the
+    ``baseline`` throughput), rejections, memory."""
     latencies, wall = result["latencies"], result["wall_s"]
+    throughput = {"requests_per_s": len(latencies) / wall, "words_per_s": len(latencies) * words / wall}
     latency = {
         name: percentile(latencies, share) if latencies else None
         for name, share in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0))
@@ -209,7 +303,8 @@ def level_report(
         "error_examples": result["failures"][:3],
         "wall_s": wall,
         "latency_s": latency,
-        "throughput": {"requests_per_s": len(latencies) / wall, "words_per_s": len(latencies) * words / wall},
+        "throughput": throughput,
+        "share_of_baseline": {name: rate / baseline[name] for name, rate in throughput.items()},
         "server_rss_mb": {"now": memory["VmRSS"], "peak": memory["VmHWM"]},
     }
 
@@ -219,9 +314,9 @@ def markdown_table(levels: list[dict[str, Any]]) -> str:
         return "-" if value is None else f"{value:.3f}"
 
     lines = [
-        "| clients | answered | 503 | errors | p50 s | p90 s | p99 s | req/s | words/s | RSS MB "
-        "| peak RSS MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| clients | answered | 503 | errors | p50 s | p90 s | p99 s | req/s | words/s "
+        "| share of `Extractor` | RSS MB | peak RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for level in levels:
         lat, rate, rss = level["latency_s"], level["throughput"], level["server_rss_mb"]
@@ -229,9 +324,29 @@ def markdown_table(levels: list[dict[str, Any]]) -> str:
             f"| {level['clients']} | {level['answered']} | {level['rejected_503']} | {level['errors']} "
             f"| {seconds(lat['p50'])} | {seconds(lat['p90'])} | {seconds(lat['p99'])} "
             f"| {rate['requests_per_s']:.2f} | {rate['words_per_s']:.0f} "
-            f"| {rss['now']:.0f} | {rss['peak']:.0f} |"
+            f"| {level['share_of_baseline']['requests_per_s']:.0%} | {rss['now']:.0f} | {rss['peak']:.0f} |"
         )
     return "\n".join(lines)
+
+
+def check_runtime(url: str, runtime: dict[str, str]) -> dict[str, Any]:
+    """The server's /health; exits when its backend, device or precision is not the baseline's."""
+    health = httpx.get(f"{url}/health", timeout=30).json()
+    differ = [key for key in ("backend", "device", "precision") if health.get(key) != runtime[key]]
+    if differ:
+        raise SystemExit(f"the server runs {health}, the baseline {runtime}: they differ in {differ}")
+    return health
+
+
+def baseline_line(baseline: dict[str, Any]) -> str:
+    runtime, rate = baseline["runtime"], baseline["throughput"]
+    threads = baseline["torch_threads"] or baseline["threads_asked"] or "default"
+    return (
+        f"baseline: Extractor.extract_records in one process, {baseline['reports_per_call']} reports a call, "
+        f"{runtime['backend']} {runtime['device']} {runtime['precision']}, {threads} threads: "
+        f"{rate['requests_per_s']:.2f} reports/s, {rate['words_per_s']:.0f} words/s; "
+        f"each share is {baseline['compared_with']}"
+    )
 
 
 def cpu_name() -> str:
@@ -241,7 +356,7 @@ def cpu_name() -> str:
     return "unknown"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--model", required=True, help="model directory (PyTorch or an ONNX variant)")
@@ -251,23 +366,39 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per run")
     parser.add_argument("--words", type=int, default=500, help="words per report")
+    parser.add_argument(
+        "--baseline-seconds", type=float, help="seconds of the Extractor baseline (default: --seconds)"
+    )
+    parser.add_argument(
+        "--baseline-batch", type=int, default=16, help="reports per Extractor call (default 16)"
+    )
     parser.add_argument("--workers", default="1", help="serve --workers: a number or auto")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra serve argument, repeatable")
     parser.add_argument("--output", type=Path, default=ROOT / "runs" / "bench" / "service.json")
     args = parser.parse_args(argv)
+    if args.baseline_batch < 1:
+        parser.error("--baseline-batch must be at least 1")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     texts = [d.text for d in load_documents(args.data)]
     reports = make_reports(texts, args.words, 64)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    os.environ.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")  # here and in the server
+    env = dict(os.environ)
     headers = {"X-API-Key": env["CONFLICT_IE_API_KEY"]} if env.get("CONFLICT_IE_API_KEY") else {}
+    baseline = run_baseline(args, reports)
     server, url, startup_s = start_server(args, env)
     levels = []
     try:
+        server_runtime = check_runtime(url, baseline["runtime"])
         idle = memory_mb(server.pid)
         for clients in args.clients:
             run_load(url, reports, clients, headers, requests=clients)  # warm-up, not counted
             result = run_load(url, reports, clients, headers, seconds=args.seconds)
-            levels.append(level_report(clients, args.words, result, memory_mb(server.pid)))
+            memory = memory_mb(server.pid)
+            levels.append(level_report(clients, args.words, result, memory, baseline["throughput"]))
             print(f"{clients} clients: {levels[-1]['answered']} answered", file=sys.stderr)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -287,17 +418,18 @@ def main(argv: list[str] | None = None) -> int:
         "words_per_report": args.words,
         "startup_s": startup_s,
         "server_rss_mb_after_model_load": idle["VmRSS"],
+        "server_runtime": server_runtime,
+        "baseline": baseline,
         "levels": levels,
         "load_average": os.getloadavg(),
-        "arithmetic_bound": {
-            clients: arithmetic_bound(Path(args.model), reports, clients) for clients in args.clients
-        },
+        "arithmetic_bound": arithmetic_bound(Path(args.model), reports, args.clients),
     }
     print(
         f"{args.model}, --workers {args.workers}, {args.words}-word reports, "
         f"{args.seconds:g} s a run, {report['cpu']}"
     )
-    print(f"server RSS after loading: {idle['VmRSS']:.0f} MB (all its processes)\n")
+    print(f"server RSS after loading: {idle['VmRSS']:.0f} MB (all its processes)")
+    print(baseline_line(baseline) + "\n")
     print(markdown_table(levels))
     bound = report["arithmetic_bound"][args.clients[0]]
     print(
