@@ -18,6 +18,13 @@
   starting or ending with punctuation (a closing bracket that closes one inside the span, and
   abbreviations like "U.S.", are fine).
 - ``unreadable-count``: a count whose text ``inference.text.counts.parse_count`` cannot turn into a number.
+- ``untagged-actor``: an actor in no span where it reads as the agent of a killing, in a sentence with
+  a casualty word: right before an attack or weapon noun ("regime shelling", "Russian warplanes"),
+  right before a verb of killing or attacking ("terrorists fired", "rebels have shelled"), or right
+  after "by" ("killed by Daesh"). An actor is a string tagged as perpetrator somewhere in the files
+  checked, or an alias of the actor table (``inference.text.actors``) for an actor tagged somewhere.
+  Places ("in Syria killing"), keyword lines ("Tags ...") and possessives before a group noun (D1:
+  "Assads air force" tags `air force`) are left out.
 
 The labels are a label schema's (``inference.schema``; the default one unless given): the checks
 about counts (``untagged-number``, ``unreadable-count``, ``count-without-victim``) run only where the
@@ -36,8 +43,16 @@ from typing import Any
 
 from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import Document, Span
+from inference.text.actors import default_actor_table
 from inference.text.counts import parse_count
-from inference.text.lexicon import CASUALTY_CUE, CHECK_TOKEN, DETERMINERS, GROUPED_NUMBER, NUMBER_WORDS
+from inference.text.lexicon import (
+    CASUALTY_CUE,
+    CHECK_TOKEN,
+    DETERMINERS,
+    GROUPED_NUMBER,
+    KILL_CUE,
+    NUMBER_WORDS,
+)
 from inference.text.records import headline_end, sentence_bounds
 from training.corpus.problems import Problem
 
@@ -343,7 +358,110 @@ def _unreadable_counts(item: _Located, count: str) -> list[Problem]:
     ]
 
 
-CHECKS = ("untagged-number", "inconsistent", "count-without-victim", "span-edge", "unreadable-count")
+_ATTACK_NOUN = re.compile(
+    r"^(?:(?:air)?strikes?|raids?|(?:war)?planes?|jets?|aircrafts?|helicopters?|bombers?|shelling|shells?|"
+    r"bombardments?|bombings?|bombs?|attacks?|rockets?|missiles?|mortars?|fire|gunfire|snipers?|drones?|"
+    r"artillery|massacres?|offensive|assault)$"
+)
+_AIR_OR_GUN = {"air", "war", "artillery", "rocket", "mortar", "missile", "barrel", "sniper", "tank"}
+_AGENT_VERB = re.compile(
+    r"^(?:kill(?:s|ed|ing)?|shell(?:s|ed)|target(?:s|ed|ing)|bomb(?:s|ed)|attack(?:s|ed)|opened|fired|"
+    r"launched|executed|massacred|committed|struck|pounded|stormed|detonated|bombarded|slaughtered|"
+    r"shot|injured|wounded)$"
+)
+_AUXILIARY = {"has", "have", "had", "also", "reportedly", "allegedly", "then"}  # not "was": passive
+# "killed by X", "an attack by X"; not "held by X", "backed by X", "reported by X"
+_BEFORE_BY = {"caused", "carried", "out", "conducted", "perpetrated", "launched", "claimed", "hit", "struck"}
+_GROUP_NOUN = {"forces", "force", "army", "troops", "militia", "militias", "fighters", "soldiers", "regime"}
+_PLACE_BEFORE = {
+    "in", "near", "across", "around", "outside", "inside", "capital", "rural", "of", "to", "from", "into",
+    "northern", "southern", "eastern", "western", "northwestern", "northeastern", "southwestern",
+    "southeastern", "central", "north", "south", "east", "west", "northwest", "northeast", "southwest",
+    "southeast", "held", "controlled", "against", "anti", "on", "old", "it", "that", "which",
+}  # fmt: skip
+
+
+def _agent_cue(words: list[str], first: int, last: int) -> str | None:
+    """How the words first..last read as the agent of an attack, or None."""
+    after = words[last : last + 2] + ["", ""]
+    before = words[first - 1] if first > 0 else ""
+    if before in _PLACE_BEFORE:
+        return None
+    if _ATTACK_NOUN.match(after[0]) or (after[0] in _AIR_OR_GUN and _ATTACK_NOUN.match(after[1])):
+        return f"before {' '.join(w for w in after[:2] if w)!r}"
+    if _AGENT_VERB.match(after[0]) or (after[0] in _AUXILIARY and _AGENT_VERB.match(after[1])):
+        return f"before {' '.join(w for w in after[:2] if w)!r}"
+    by_agent = first > 1 and (
+        words[first - 2] in _BEFORE_BY
+        or any(p.match(words[first - 2]) for p in (KILL_CUE, _AGENT_VERB, _ATTACK_NOUN))
+    )
+    return "after 'by'" if before == "by" and by_agent else None
+
+
+def _actor_keys(items: list[_Located], perpetrator: str) -> Counter[tuple[str, ...]]:
+    """Word tuples of every perpetrator span, with how often each is tagged, plus the actor table's
+    aliases of the actors those spans name (tally 0)."""
+    table = default_actor_table()
+    tagged: Counter[tuple[str, ...]] = Counter()
+    for item in items:
+        for span in item.document.spans:
+            bounds = _span_tokens(item.tokens, span) if span.label == perpetrator else None
+            if bounds:
+                tagged[_key(item.tokens, *bounds)] += 1
+    actors = {table.lookup(" ".join(key)) for key in tagged} - {None}
+    for alias, actor in table.aliases.items():
+        key = tuple(m.group().lower() for m in CHECK_TOKEN.finditer(alias))
+        if actor in actors and key:
+            tagged.setdefault(key, 0)
+    return tagged
+
+
+def _untagged_actors(items: list[_Located], perpetrator: str) -> list[Problem]:
+    keys = _actor_keys(items, perpetrator)
+    sizes = sorted({len(k) for k in keys}, reverse=True)
+    suspects = []
+    for item in items:
+        text, spans = item.document.text, item.document.spans
+        for sentence_start, sentence_end in item.sentences:
+            tokens = [t for t in item.tokens if sentence_start <= t.start < sentence_end]
+            words = [t.text.lower() for t in tokens]
+            if "tags" in words or not any(KILL_CUE.match(w) for w in words):
+                continue  # a scraped keyword line reports nothing; no killing, no perpetrator
+            taken: list[tuple[int, int]] = []
+            for size in sizes:  # the longest actor string first
+                for first in range(len(tokens) - size + 1):
+                    key, last = tuple(words[first : first + size]), first + size
+                    start, end = tokens[first].start, tokens[last - 1].end
+                    if key not in keys or any(s.start < end and start < s.end for s in spans):
+                        continue
+                    if any(a < end and start < b for a, b in taken):
+                        continue
+                    cue = _agent_cue(words, first, last)
+                    if cue is None or words[last : last + 1] and words[last] in _GROUP_NOUN:
+                        continue  # "Assads forces", "regime army": the actor is the longer phrase (D1)
+                    if words[last : last + 2] == ["air", "force"]:
+                        continue
+                    taken.append((start, end))
+                    suspects.append(
+                        item.suspect(
+                            start,
+                            end,
+                            "untagged-actor",
+                            f"{text[start:end]!r} {cue} is in no span; tagged {perpetrator} "
+                            f"{keys[key]}x in the files checked: {_context(text, start, end)}",
+                        )
+                    )
+    return suspects
+
+
+CHECKS = (
+    "untagged-number",
+    "inconsistent",
+    "count-without-victim",
+    "span-edge",
+    "unreadable-count",
+    "untagged-actor",
+)
 
 
 def _locate(located: list[tuple[str, int, Document]]) -> list[_Located]:
@@ -363,6 +481,7 @@ def checks_for(schema: LabelSchema) -> tuple[str, ...]:
     ``count-without-victim`` its victim role too."""
     needs = {"untagged-number": ("count",), "count-without-victim": ("count", "victim")}
     needs["unreadable-count"] = ("count",)
+    needs["untagged-actor"] = ("perpetrator",)
     return tuple(c for c in CHECKS if all(role in schema.roles for role in needs.get(c, ())))
 
 
@@ -384,6 +503,8 @@ def check_documents(
         if "unreadable-count" in checks:
             suspects += _unreadable_counts(item, count)
     suspects += _inconsistencies(items)
+    if "untagged-actor" in checks:
+        suspects += _untagged_actors(items, schema.roles["perpetrator"])
     return sorted(suspects)
 
 

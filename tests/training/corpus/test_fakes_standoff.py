@@ -169,8 +169,8 @@ def test_second_annotation_of_30_articles_and_its_reported_agreement() -> None:
     report, _ = agreement(read_standoff(STANDOFF_FILE, FAKES_DIR), second, only_common=True)
     assert report["documents"] == len(second) == 30
     # The figures the guidelines report; an annotation edit that moves them must update them too.
-    assert round(report["span_exact"]["micro"]["f1"], 3) == 0.989
-    assert round(report["span_exact"]["per_label"]["PERPETRATOR"]["f1"], 3) == 0.992
+    assert round(report["span_exact"]["micro"]["f1"], 3) == 0.988
+    assert round(report["span_exact"]["per_label"]["PERPETRATOR"]["f1"], 3) == 0.988
 
 
 def test_the_last_articles_can_tune_minimum_scores_instead_of_training(

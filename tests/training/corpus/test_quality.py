@@ -217,3 +217,31 @@ def test_agreement_refuses_a_directory_as_output_before_printing(tmp_path: Path,
     captured = capsys.readouterr()
     assert f"--output {folder} is a directory" in captured.err and captured.out == ""
     assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*"))
+
+
+def test_untagged_actor_where_it_reads_as_the_agent_of_a_killing() -> None:
+    tagged = doc(
+        "a",
+        "Assad regime warplanes killed 12 civilians. Civilians fled Assads air force.",
+        [("Assad regime", "PERPETRATOR", None), ("12", "CASUALTY_COUNT", "killed")],
+    )
+    untagged = doc(
+        "b",
+        "Regime shelling killed 5 people. Two children were killed by Assads air force. "
+        "Syrian army shelled the town, killing 3. Tags regime airstrikes Aleppo. "
+        "The regime said 4 people were killed.",
+        [
+            ("5", "CASUALTY_COUNT", "killed"),
+            ("children", "VICTIM_TYPE", None),
+            ("air force", "PERPETRATOR", None),
+            ("3", "CASUALTY_COUNT", "killed"),
+        ],
+    )
+    found = [s for s in suspects_of(tagged, untagged) if s.check == "untagged-actor"]
+    # "Regime" before an attack noun, and "Syrian army" (an alias of the actor tagged in "a") before a
+    # verb of attack are suspects; "Assads air force" (D1), the keyword line and the speaker are not.
+    assert [(s.doc_id, untagged.text[s.start : s.end]) for s in found] == [
+        ("b", "Regime"),
+        ("b", "Syrian army"),
+    ]
+    assert "before 'shelling killed'" in found[0].message and "tagged PERPETRATOR 0x" in found[1].message

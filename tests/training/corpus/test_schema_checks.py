@@ -113,8 +113,8 @@ def test_check_corpus_runs_the_casualty_checks_only_where_the_schema_has_their_r
     out = capsys.readouterr().out
     assert "0 suspect(s)" in out and "== untagged-number" not in out
     assert (
-        "(not run, the schema lacks their roles: untagged-number, count-without-victim, unreadable-count)"
-        in out
+        "(not run, the schema lacks their roles: untagged-number, count-without-victim, unreadable-count, "
+        "untagged-actor)" in out
     )
     assert main(["check-corpus", str(corpus["train"])]) == 2  # the default labels, as before
 
