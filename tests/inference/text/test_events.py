@@ -366,9 +366,9 @@ def test_a_victimless_title_broken_down_later_is_not_added_to_its_parts() -> Non
             {"civilians": 2, "children": 1, "women": 0, "non_civilians": 0},
         ),
         (
-            "[[At least 12|K]] [[civilians|V]] including [[four|K]] [[children|V]] and a pregnant "
-            "[[woman|V]] were killed in air raids.",
-            {"civilians": 12, "children": 4, "women": 1, "non_civilians": 0},
+            "[[At least 12|K]] [[civilians|V]] including [[four|K]] [[women|V]] and a "
+            "[[baby|V]] were killed in air raids.",
+            {"civilians": 12, "children": 1, "women": 4, "non_civilians": 0},
         ),
         # beside a toll of combatants the child is a civilian of its own
         (
@@ -389,7 +389,7 @@ def test_a_victimless_title_broken_down_later_is_not_added_to_its_parts() -> Non
         ),
     ],
 )
-def test_a_child_or_woman_named_without_a_count_is_one(markup: str, expected: dict[str, int]) -> None:
+def test_a_child_named_without_a_count_is_one(markup: str, expected: dict[str, int]) -> None:
     assert killed(markup) == expected
 
 
@@ -397,11 +397,13 @@ def test_a_child_or_woman_named_without_a_count_is_one(markup: str, expected: di
     "markup",
     [
         # wounded, not killed
-        "Shelling killed [[three|K]] [[people|V]] in the town and a [[woman|V]] was wounded.",
+        "Shelling killed [[three|K]] [[people|V]] in the town and a [[child|V]] was wounded.",
         # plural: no figure to code
         "Shelling killed [[three|K]] [[people|V]] including [[children|V]] in the town.",
         # another incident's sentence
-        "Shelling killed [[three|K]] [[people|V]] in the town. Elsewhere a [[woman|V]] died.",
+        "Shelling killed [[three|K]] [[people|V]] in the town. Elsewhere a [[child|V]] died.",
+        # a woman without a count is not counted (measured: no gain on FA-KES)
+        "Shelling killed [[three|K]] [[people|V]] including a pregnant [[woman|V]] in the town.",
     ],
 )
 def test_an_uncounted_victim_outside_the_main_toll_adds_nothing(markup: str) -> None:
