@@ -11,9 +11,11 @@ victim strings. In order, the first rule that applies decides:
    modifier (``army``, ``security``, ``militia``, ``pro-government``, ``rebel``, the name of
    an armed group such as ``IS`` or ``VDP``): ``combatant`` ("army personnel", "Hamas
    operatives", "VDP volunteers").
-4. A child head (``children``, ``boy``, ``baby``, ``teenager``, ``pupils``): ``child``; a woman
-   head (``women``, ``mother``, ``wife``, ``widow``): ``woman``; a ``female`` / ``child``
-   modifier does the same ("female students").
+4. A young relative (``young``, ``little``, ``infant`` before a kin head such as ``siblings``,
+   ``daughter``, ``sons``): ``child`` ("five young siblings", "his young daughter", as FA-KES's
+   coders count them). A child head (``children``, ``boy``, ``baby``, ``teenager``,
+   ``pupils``): ``child``; a woman head (``women``, ``mother``, ``wife``, ``widow``): ``woman``;
+   a ``female`` / ``child`` modifier does the same ("female students").
 5. A civilian head (``villagers``, ``farmers``, ``nurses``, ``worshippers``, family words such
    as ``brother`` or ``family``): ``civilian``.
 6. A general head (``people``, ``men``, ``members``, ``personnel``, ``youths``, ``detainees``):
@@ -29,6 +31,8 @@ Children are civilians and so are women (``CIVILIAN_CATEGORIES``): sum ``child``
 singular (``children``, ``fishermen``, ``civilians``), and a word of five letters or more that is
 one edit away from exactly one known word is read as that word (``civillians``, ``childern``).
 A span that no rule reads gets ``unknown`` too; ``classify_victim`` says which rule fired.
+``victim_category_at(text, start, end)`` reads a span in its text, with a young-relative word
+just before it that the span leaves out ("five young [siblings]").
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ shopper customer guest mourner protester demonstrator activist tourist traveller
 caretaker watchman caregiver employee staff crew seafarer dockworker interpreter businessman healer
 apprentice picker hunter nomad rescuer deminer defender advocate family relative neighbour neighbor
 friend colleague couple son daughter brother father husband nephew niece uncle cousin grandson
+sibling granddaughter
 brother-in-law son-in-law groom postman cleaner professional owner changer servant head authority
 governor assistant aide bricklayer contractor
 """)
@@ -92,6 +97,9 @@ jihadist armed insurgent intelligence defence defense border naval navy junta oc
 islamist loyalist opposition faction brigade battalion division unit wing gang guard special
 """)
 CIVILIAN_MODIFIERS = _wordset("displaced innocent unarmed medical civil humanitarian aid health")
+# A young relative is a child ("young siblings"); "young men" is not.
+YOUNG_MODIFIERS = _wordset("young little infant baby")
+KIN_HEADS = _wordset("sibling son daughter brother sister nephew niece cousin grandson granddaughter")
 # Names of armed groups that appear as modifiers ("IS militants", "VDP volunteers") or alone
 # ("Taliban", "Peshmerga"). "IS" counts only in capitals.
 ARMED_GROUPS = _wordset("""
@@ -190,6 +198,8 @@ def classify_victim(text: str) -> CategoryMatch:
     )  # fmt: skip
     if armed is not None:
         return CategoryMatch(COMBATANT, "modifier", armed)
+    if head in KIN_HEADS and any(m in YOUNG_MODIFIERS for m in modifiers):
+        return CategoryMatch(CHILD, "young relative", head)
     if head in CHILD_HEADS or head == "children":
         return CategoryMatch(CHILD, "head", head)
     if head in WOMAN_HEADS:
@@ -219,3 +229,12 @@ def classify_victim(text: str) -> CategoryMatch:
 def victim_category(text: str) -> str:
     """One of ``VICTIM_CATEGORIES`` for a victim span's text."""
     return classify_victim(text).category
+
+
+def victim_category_at(text: str, start: int, end: int) -> str:
+    """The category of the victim span ``text[start:end]``, read with a ``YOUNG_MODIFIERS`` word
+    just before it: a tagger that marks "siblings" in "five young siblings" leaves "young" out."""
+    before = re.search(r"([\w-]+)\s+$", text[max(0, start - 20) : start])
+    if before and before.group(1).lower() in YOUNG_MODIFIERS:
+        return victim_category(f"{before.group(1)} {text[start:end]}")
+    return victim_category(text[start:end])

@@ -62,6 +62,15 @@ Sub-counts
   non-civilians. A child, woman or combatant total in one of the ``AMONG_LOOKAHEAD`` sentences after the
   anchor's, in a sentence that says "among the dead" / "of those killed" / "among them", is a
   sub-count of the anchor ("It said three children were among the dead").
+  One child named without a count (``_add_uncounted``: "a", "an", "his", "her" or "their" and
+  at most two words before a singular child victim that no count counts: "including a child",
+  "a baby", "a man and his young daughter") in a sentence of the main event's killed totals (or,
+  when none of those names a victim, the sentence after: a title's "8 Killed", then "A man and
+  his young daughter were killed") adds 1 to children, when no figure gave any, if the outcome
+  cue nearest to it in its sentence is a killing (a killing word or a killed count, not
+  "wounded" / an injured count). It is a part of the toll it follows, except after a combatant
+  toll ("17 militants and a child"), where it adds 1 to civilians too. A woman named so ("a
+  pregnant woman") is not counted: on FA-KES it gained one `train` article and lost one `dev`.
 Actor
   The actor id of the anchor, else of the main event's other totals (in text order), else the
   most frequent actor id of the document's records, else of its perpetrator spans (ties: the
@@ -83,9 +92,9 @@ from dataclasses import replace
 from typing import Any
 
 from inference.results import Event, Record, RecordCount, Toll
-from inference.spans import PERPETRATOR
+from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE
 from inference.text.actors import ActorTable, normalise_actor
-from inference.text.categories import CHILD, COMBATANT, UNKNOWN, WOMAN
+from inference.text.categories import CHILD, COMBATANT, UNKNOWN, WOMAN, singular, victim_category_at
 from inference.text.records import Located, sentence_bounds
 
 CAUSES = ("shelling", "explosion", "chemical and toxic gases", "shooting", "execution", "unknown")
@@ -143,6 +152,11 @@ _RISING = re.compile(
     re.IGNORECASE,
 )
 RISING_WINDOW = 80
+# One child that no count counts: "including a child", "a man and his young daughter" (a
+# determiner, at most two words, the singular victim).
+_ONE_VICTIM = re.compile(r"\b(?:a|an|his|her|their)\s+(?:[\w-]+\s+){0,2}$", re.IGNORECASE)
+_KILLED_CUE = re.compile(r"\b(?:kill\w*|dead|died|deaths?|lives?|massacre\w*)\b", re.IGNORECASE)
+_INJURED_CUE = re.compile(r"\b(?:injur\w*|wound\w*|hurt)\b", re.IGNORECASE)
 _STATED_OPEN = re.compile(r"^\W*(?:more than|over|upwards of|in excess of|above)\b", re.IGNORECASE)
 
 
@@ -492,6 +506,65 @@ def _totals(text: str, records: Sequence[Record], anchor: int | None, members: l
     return tolls
 
 
+def _add_uncounted(
+    text: str, entities: Sequence[Located], records: Sequence[Record], members: list[int], toll: Toll
+) -> None:
+    """One child that no count counts, named in a sentence of the main event's killed totals as
+    killed (see the module doc): +1 to children if no figure gave any, and to civilians too when
+    the toll it follows is of combatants ("17 militants and a child")."""
+    killed = [i for i in members if records[i].count.outcome == "killed"]
+    if not killed:
+        return
+    bounds = sentence_bounds(text)
+    sentences = {_sentence_of(bounds, records[i].count.start) for i in killed}
+    if all(_category(records[i]) is None for i in killed):  # "8 Killed ... A man and his young daughter"
+        sentences |= {number + 1 for number in sentences}
+    count_ends = [e.end for e in entities if e.label == CASUALTY_COUNT]
+    if toll.children > 0:
+        return
+    for entity in sorted(entities, key=lambda e: e.start):
+        words = text[entity.start : entity.end].split()
+        number = _sentence_of(bounds, entity.start)
+        a = bounds[number][0]
+        if (
+            entity.label != VICTIM_TYPE
+            or number not in sentences
+            or not words
+            or singular(words[-1]) != words[-1].lower().strip(".,")
+            or victim_category_at(text, entity.start, entity.end) != CHILD
+            or not (one := _ONE_VICTIM.search(text, max(a, entity.start - 40), entity.start))
+            or any(one.start() <= end <= entity.start for end in count_ends)
+            or not _said_killed(text, records, killed, bounds[number], entity)
+        ):
+            continue
+        toll.children += 1
+        before = [i for i in killed if records[i].count.end <= entity.start]
+        if before and _category(records[max(before, key=lambda i: records[i].count.end)]) == COMBATANT:
+            toll.civilians += 1
+        return
+
+
+def _said_killed(
+    text: str, records: Sequence[Record], killed: list[int], bounds: tuple[int, int], entity: Located
+) -> bool:
+    """Whether the outcome cue nearest to a victim in its sentence is a killing: a killing word or
+    a killed total of the main event rather than an injuring word or an injured count."""
+    a, b = bounds
+    cues = [(m.start(), m.end(), True) for m in _KILLED_CUE.finditer(text, a, b)]
+    cues += [(m.start(), m.end(), False) for m in _INJURED_CUE.finditer(text, a, b)]
+    cues += [
+        (r.count.start, r.count.end, r.count.outcome == "killed") for r in records if a <= r.count.start < b
+    ]
+    cues += [(records[i].count.start, records[i].count.end, True) for i in killed]
+    if not cues:
+        return False
+
+    def distance(cue: tuple[int, int, bool]) -> int:
+        return entity.start - cue[1] if cue[1] <= entity.start else max(0, cue[0] - entity.end)
+
+    return min(cues, key=distance)[2]
+
+
 def _actors(
     text: str,
     entities: Sequence[Located],
@@ -549,6 +622,7 @@ def build_event(
     records = [_as_stated(record) for record in records]
     anchor, members = main_event(text, records)
     tolls = _totals(text, records, anchor, members)
+    _add_uncounted(text, entities, records, members, tolls["killed"])
     actor, actor_ids = _actors(text, entities, records, anchor, members, actors)
     return Event(
         killed=tolls["killed"],

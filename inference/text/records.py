@@ -55,7 +55,9 @@ Sub-counts
   sentence with the same outcome), so that "nine civilians, including three children" is not
   summed to twelve.
   Counts coordinated with a sub-count ("including 29 civilians, 32 rebels and 24 soldiers") get
-  the same ``part_of``. "N of the dead / of those killed / of the wounded" is a part of the
+  the same ``part_of``, and so do counts coordinated with a sub-group that has no count ("11
+  civilians among them a child and two women": "two" is a part of 11).
+  "N of the dead / of those killed / of the wounded" is a part of the
   nearest earlier body toll of that outcome, in any sentence, that is not smaller; it takes only
   a perpetrator its clause marks as the agent ("by X"), never a subject nearby.
   "N X were among M ..." ("three children were among at least 19 civilians killed") is a part
@@ -84,7 +86,7 @@ from typing import Protocol
 from inference.results import CountValue, Record, RecordCount, SpanRef
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE
 from inference.text.actors import ActorTable, normalise_actor
-from inference.text.categories import victim_category
+from inference.text.categories import victim_category_at
 from inference.text.counts import parse_count
 from inference.text.lexicon import POSSESSIVES, WORD
 
@@ -380,6 +382,8 @@ class _Linker:
                 self.members[count.index] = "among"
             elif dead and (dead.group("killed") is not None) == (count.outcome == "killed"):
                 self.members[count.index] = "of the dead"
+            elif self._after_uncounted_member(count):
+                self.members[count.index] = "listed"  # "among them a child and two women"
             elif position:
                 previous = counts[position - 1]
                 owned = [e for e in self.entities if e.index in links[previous.index].victims]
@@ -418,6 +422,19 @@ class _Linker:
                     continue  # "the toll at 34 ... 36 of the dead were civilians": not that total
             return position
         return None
+
+    def _after_uncounted_member(self, count: _Entity) -> bool:
+        """Whether the count is coordinated with a sub-group that has no count ("killed 11
+        civilians among them a child and two women")."""
+        position = self.entities.index(count)
+        previous = self.entities[position - 1] if position else None
+        return (
+            previous is not None
+            and previous.label == VICTIM_TYPE
+            and previous.sentence == count.sentence
+            and self._is_member(previous)
+            and bool(_LIST_COORDINATION.match(self.text[previous.end : count.start]))
+        )
 
     def _is_member(self, entity: _Entity) -> bool:
         """A sub-count or sub-group: "including three children", "among them a child"."""
@@ -677,7 +694,7 @@ def build_records(text: str, entities: Sequence[Located], actors: ActorTable | N
                 ),  # fmt: skip
                 victims=victims,
                 perpetrators=perpetrators,
-                victim_categories=[victim_category(v.text) for v in victims],
+                victim_categories=[victim_category_at(text, v.start, v.end) for v in victims],
                 actors=[normalise_actor(p.text, actors) for p in perpetrators],
                 headline=False,
                 same_event_as=None,

@@ -62,6 +62,11 @@ def test_every_corpus_victim_string_gets_a_category_by_a_rule():
         ("fishermen", "civilian"),
         ("passers-by", "civilian"),
         ("Palestinians", "unknown"),
+        ("young siblings", "child"),  # a young relative is a child
+        ("young daughter", "child"),
+        ("little brother", "child"),
+        ("sons", "civilian"),
+        ("young men", "unknown"),
         ("", "unknown"),
     ],
 )

@@ -355,3 +355,56 @@ def test_a_victimless_title_broken_down_later_is_not_added_to_its_parts() -> Non
         "[[children|V]] outside one town and another [[23|K]] [[people|V]] among them [[10|K]] "
         "[[children|V]] in another."
     ) == {**ZERO, "civilians": 42, "children": 16}
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        # one child or woman that no count counts, a part of the toll
+        (
+            "Shelling killed [[two|K]] [[civilians|V]] including a [[child|V]] in Aleppo on Friday.",
+            {"civilians": 2, "children": 1, "women": 0, "non_civilians": 0},
+        ),
+        (
+            "[[At least 12|K]] [[civilians|V]] including [[four|K]] [[women|V]] and a "
+            "[[baby|V]] were killed in air raids.",
+            {"civilians": 12, "children": 1, "women": 4, "non_civilians": 0},
+        ),
+        # beside a toll of combatants the child is a civilian of its own
+        (
+            "An air strike on a camp killed [[17|K]] [[militants|V]] and a [[child|V]], a monitor said.",
+            {"civilians": 1, "children": 1, "women": 0, "non_civilians": 17},
+        ),
+        # a victimless title: the sentence after it says who died
+        (
+            "[[8|K]] killed in rocket attacks on Aleppo. A [[man|V]] and his young [[daughter|V]] "
+            "were killed when rockets hit the city.",
+            {"civilians": 8, "children": 1, "women": 0, "non_civilians": 0},
+        ),
+        # "young siblings" are children, and among the dead a sub-count of the toll
+        (
+            "Coalition strikes killed [[at least 16|K]] [[civilians|V]] on Monday. The monitor said "
+            "[[five|K]] young [[siblings|V]] were among the dead.",
+            {"civilians": 16, "children": 5, "women": 0, "non_civilians": 0},
+        ),
+    ],
+)
+def test_a_child_named_without_a_count_is_one(markup: str, expected: dict[str, int]) -> None:
+    assert killed(markup) == expected
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        # wounded, not killed
+        "Shelling killed [[three|K]] [[people|V]] in the town and a [[child|V]] was wounded.",
+        # plural: no figure to code
+        "Shelling killed [[three|K]] [[people|V]] including [[children|V]] in the town.",
+        # another incident's sentence
+        "Shelling killed [[three|K]] [[people|V]] in the town. Elsewhere a [[child|V]] died.",
+        # a woman without a count is not counted (measured: no gain on FA-KES)
+        "Shelling killed [[three|K]] [[people|V]] including a pregnant [[woman|V]] in the town.",
+    ],
+)
+def test_an_uncounted_victim_outside_the_main_toll_adds_nothing(markup: str) -> None:
+    assert killed(markup)["women"] == 0 and killed(markup)["children"] == 0

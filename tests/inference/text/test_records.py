@@ -206,6 +206,20 @@ def test_coordinated_sub_counts_all_point_to_their_total():
     assert totals(records) == {"killed": 85}
 
 
+def test_a_count_coordinated_with_an_uncounted_sub_group_is_a_part_too():
+    records = records_of(
+        "Rockets killed [[11|K]] [[civilians|V]] among them a [[child|V]] and [[two|K]] [[women|V]] "
+        "while [[44|I]] others were injured in Aleppo."
+    )
+    assert [r["part_of"] for r in records] == [None, 0, None]
+    assert totals(records) == {"killed": 11, "injured": 44}
+
+
+def test_a_young_relative_left_out_of_the_span_still_makes_a_child():
+    records = records_of("The monitor said [[five|K]] young [[siblings|V]] were among the dead.")
+    assert records[0]["victim_category"] == "child"
+
+
 def test_of_the_dead_counts_are_parts_of_the_toll_before_them():
     records = records_of(
         "[[Raiders|P]] attacked the camp on Sunday, killing [[17|K]] [[people|V]] and wounding "
