@@ -18,7 +18,9 @@ CORPUS = ROOT / "data" / "annotations"
 SHARED = ROOT.parent / "shared"
 FAKES_GOLD = SHARED / "datasets" / "fa-kes" / "gold-dev.jsonl"
 # Config values for tiny trainings on corpus slices: no FA-KES articles, no feed copies.
-CORPUS_ONLY = {"augment_feed": 0.0, "fakes_dir": None, "fakes_annotations": None}
+# Test trainings: the corpus alone (no FA-KES articles, no feed copies), in float32 on every CPU so
+# that no test's outcome depends on whether the machine multiplies bf16 natively.
+TEST_TRAINING = {"augment_feed": 0.0, "fakes_dir": None, "fakes_annotations": None, "mixed_precision": "no"}
 
 
 def doc(doc_id: str, text: str, marked: list[tuple[str, str, str | None]]) -> Document:
@@ -43,7 +45,7 @@ def tiny_training_config(base_model: Path, work: Path, **overrides: Any) -> dict
         "max_length": 64,
         "stride": 16,
         "augment_strip_punctuation": 0.0,
-        **CORPUS_ONLY,
+        **TEST_TRAINING,
         **overrides,
     }
 

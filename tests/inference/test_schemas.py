@@ -17,7 +17,7 @@ from inference.model_dir import ModelDirError
 from inference.schema import DEFAULT_SCHEMA, SCHEMA_FILE, LabelSchema, SchemaError, model_schema
 from inference.service.app import create_app
 from inference.spans import Document, Span
-from tests.conftest import CORPUS_ONLY
+from tests.conftest import TEST_TRAINING
 from training.corpus.store import CorpusError, load_documents, write_documents
 from training.finetune.config import ConfigError, config_from_dict
 from training.finetune.train import resolve_schema, train
@@ -95,7 +95,7 @@ def test_a_corpus_label_outside_the_schema_names_file_line_and_label(tmp_path: P
 def test_labels_from_corpus_are_listed_before_any_work(tmp_path: Path):
     path = tmp_path / "weapons.jsonl"
     write_documents(path, weapon_documents())
-    config = config_from_dict({"labels": "from_corpus", "train_file": str(path), **CORPUS_ONLY})
+    config = config_from_dict({"labels": "from_corpus", "train_file": str(path), **TEST_TRAINING})
     lines: list[str] = []
     schema = resolve_schema(config, lines.append)
     assert schema.labels == ("WEAPON",) and schema.roles == {}
@@ -133,7 +133,7 @@ def weapon_run(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Pat
             "max_length": 64,
             "stride": 16,
             "augment_strip_punctuation": 0.0,
-            **CORPUS_ONLY,
+            **TEST_TRAINING,
         }
     )
     train(config, work / "model", log=lambda _: None)
@@ -210,7 +210,7 @@ def test_a_schema_without_a_count_gives_entities_only(tmp_path: Path, tiny_base:
             "max_length": 64,
             "stride": 16,
             "augment_strip_punctuation": 0.0,
-            **CORPUS_ONLY,
+            **TEST_TRAINING,
         }
     )
     train(config, tmp_path / "model", log=lambda _: None)

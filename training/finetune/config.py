@@ -55,7 +55,7 @@ class TrainConfig:
     augment_feed: float = 0.2
     # "auto": bf16 where the hardware multiplies it natively (a CPU with AVX512-BF16 or AMX, a CUDA GPU
     # with bf16), fp16 on other CUDA GPUs, else none (emulated bf16 is slower than fp32).
-    mixed_precision: str = "no"
+    mixed_precision: str = "auto"
     # None keeps the base model's attention dropout (0.1 for all-MiniLM-L6-v2). At 0, PyTorch's fused
     # attention kernel runs in training too: it keeps no attention matrices for the backward pass.
     attention_dropout: float | None = None

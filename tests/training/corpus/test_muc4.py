@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS_ONLY
+from tests.conftest import TEST_TRAINING
 from training.cli import main
 from training.corpus.formats.muc4 import MUC4_SCHEMA, read_gold, read_muc4
 from training.corpus.store import load_documents, write_documents
@@ -203,7 +203,7 @@ def test_the_muc4_config_trains_with_the_same_cli(tmp_path: Path, tiny_base: Pat
         "epochs": 1,
         "max_length": 64,
         "stride": 16,
-        **CORPUS_ONLY,
+        **TEST_TRAINING,
     }
     small = load_config(ROOT / "training" / "configs" / "muc4.yaml", overrides)
     record = train(small, tmp_path / "model", log=lambda _: None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPUS_ONLY, tiny_training_config
+from conftest import TEST_TRAINING, tiny_training_config
 
 from inference import Extractor
 from inference.alignment import entity_types
@@ -207,8 +207,8 @@ def test_brief_fine_tune_of_the_real_base_model(tmp_path, capsys):
             "stride": 32,
             "learning_rate": 3e-4,
             "augment_strip_punctuation": 0.0,
-            "mixed_precision": "auto",
-            **CORPUS_ONLY,
+            **TEST_TRAINING,
+            "mixed_precision": "auto",  # the real base model as users train it
         }
     )
     record = train(config, tmp_path / "model", log=lambda _: None)
@@ -279,7 +279,7 @@ def test_extra_train_files_are_trained_on_and_checked_against_dev(tmp_path, tiny
         "stride": 16,
         "train_fraction": 0.5,
         "augment_strip_punctuation": 0.0,
-        **CORPUS_ONLY,
+        **TEST_TRAINING,
     }
     lines: list[str] = []
     record = train(config_from_dict(raw), tmp_path / "model", log=lines.append)
@@ -364,7 +364,7 @@ def test_a_model_with_dev_f1_zero_is_saved_with_a_loud_warning(tmp_path, tiny_ba
         "max_length": 64,
         "stride": 16,
         "augment_strip_punctuation": 0.0,
-        **CORPUS_ONLY,
+        **TEST_TRAINING,
     }
     record = train(config_from_dict(raw), tmp_path / "model", log=lambda _: None)
     (warning,) = record["warnings"]

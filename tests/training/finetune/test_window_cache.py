@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS_ONLY
+from conftest import TEST_TRAINING
 
 import training.finetune.features
 from inference.alignment import tag_names
@@ -94,7 +94,7 @@ def test_training_reads_parquet_and_saved_datasets_and_the_second_run_skips_toke
         "stride": 16,
         "augment_strip_punctuation": 0.0,
         "cache_dir": str(tmp_path / "cache"),
-        **CORPUS_ONLY,
+        **TEST_TRAINING,
     }
     lines: list[str] = []
     first = train(config_from_dict(raw), tmp_path / "model", log=lines.append)

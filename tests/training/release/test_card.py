@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPUS_ONLY
+from conftest import TEST_TRAINING
 
 from training.cli import main
 from training.corpus.store import load_documents, write_documents
@@ -169,7 +169,7 @@ def test_card_counts_the_train_file_extra_files_and_augmented_copies_apart(tiny_
         "max_length": 64,
         "stride": 16,
         "augment_strip_punctuation": 0.5,
-        **CORPUS_ONLY,
+        **TEST_TRAINING,
     }
     record = train(config_from_dict(raw), tmp_path / "run-7" / "model", log=lambda _: None)
     copies = record["augmented_copies"]
