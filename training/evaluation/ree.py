@@ -5,9 +5,8 @@ Per document and role, gold entities are sets of coreferent mention strings and 
 are sets of mention strings; a predicted entity matches a gold entity when all its mentions are
 among the gold entity's mentions (strings compared after ``normalize``), and matches are one to one
 (a maximum matching). Precision is matches / predicted entities, recall matches / gold entities;
-per role, and micro-averaged over roles by summing the counts. A tagger predicts each distinct
-normalised span text of a role as one entity, so a gold entity counts as found when any one of its
-mentions was tagged.
+per role, and micro-averaged over roles by summing the counts. A tagger's spans become entities by
+``entities_from_spans``, so a gold entity counts as found when one of its mentions was tagged.
 """
 
 from __future__ import annotations
@@ -53,11 +52,26 @@ def matches(gold: list[Entity], predicted: list[Entity]) -> int:
 
 
 def entities_from_spans(texts: Iterable[str]) -> list[list[str]]:
-    """A tagger's predicted entities of one role: each distinct normalised text once."""
-    distinct: dict[str, str] = {}
+    """A tagger's predicted entities of one role, from its span texts in document order: mentions
+    whose normalised words lie inside another's ("bomb" in "car bomb", "fmln" in "the fmln
+    guerrillas") are one entity, given by its first mention.
+
+    A tagger has no coreference, and under the strict similarity an entity of several mentions
+    matches only if every one is a gold mention, so each entity keeps one. Merging contained
+    mentions was chosen on the MUC-4 dev split (micro F1 46.32 with each distinct text its own
+    entity, 47.15 merged)."""
+    entities: list[tuple[str, list[str]]] = []  # (first mention, normalised mentions)
     for text in texts:
-        distinct.setdefault(normalize(text), text)
-    return [[text] for text in distinct.values()]
+        mention = normalize(text)
+        if not mention:
+            continue
+        for _, mentions in entities:
+            if any(f" {mention} " in f" {m} " or f" {m} " in f" {mention} " for m in mentions):
+                mentions.append(mention)
+                break
+        else:
+            entities.append((text, [mention]))
+    return [[first] for first, _ in entities]
 
 
 def ree_scores(

@@ -156,16 +156,23 @@ def test_worked_example_per_role_and_micro():
         {"WEAPON": entities_from_spans(["car bomb", "bomb"]), "TARGET": entities_from_spans(["embassy"])},
     ]
     scores = ree_scores(gold, predicted, ["PERP_ORG", "TARGET", "VICTIM", "WEAPON"])
-    # PERP_ORG: "fmln" three ways is one entity, matched. VICTIM: 1 of 2 found. WEAPON: two distinct
-    # predicted strings of one gold entity, one match. TARGET: one spurious.
+    # PERP_ORG: "fmln" three ways is one entity, matched. VICTIM: 1 of 2 found. WEAPON: "bomb" inside
+    # "car bomb" is the same predicted entity, one match. TARGET: one spurious.
     assert scores["per_role"]["PERP_ORG"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "matched": 1,
                                                   "predicted": 1, "gold": 1}  # fmt: skip
     assert scores["per_role"]["VICTIM"]["recall"] == 0.5 and scores["per_role"]["VICTIM"]["precision"] == 1.0
-    assert (scores["per_role"]["WEAPON"]["matched"], scores["per_role"]["WEAPON"]["predicted"]) == (1, 2)
+    assert (scores["per_role"]["WEAPON"]["matched"], scores["per_role"]["WEAPON"]["predicted"]) == (1, 1)
     assert scores["per_role"]["TARGET"]["f1"] == 0.0
     micro = scores["micro"]
-    assert (micro["matched"], micro["predicted"], micro["gold"]) == (3, 5, 4)
-    assert micro["f1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35)
+    assert (micro["matched"], micro["predicted"], micro["gold"]) == (3, 4, 4)
+    assert micro["f1"] == pytest.approx(0.75)
+
+
+def test_a_taggers_contained_mentions_are_one_entity_given_by_the_first():
+    spans = ["the FMLN guerrillas", "FMLN", "urban commandos", "the embassy", "embassy", "commandos"]
+    assert entities_from_spans(spans) == [["the FMLN guerrillas"], ["urban commandos"], ["the embassy"]]
+    # words, not characters: "arm" is not inside "army"
+    assert entities_from_spans(["army", "arm", "", "."]) == [["army"], ["arm"]]
 
 
 # ------------------------------------------------------------------ the shared data (skips without it)
