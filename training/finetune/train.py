@@ -130,8 +130,11 @@ def load_data(config: TrainConfig, log: Callable[[str], None]) -> TrainingData:
 def start_accelerator(config: TrainConfig) -> Any:
     from accelerate import Accelerator, PartialState
     from accelerate.state import AcceleratorState
+    from accelerate.utils import parse_flag_from_env
 
-    state = PartialState()
+    # The process state Accelerator would make (it too reads ACCELERATE_USE_CPU), to know the device
+    # that "auto" mixed precision is resolved for before the Accelerator exists.
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
     mixed_precision = resolve_mixed_precision(config.mixed_precision, str(state.device))
     if state.num_processes == 1:
         # accelerate keeps its state per process and refuses another mixed precision in a later
