@@ -185,12 +185,10 @@ class StepTimer:
 
 def prepared_training(precision: str, config: Any, base_model: str, schema: Any, steps: int) -> tuple:
     """Accelerator, model, optimizer and scheduler as ``train`` prepares them, for ``precision``."""
-    from accelerate.state import AcceleratorState
     from accelerate.utils import set_seed
 
     from training.finetune.train import build_optimizer, load_base_model, start_accelerator
 
-    AcceleratorState._reset_state(True)  # a new accelerate state per precision
     accelerator = start_accelerator(replace(config, mixed_precision=precision))
     set_seed(config.seed)
     model, _ = load_base_model(base_model, schema, config.attention_dropout)
@@ -328,11 +326,8 @@ def profile(config: Any, steps: int, warmup: int, precisions: list[str], log: Ca
 
 def tokenize_twice(phases: Phases, data: Any, tokenizer: Any, model: Any, config: Any, log: Callable) -> list:
     """``cached_windows`` into an empty cache (tokenizes), then again (reads the cache)."""
-    from accelerate.state import AcceleratorState
-
     from training.finetune.train import cached_windows, start_accelerator
 
-    AcceleratorState._reset_state(True)
     accelerator = start_accelerator(config)
     output = Path(config.cache_dir).parent / "model"
     for name in ("tokenize_uncached", "tokenize_cached"):
