@@ -31,7 +31,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from training.finetune.step import StepSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -179,7 +182,7 @@ class StepTimer:
     def __call__(self, part: str) -> None:
         self.synchronize()
         now = time.perf_counter()
-        self.seconds[part] = now - self.last
+        self.seconds[part] = self.seconds.get(part, 0.0) + now - self.last
         self.last = now
 
 
@@ -199,12 +202,12 @@ def prepared_training(precision: str, config: Any, base_model: str, schema: Any,
 
 
 def profile_steps(
-    prepared: tuple, batches: list[dict[str, Any]], warmup: int, max_grad_norm: float
+    prepared: tuple, batches: list[dict[str, Any]], warmup: int, settings: StepSettings
 ) -> dict[str, Any]:
     """Forward, backward and optimizer seconds of ``train_step`` on each batch after ``warmup``."""
     import torch
 
-    from training.finetune.train import train_step
+    from training.finetune.step import train_step
 
     accelerator, model, optimizer, scheduler = prepared
     device = accelerator.device
@@ -214,7 +217,7 @@ def profile_steps(
     for index, batch in enumerate(batches):
         batch = {k: v.to(device) for k, v in batch.items()}
         timer = StepTimer(synchronize)
-        train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm, timer)
+        train_step(model, batch, optimizer, scheduler, accelerator, settings, timer)
         if index + 1 == warmup:
             rss_after_warmup = rss_mb()
         if index >= warmup:
@@ -241,18 +244,26 @@ def summarise_steps(steps: list[dict[str, float]], rss_after_warmup: float) -> d
     }
 
 
-def longest_step_memory(prepared: tuple, batch: dict[str, Any], max_grad_norm: float) -> dict[str, Any]:
-    """What one step on the epoch's largest batch holds: the tensors saved for backward, the state,
-    and the step's peak RSS above the RSS before it."""
-    from training.finetune.train import train_step
+def longest_step_memory(prepared: tuple, batch: dict[str, Any], settings: StepSettings) -> dict[str, Any]:
+    """What one step on the epoch's largest batch holds: the tensors saved for backward (of its
+    largest micro-batch), the state, and the step's peak RSS above the RSS before it."""
+    from training.finetune.step import train_step
 
     accelerator, model, optimizer, scheduler = prepared
     batch = {k: v.to(accelerator.device) for k, v in batch.items()}
     found: dict[int, tuple[int, bool]] = {}
+    pieces: list[tuple[float, float]] = []  # (saved, attention matrices) of each micro-batch, MB
+
+    def after_each_backward(part: str) -> None:
+        if part == "backward":
+            sizes = list(found.values())
+            pieces.append((sum(n for n, _ in sizes) / MB, sum(n for n, square in sizes if square) / MB))
+            found.clear()
+
     reset_peak()
     before = rss_mb()
     with saved_for_backward(found):
-        train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm)
+        train_step(model, batch, optimizer, scheduler, accelerator, settings, after_each_backward)
     config = accelerator.unwrap_model(model).config
     return {
         "batch_shape": list(batch["input_ids"].shape),
@@ -260,8 +271,9 @@ def longest_step_memory(prepared: tuple, batch: dict[str, Any], max_grad_norm: f
             "implementation": config._attn_implementation,
             "dropout": config.attention_probs_dropout_prob,
         },
-        "saved_for_backward_mb": sum(size for size, _ in found.values()) / MB,
-        "attention_matrices_mb": sum(size for size, square in found.values() if square) / MB,
+        "micro_batches": len(pieces),
+        "saved_for_backward_mb": max(saved for saved, _ in pieces),
+        "attention_matrices_mb": max(attention for _, attention in pieces),
         "step_peak_above_before_mb": peak_mb() - before,
         **state_memory(model, optimizer),
     }
@@ -279,13 +291,47 @@ def cpu_description() -> dict[str, Any]:
     return {**described(), "native_bf16": cpu_has_native_bf16(), "torch_threads": torch.get_num_threads()}
 
 
-def profile(config: Any, steps: int, warmup: int, precisions: list[str], log: Callable[[str], None]) -> dict:
+@dataclass(frozen=True)
+class Variant:
+    """One way of stepping that is timed: a mixed precision and the step settings."""
+
+    name: str
+    precision: str
+    settings: StepSettings
+
+
+def step_variants(
+    config: Any, schema: Any, precisions: list[str], micro_batch_sizes: list[int]
+) -> list[Variant]:
+    """Each precision with the config's step settings, then the config's precision with each
+    other micro-batch size (named ``<precision>+micro<N>``)."""
+    from training.finetune.step import step_settings
+
+    base = step_settings(config, schema)
+    precision = config.mixed_precision
+    variants = [Variant(p, p, base) for p in precisions]
+    for size in micro_batch_sizes:
+        if size != config.micro_batch_size:
+            settings = replace(base, micro_batch_size=size)
+            variants.append(Variant(f"{precision}+micro{size}", precision, settings))
+    return variants
+
+
+def profile(
+    config: Any,
+    steps: int,
+    warmup: int,
+    precisions: list[str],
+    log: Callable[[str], None],
+    micro_batch_sizes: list[int] | None = None,
+) -> dict:
     """The measurements (see the module docstring) as one JSON-ready mapping."""
     from training.finetune.train import load_base_model, load_data, resolve_base_model, training_loader
 
     phases = Phases()
     with phases.measure("load_data"):
         data = load_data(config, log)
+    variants = step_variants(config, data.schema, precisions, micro_batch_sizes or [])
     base_model = resolve_base_model(config.base_model)
     with phases.measure("load_model"):
         model, tokenizer = load_base_model(base_model, data.schema, config.attention_dropout)
@@ -303,24 +349,30 @@ def profile(config: Any, steps: int, warmup: int, precisions: list[str], log: Ca
         total_steps = len(loader) * config.epochs
         del model
         results, memory = {}, {}
-        for precision in precisions:
-            log(f"profiling {len(batches) - warmup} steps with mixed_precision={precision}")
-            with phases.measure(f"steps_{precision}"):
-                prepared = prepared_training(precision, config, base_model, data.schema, total_steps)
-                results[precision] = profile_steps(prepared, batches, warmup, config.max_grad_norm)
-            memory[precision] = longest_step_memory(prepared, largest, config.max_grad_norm)
-            if precision == config.mixed_precision:
+        for variant in variants:
+            log(f"profiling {len(batches) - warmup} steps with {variant.name}")
+            with phases.measure(f"steps_{variant.name}"):
+                prepared = prepared_training(variant.precision, config, base_model, data.schema, total_steps)
+                results[variant.name] = profile_steps(prepared, batches, warmup, variant.settings)
+            memory[variant.name] = longest_step_memory(prepared, largest, variant.settings)
+            if variant.name == config.mixed_precision:
                 end_of_training(phases, prepared, tokenizer, data, config, Path(work), log)
             del prepared
+    names = [variant.name for variant in variants]
     return {
         "cpu": cpu_description(),
         "config": given,
-        "profiled": {"steps": len(batches) - warmup, "warmup": warmup, "precisions": precisions},
+        "profiled": {
+            "steps": len(batches) - warmup,
+            "warmup": warmup,
+            "precisions": precisions,
+            "variants": names,
+        },
         "data": {"train_documents": len(data.train), "dev_documents": len(data.dev), **padding},
         "steps": results,
         "phases": phases.results,
         "memory": memory_summary(phases, memory, features),
-        "estimate": {p: estimate(phases.results, results[p], padding, config) for p in precisions},
+        "estimate": {name: estimate(phases.results, results[name], padding, config) for name in names},
     }
 
 
@@ -418,7 +470,7 @@ def estimate(phases: dict[str, dict], steps: dict[str, Any], padding: dict, conf
 def markdown(result: dict[str, Any]) -> str:
     """The estimate by part for each precision, the phases' peak RSS, the state and activations."""
     cpu = result["cpu"]
-    precisions = result["profiled"]["precisions"]
+    precisions = result["profiled"]["variants"]
     estimates = result["estimate"]
     lines = [
         f"CPU: {cpu['model_name']} ({cpu['kind']}; flags {', '.join(cpu['flags']) or 'none'}; "
@@ -489,6 +541,13 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
     parser.add_argument("--steps", type=int, default=20, help="sampled batches timed per precision")
     parser.add_argument("--warmup", type=int, default=2, help="batches run before timing")
     parser.add_argument("--precisions", nargs="+", default=["no", "bf16"], choices=["no", "bf16", "fp16"])
+    parser.add_argument(
+        "--micro-batch-sizes",
+        nargs="*",
+        type=int,
+        default=[],
+        help="also time the config's precision with these micro_batch_size values",
+    )
     parser.add_argument("--output", help="write the result as JSON here")
     args = parser.parse_args(argv)
     log = log or (lambda line: print(line, file=sys.stderr))
@@ -500,7 +559,7 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
         print(f"error: {error}", file=sys.stderr)
         return 2
     precisions = list(dict.fromkeys([*args.precisions, config.mixed_precision]))
-    result = profile(config, args.steps, args.warmup, precisions, log)
+    result = profile(config, args.steps, args.warmup, precisions, log, args.micro_batch_sizes)
     print(markdown(result))
     if args.output:
         from inference.atomic import write_json

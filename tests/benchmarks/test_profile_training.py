@@ -18,13 +18,15 @@ def result(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> dict:
     config = write_tiny_inputs(work, tiny_base, train_documents=12)
     script = load_benchmark("profile_training")
     args = ["--config", str(config), "--set", "epochs=2", "--steps", "3", "--warmup", "1"]
+    args += ["--micro-batch-sizes", "4"]
     assert script.main([*args, "--output", str(work / "profile.json")], log=lambda _: None) == 0
     return json.loads((work / "profile.json").read_text(encoding="utf-8"))
 
 
 def test_steps_are_timed_in_both_precisions(result: dict) -> None:
     assert result["profiled"]["precisions"] == ["no", "bf16"]
-    for precision in ("no", "bf16"):
+    assert result["profiled"]["variants"] == ["no", "bf16", "no+micro4"]
+    for precision in ("no", "bf16", "no+micro4"):
         steps = result["steps"][precision]
         assert steps["steps"] == 3 and len(steps["per_step"]) == 3
         assert all(steps["seconds"][part] > 0 for part in ("forward", "backward", "optimizer"))
@@ -57,7 +59,7 @@ def test_estimate_adds_up_over_epochs(result: dict) -> None:
 def test_memory_by_phase_and_what_holds_it(result: dict) -> None:
     memory = result["memory"]
     phases = ["load_data", "load_model", "tokenize_uncached", "tokenize_cached", "loader", "steps_no"]
-    phases += ["dev_evaluation", "checkpoint", "calibrate_and_save", "steps_bf16"]
+    phases += ["dev_evaluation", "checkpoint", "calibrate_and_save", "steps_bf16", "steps_no+micro4"]
     assert list(result["phases"]) == phases
     assert all(result["phases"][p]["peak_rss_mb"] >= result["phases"][p]["rss_after_mb"] > 50 for p in phases)
     assert memory["peak_rss_mb"] == max(memory["peak_rss_by_phase_mb"].values())
@@ -70,6 +72,10 @@ def test_memory_by_phase_and_what_holds_it(result: dict) -> None:
     assert held["attention"] == {"implementation": "sdpa", "dropout": 0.1}
     assert all(step["rss_after_mb"] > 50 for step in result["steps"]["no"]["per_step"])
     assert memory["windows_in_memory"]["windows"] == result["data"]["windows"]
+    # The largest batch (up to 8 windows) in micro-batches of 4: each holds about half the activations.
+    split = memory["largest_batch_step"]["no+micro4"]
+    assert held["batch_shape"][0] == 8 and held["micro_batches"] == 1 and split["micro_batches"] == 2
+    assert split["saved_for_backward_mb"] < 0.75 * held["saved_for_backward_mb"]
 
 
 def test_names_the_cpu(result: dict) -> None:

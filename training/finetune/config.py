@@ -48,6 +48,11 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
+    # Windows per forward/backward pass; a batch of more is split and its gradients summed (the same
+    # update, less activation memory). 0 = the whole batch at once.
+    micro_batch_size: int = 0
+    # Loss weight per label (its B- and I- tags, every outcome); unnamed labels and O weigh 1.
+    label_weights: dict[str, float] = field(default_factory=dict)
     seed: int = 13
     train_fraction: float = 1.0
     augment_strip_punctuation: float = 0.2
@@ -163,6 +168,8 @@ def _typed(name: str, value: Any, source: str) -> Any:
         return _labels(value, source)
     if name == "attention_dropout":
         return None if value is None else _float(name, value, source)
+    if name == "label_weights":
+        return _label_weights(value, source)
     if name in OPTIONAL_KEYS:
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{source}: {name} must be a string or null")
@@ -177,6 +184,20 @@ def _typed(name: str, value: Any, source: str) -> Any:
     if name == "extra_train_files" and not all(isinstance(item, str) for item in value):
         raise ConfigError(f"{source}: extra_train_files must be a list of file paths")
     return value
+
+
+def _label_weights(value: Any, source: str) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(label, str) for label in value):
+        raise ConfigError(
+            f"{source}: label_weights must map labels to weights, e.g. {{PERPETRATOR: 2.0}}; got {value!r}"
+        )
+    weights = {label: _float(f"label_weights.{label}", weight, source) for label, weight in value.items()}
+    bad = [label for label, weight in weights.items() if weight <= 0]
+    if bad:
+        raise ConfigError(f"{source}: label_weights must be positive; {', '.join(bad)} is not")
+    return weights
 
 
 def _labels(value: Any, source: str) -> Any:
@@ -226,6 +247,7 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
         (config.max_grad_norm > 0, "max_grad_norm must be positive"),
         (config.epochs >= 1, "epochs must be at least 1"),
         (config.batch_size >= 1, "batch_size must be at least 1"),
+        (config.micro_batch_size >= 0, "micro_batch_size must be >= 0 (0 = the whole batch)"),
         (0 <= config.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
         (0 < config.train_fraction <= 1, "train_fraction must be in (0, 1]"),
         (0 <= config.augment_strip_punctuation <= 1, "augment_strip_punctuation must be in [0, 1]"),

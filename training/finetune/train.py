@@ -32,6 +32,7 @@ from training.finetune.calibrate import tune_min_scores
 from training.finetune.checkpoint import Checkpoints, Progress
 from training.finetune.config import ConfigError, TrainConfig, label_schema, resolve_mixed_precision
 from training.finetune.features import WindowFeatures, training_windows
+from training.finetune.step import StepSettings, step_settings, train_step
 
 if TYPE_CHECKING:
     from inference.extractor import Extractor
@@ -55,6 +56,7 @@ def train(
     # Everything that can fail on bad input is checked before any training work.
     check_output(output, overwrite)
     data = load_data(config, log)
+    settings = step_settings(config, data.schema)
     base_model = resolve_base_model(config.base_model)
 
     accelerator = start_accelerator(config)
@@ -77,7 +79,7 @@ def train(
     started = time.perf_counter()
     for epoch in range(progress.epochs_done + 1, config.epochs + 1):
         set_epoch(loader, sampler, epoch)
-        trained = train_epoch(model, loader, optimizer, scheduler, accelerator, config, epoch)
+        trained = train_epoch(model, loader, optimizer, scheduler, accelerator, settings, epoch)
         unwrapped = accelerator.unwrap_model(model)
         report = evaluate_model(unwrapped, tokenizer, data.dev, config, str(accelerator.device), data.schema)
         end_epoch(progress, checkpoints, unwrapped, epoch, trained, report, log)
@@ -259,7 +261,13 @@ class EpochTraining:
 
 
 def train_epoch(
-    model: Any, loader: Any, optimizer: Any, scheduler: Any, accelerator: Any, config: TrainConfig, epoch: int
+    model: Any,
+    loader: Any,
+    optimizer: Any,
+    scheduler: Any,
+    accelerator: Any,
+    settings: StepSettings,
+    epoch: int,
 ) -> EpochTraining:
     from tqdm.auto import tqdm
 
@@ -267,37 +275,11 @@ def train_epoch(
     started, tokens, loss_sum = time.perf_counter(), 0, 0.0
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process)
     for batch in bar:
-        loss = train_step(model, batch, optimizer, scheduler, accelerator, config.max_grad_norm)
+        loss = train_step(model, batch, optimizer, scheduler, accelerator, settings)
         tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
         loss_sum += loss.detach().item()
         bar.set_postfix(loss=f"{loss.detach().item():.4f}")
     return EpochTraining(loss_sum / max(1, len(loader)), tokens, time.perf_counter() - started)
-
-
-def train_step(
-    model: Any,
-    batch: dict[str, Any],
-    optimizer: Any,
-    scheduler: Any,
-    accelerator: Any,
-    max_grad_norm: float,
-    mark: Callable[[str], None] = _silent,
-) -> Any:
-    """One optimizer step on ``batch``; returns the loss. ``mark`` is called after the forward pass,
-    the backward pass and the optimizer step with their names (``benchmarks/profile_training.py``
-    times them)."""
-    loss = model(**batch).loss
-    mark("forward")
-    accelerator.backward(loss)
-    mark("backward")
-    # Without clipping, the fresh head's first large gradients collapse the encoder into
-    # predicting the label prior for every token (measured: loss stuck at its entropy).
-    accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad()
-    mark("optimizer")
-    return loss
 
 
 def end_epoch(

@@ -46,6 +46,10 @@ def test_default_config_loads():
         ({"mixed_precision": "fp8"}, "mixed_precision must be auto, no, bf16 or fp16"),
         ({"attention_dropout": 1.5}, "attention_dropout must be null or from 0 up to but not including 1"),
         ({"attention_dropout": "none"}, "attention_dropout must be float"),
+        ({"micro_batch_size": -1}, "micro_batch_size must be >= 0"),
+        ({"label_weights": ["PERPETRATOR"]}, "label_weights must map labels to weights"),
+        ({"label_weights": {"PERPETRATOR": 0}}, "label_weights must be positive; PERPETRATOR is not"),
+        ({"label_weights": {"PERPETRATOR": "heavy"}}, "label_weights.PERPETRATOR must be float"),
     ],
 )
 def test_bad_config_is_refused_with_what_is_wrong(raw, message):
