@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -21,10 +20,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
+    from inference.cpu import this_cpu
+
+    return this_cpu().model_name
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,7 +135,7 @@ def ensure_openvino(model_dir: Path, openvino_dir: Path | None, scratch: Path) -
 
 
 def cpu_name() -> str:
-    from training.release.export_openvino import cpu_description
+    from inference.cpu import cpu_description
 
     cpu = cpu_description()
     return f"{cpu['model_name']} ({cpu['kind']}: {', '.join(cpu['flags'])})"
@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
     auto_openvino = None
     if not args.skip_openvino and importlib.util.find_spec("openvino") is not None:
-        from inference.backends.openvino import auto_precision, native_bf16
+        from inference.backends.openvino import auto_precision
+        from inference.cpu import native_bf16
 
         openvino_dir = ensure_openvino(args.model, args.openvino, Path(scratch.name))
         variants = tuple(v for v in ("fp32", "int8") if (openvino_dir / v).is_dir())

@@ -350,10 +350,9 @@ def baseline_line(baseline: dict[str, Any]) -> str:
 
 
 def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
+    from inference.cpu import this_cpu
+
+    return this_cpu().model_name
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -12,7 +12,6 @@ Needs the shared MUC-4 data (``../shared/datasets/muc4``); says so and exits 0 w
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -59,13 +58,9 @@ def predicted_entities(model: str, texts: list[str]) -> tuple[list[dict[str, lis
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    from inference.cpu import this_cpu
+
+    return this_cpu().model_name
 
 
 def main(argv: list[str] | None = None) -> int:

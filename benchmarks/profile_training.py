@@ -285,10 +285,10 @@ def longest_step_memory(prepared: tuple, batch: dict[str, Any], settings: StepSe
 def cpu_description() -> dict[str, Any]:
     import torch
 
-    from inference.model_dir import cpu_has_native_bf16
-    from training.release.export_openvino import cpu_description as described
+    from inference import cpu
 
-    return {**described(), "native_bf16": cpu_has_native_bf16(), "torch_threads": torch.get_num_threads()}
+    threads = torch.get_num_threads()
+    return {**cpu.cpu_description(), "native_bf16": cpu.native_bf16(), "torch_threads": threads}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from inference.alignment import (
     tokenize_text,
 )
 from inference.batching import similar_length_batches, window_collator
+from inference.cpu import cpu_kind
 from inference.model_dir import (
     check_model_dir,
     load_model_and_tokenizer,
@@ -212,9 +213,7 @@ class Extractor:
 
     def runtime(self) -> dict[str, str]:
         """What runs the network: backend, device, precision and the CPU kind ``auto`` chose for
-        (``inference.backends.openvino.cpu_kind``), for /health, reports and the card."""
-        from inference.backends.openvino import cpu_kind
-
+        (``inference.cpu.cpu_kind``), for /health, reports and the card."""
         return {
             "backend": type(self.backend).__name__,
             "device": str(getattr(self.backend, "device", "unknown")),

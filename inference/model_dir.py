@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from inference.cpu import native_bf16
+
 SETTINGS_FILE = "conflict_ie.json"
 # Written by ``conflict-ie train``: what the model was trained on and how (read by reports and cards).
 RECORD_FILE = "training_record.json"
@@ -89,17 +91,6 @@ def resolve_device(device: str) -> str:
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX); elsewhere bf16 is
-    emulated and slower than float32."""
-    import torch
-
-    probes = [
-        getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    ]
-    return any(probe() for probe in probes if probe is not None)
-
-
 def resolve_precision(precision: str, device: str) -> str:
     """ "auto": float16 on CUDA, bfloat16 on CPUs with native bf16, else float32."""
     if precision not in PRECISIONS:
@@ -107,7 +98,7 @@ def resolve_precision(precision: str, device: str) -> str:
     if precision == "auto":
         if device.startswith("cuda"):
             return "fp16"
-        return "bf16" if cpu_has_native_bf16() else "fp32"
+        return "bf16" if native_bf16() else "fp32"
     if precision == "int8":
         raise ValueError(
             "precision 'int8' is for exported models (conflict-ie export: ONNX int8/ or OpenVINO); "

@@ -18,12 +18,12 @@ where int8 is taken only if the export made one (it passed the F1 gate). Measure
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from inference.cpu import cpu_kind, native_bf16
 from inference.model_dir import ModelDirError, check_tokenizer_files, read_settings
 
 OPENVINO_FILE = "model.xml"
@@ -36,35 +36,6 @@ AUTO_ORDER = {
     "vnni": ("int8", "fp32"),
     "avx2": ("int8", "fp32"),
 }
-CPUINFO = Path("/proc/cpuinfo")
-
-
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The first CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    try:
-        for line in CPUINFO.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def cpu_kind(flags: frozenset[str] | None = None) -> str:
-    """The best low-precision arithmetic the CPU has: "amx", "avx512_bf16", "vnni" or "avx2"."""
-    flags = cpu_flags() if flags is None else flags
-    if flags & {"amx_bf16", "amx_int8"}:
-        return "amx"
-    if "avx512_bf16" in flags:
-        return "avx512_bf16"
-    if flags & {"avx512_vnni", "avx_vnni"}:
-        return "vnni"
-    return "avx2"
-
-
-def native_bf16(flags: frozenset[str] | None = None) -> bool:
-    return cpu_kind(flags) in ("amx", "avx512_bf16")
 
 
 def auto_precision(available: tuple[str, ...], flags: frozenset[str] | None = None) -> str:

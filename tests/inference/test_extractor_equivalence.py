@@ -14,8 +14,9 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from inference.alignment import spans_from_unit_probs, tokenize_text
 from inference.batching import similar_length_batches
+from inference.cpu import native_bf16
 from inference.extractor import Extractor
-from inference.model_dir import cpu_has_native_bf16, resolve_precision
+from inference.model_dir import resolve_precision
 from inference.results import Entity
 from training.corpus.store import load_documents
 
@@ -135,7 +136,7 @@ def test_bad_options_are_refused(busy_model: Path):
 
 def test_precision_auto_picks_what_the_hardware_runs_fast():
     assert resolve_precision("auto", "cuda:0") == "fp16"
-    assert resolve_precision("auto", "cpu") == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16() else "fp32")
     assert resolve_precision("fp32", "cpu") == "fp32"
     assert resolve_precision("bf16", "cpu") == "bf16"
 

@@ -285,7 +285,7 @@ def resolve_mixed_precision(setting: str, device: str, cpu_native_bf16: bool | N
     if device != "cpu":
         return "no"
     if cpu_native_bf16 is None:
-        from inference.model_dir import cpu_has_native_bf16
+        from inference.cpu import native_bf16
 
-        cpu_native_bf16 = cpu_has_native_bf16()
+        cpu_native_bf16 = native_bf16()
     return "bf16" if cpu_native_bf16 else "no"

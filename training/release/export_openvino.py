@@ -9,7 +9,6 @@ model. Each precision this CPU can run is checked against the F1 gate.
 
 from __future__ import annotations
 
-import platform
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,14 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from inference.backends.openvino import (
-    OPENVINO_FILE,
-    OpenVinoBackend,
-    auto_precision,
-    cpu_flags,
-    cpu_kind,
-    native_bf16,
-)
+from inference.backends.openvino import OPENVINO_FILE, OpenVinoBackend, auto_precision
+from inference.cpu import cpu_description, native_bf16
 from inference.spans import Document
 
 # Calibration windows: enough for stable activation ranges (NNCF's default subset is 300 samples).
@@ -91,19 +84,6 @@ def build_openvino(
     manifest["strict_f1"] = scores
     check_f1_gate(scores, len(documents), max_f1_drop, log)
     return manifest
-
-
-def cpu_description() -> dict[str, Any]:
-    """The CPU the F1 gate ran on: model name, kind and its low-precision flags."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
-            names = [line.partition(":")[2].strip() for line in info if line.startswith("model name")]
-        name = names[0] if names else name
-    except OSError:
-        pass
-    wanted = {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8"}
-    return {"model_name": name, "kind": cpu_kind(), "flags": sorted(cpu_flags() & wanted)}
 
 
 def _convert(source: Path, probe: dict[str, np.ndarray]) -> tuple[Any, np.ndarray]:

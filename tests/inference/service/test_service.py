@@ -21,7 +21,7 @@ import httpx
 import pytest
 from servers import ServerThread, free_port, wait_until_serving
 
-from inference.backends.openvino import cpu_kind
+from inference.cpu import cpu_kind
 from inference.extractor import Extractor
 from inference.model_dir import ModelDirError
 from inference.service.app import API_KEY_ENV, BatchSettings, ServiceLimits, create_app, per_text_results
