@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from inference.results import Entity as Extracted
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
@@ -72,6 +74,21 @@ def entities_from_spans(texts: Iterable[str]) -> list[list[str]]:
         else:
             entities.append((text, [mention]))
     return [[first] for first, _ in entities]
+
+
+def predicted_entities(
+    found: Iterable[Extracted], min_scores: Mapping[str, float] | None = None
+) -> dict[str, list[list[str]]]:
+    """A tagger's predicted entities of one document by role (label): its spans, in the order
+    ``Extractor`` gives them, that score at least their label's minimum, through
+    ``entities_from_spans``. Filtering here is what ``Extractor`` does with the same ``min_scores``,
+    so minimums can be searched over one prediction pass made without any."""
+    minimums = min_scores or {}
+    by_label: dict[str, list[str]] = {}
+    for entity in found:
+        if entity.score >= minimums.get(entity.label, 0.0):
+            by_label.setdefault(entity.label, []).append(entity.text)
+    return {label: entities_from_spans(texts) for label, texts in by_label.items()}
 
 
 def ree_scores(

@@ -449,8 +449,10 @@ def _calibration(calibration: dict[str, Any] | None) -> str:
     if calibration is None:
         return "not calibrated"
     minimums = ", ".join(f"{label} {value}" for label, value in calibration["min_scores"].items()) or "none"
-    scores = calibration["dev_exact_f1"]
-    return f"{minimums} (dev exact-span micro F1 {_f(scores['before'])} → {_f(scores['after'])})"
+    # ``calibrated_copy`` records the metric it tuned for; ``train`` and ``calibrate`` tune exact spans.
+    metric = calibration.get("metric", "exact-span micro F1")
+    scores = calibration.get("dev_f1") or calibration["dev_exact_f1"]
+    return f"{minimums} (dev {metric} {_f(scores['before'])} → {_f(scores['after'])})"
 
 
 def _limitations(entries: list[tuple[dict[str, str], dict[str, Any]]]) -> list[str]:

@@ -219,14 +219,73 @@ def test_the_muc4_config_trains_with_the_same_cli(tmp_path: Path, tiny_base: Pat
         MUC4_SCHEMA.labels
     )
     # The benchmark scores it on a split with the metric and prints the published rows beside it.
+    benchmark = load_muc4_eval()
+    scores = tmp_path / "scores.json"
+    argv = ["--model", str(tmp_path / "model"), "--data", str(SHARED_MUC4), "--split", "dev"]
+    assert benchmark.main([*argv, "--output", str(scores)]) == 0
+    result = json.loads(scores.read_text())
+    assert result["micro"]["gold"] == sum(row["gold"] for row in result["per_role"].values()) > 0
+
+
+def load_muc4_eval():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("muc4_eval", ROOT / "benchmarks" / "muc4_eval.py")
     assert spec is not None and spec.loader is not None
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
-    scores = tmp_path / "scores.json"
-    argv = ["--model", str(tmp_path / "model"), "--data", str(SHARED_MUC4), "--split", "dev"]
-    assert benchmark.main([*argv, "--output", str(scores)]) == 0
+    return benchmark
+
+
+def test_the_benchmark_tunes_role_minimums_on_dev_and_scores_test_with_the_copy(
+    tmp_path: Path, tiny_base: Path, capsys
+):
+    """Hand-made GRIT records (no shared data): a tiny MUC-4 model trained with the shipped config,
+    minimums chosen on dev, the calibrated copy written and the test split scored with it."""
+    from training.finetune.train import train
+
+    data = tmp_path / "muc4"
+    data.mkdir()
+    for split, count in (("train", 4), ("dev", 2), ("test", 2)):
+        records = [grit_record(f"{split}-{i}") for i in range(count)]
+        for i, record in enumerate(records):  # a document in one split only
+            record["doctext"] += f" ({split} report {i})"
+        write_jsonl(data / f"{split}.json", records)
+        write_documents(tmp_path / f"{split}.jsonl", read_muc4(data / f"{split}.json").documents)
+    overrides = {
+        "base_model": str(tiny_base),
+        "train_file": str(tmp_path / "train.jsonl"),
+        "dev_file": str(tmp_path / "dev.jsonl"),
+        "test_file": None,
+        "epochs": 1,
+        "max_length": 64,
+        "stride": 16,
+        **TEST_TRAINING,
+    }
+    model = tmp_path / "model"
+    train(load_config(ROOT / "training" / "configs" / "muc4.yaml", overrides), model, log=lambda _: None)
+    original = (model / "conflict_ie.json").read_bytes()
+    benchmark = load_muc4_eval()
+    tuned, scores = tmp_path / "tuned", tmp_path / "scores.json"
+    argv = ["--model", str(model), "--data", str(data), "--output", str(scores)]
+    assert benchmark.main([*argv, "--tune-min-scores-on", "dev", "--output-model", str(tuned)]) == 0
     result = json.loads(scores.read_text())
-    assert result["micro"]["gold"] == sum(row["gold"] for row in result["per_role"].values()) > 0
+    assert (result["model"], result["split"]) == (str(tuned), "test")
+    tuning = result["tuning"]
+    assert json.loads((tuned / "conflict_ie.json").read_text())["min_scores"] == tuning["min_scores"]
+    assert (
+        json.loads((tuned / "training_record.json").read_text())["calibration"]["dev_f1"] == tuning["dev_f1"]
+    )
+    assert tuning["dev_f1"]["after"] >= tuning["dev_f1"]["before"] and tuning["dev_file"] == str(
+        data / "dev.json"
+    )
+    assert (model / "conflict_ie.json").read_bytes() == original
+    out = capsys.readouterr().out
+    assert "minimum span scores chosen on dev" in out and "GRIT (Du, Rush & Cardie 2021)" in out
+    # Never tuned on test, and never without a place for the copy.
+    for wrong in (
+        ["--tune-min-scores-on", "test", "--output-model", str(tuned)],
+        ["--output-model", str(tuned)],
+    ):
+        with pytest.raises(SystemExit):
+            benchmark.main([*argv, *wrong])
