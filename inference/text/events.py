@@ -17,6 +17,7 @@ Main event
      outcome and a compatible victim (below) in the next ``LOOKAHEAD`` sentences: "Hundreds
      killed ... At least 412 people were killed" is 412; a sub-count of the vague total counts
      too ("Dozens of people have been killed ..., including at least 29 people in one district"),
+     sentences said again word for word not counted in the ``LOOKAHEAD`` (a repeated lead),
      also when it is a sub-count of the vague toll said again in the anchor's sentence (a title
      run into its lead: "Air strikes kill dozens ... Dozens of people ..., including at least 29").
   3. The main event is the totals of the anchor's sentence, of both outcomes ("killing 12
@@ -212,6 +213,7 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
         return None, []
     bounds = sentence_bounds(text)
     sentence = [_sentence_of(bounds, r.count.start) for r in records]
+    distinct = _distinct_positions(text, bounds)
 
     def in_order(indices: list[int]) -> list[int]:
         return sorted(indices, key=lambda i: records[i].count.start)
@@ -229,7 +231,7 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
             and r.same_event_as is None
             and r.count.best is not None
             and (r.part_of is None or _stands_for(records, r.part_of, anchor, sentence))
-            and sentence[i] <= sentence[anchor] + LOOKAHEAD
+            and distinct[sentence[i]] <= distinct[sentence[anchor]] + LOOKAHEAD
             and not _is_vague(r)
             and _compatible(_category(r), _category(records[anchor]))
         ]
@@ -264,6 +266,20 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
                 rest = [i for i in members if records[i].count.best != same]
                 return in_order(there)[0], in_order(rest + there)
     return anchor, in_order(members)
+
+
+def _distinct_positions(text: str, bounds: list[tuple[int, int]]) -> list[int]:
+    """Each sentence's position among the text's distinct sentences: a lead said again word for
+    word (FA-KES's feed texts repeat it) does not push the figure after it out of reach."""
+    seen: set[str] = set()
+    positions, position = [], -1
+    for a, b in bounds:
+        words = " ".join(text[a:b].split())
+        if words not in seen:
+            seen.add(words)
+            position += 1
+        positions.append(position)
+    return positions
 
 
 def _stands_for(records: Sequence[Record], total: int, anchor: int, sentence: list[int]) -> bool:

@@ -158,6 +158,15 @@ def test_the_sub_counts_of_a_toll_said_twice_count_once_at_the_larger_figure() -
     assert killed(two_groups)["children"] == 7
 
 
+def test_a_lead_said_twice_does_not_push_the_figure_of_a_vague_toll_out_of_reach() -> None:
+    lead = "[[Several|K]] [[people|V]] were killed in two blasts near the bus station. "
+    markup = (
+        "[[Several|K]] killed in twin blasts in the north. " + lead + lead + "The governor put the "
+        "toll at [[nine|K]] and said [[31|I]] were wounded."
+    )
+    assert killed(markup) == {**ZERO, "civilians": 9}
+
+
 def test_a_verb_pair_shares_its_victims() -> None:
     markup = "The army killed [[31|K]] and wounded [[40|I]] [[Daesh fighters|V]] near the town."
     assert killed(markup) == {**ZERO, "non_civilians": 31}
