@@ -16,7 +16,10 @@ Main event
   2. A vague anchor ("dozens", "hundreds", no digit) gives way to the first figure of the same
      outcome and a compatible victim (below) in the next ``LOOKAHEAD`` sentences: "Hundreds
      killed ... At least 412 people were killed" is 412; a sub-count of the vague total counts
-     too ("Dozens of people have been killed ..., including at least 29 people in one district").
+     too ("Dozens of people have been killed ..., including at least 29 people in one district"),
+     sentences said again word for word not counted in the ``LOOKAHEAD`` (a repeated lead),
+     also when it is a sub-count of the vague toll said again in the anchor's sentence (a title
+     run into its lead: "Air strikes kill dozens ... Dozens of people ..., including at least 29").
   3. The main event is the totals of the anchor's sentence, of both outcomes ("killing 12
      civilians and eight soldiers and wounding 30"). Other sentences' tolls are other incidents
      or a repetition and are not added ("On Tuesday a coalition strike killed 18 ...").
@@ -57,7 +60,9 @@ Sub-counts
   sentences that add up to the anchor's figure) add to children / women ("including three
   children"), once per figure (a total "3 Children" and a sub-count "three children" are one);
   a vague child or woman sub-count ("among them several children") adds nothing, as FA-KES's
-  coders code only stated figures; a combatant sub-count
+  coders code only stated figures; the sub-counts of one toll said twice (totals merged as
+  above) are one group said twice and count once, at the larger figure ("11 children among 18
+  dead ... 10 children among 18 dead ... 18 people including 11 children": 11); a combatant sub-count
   of a total of ``unknown`` victims ("40 people, including 12 soldiers") moves from civilians to
   non-civilians. A child, woman or combatant total in one of the ``AMONG_LOOKAHEAD`` sentences after the
   anchor's, in a sentence that says "among the dead" / "of those killed" / "among them", is a
@@ -69,7 +74,9 @@ Sub-counts
   his young daughter were killed") adds 1 to children, when no figure gave any, if the outcome
   cue nearest to it in its sentence is a killing (a killing word or a killed count, not
   "wounded" / an injured count). It is a part of the toll it follows, except after a combatant
-  toll ("17 militants and a child"), where it adds 1 to civilians too. A woman named so ("a
+  toll ("17 militants and a child") or in a report whose main event has only injured totals
+  (then the sentences of those and the one after: "Child killed 9 Civilians Injured ... left a
+  child dead"), where it adds 1 to civilians too. A woman named so ("a
   pregnant woman") is not counted: on FA-KES it gained one `train` article and lost one `dev`.
 Actor
   The actor id of the anchor, else of the main event's other totals (in text order), else the
@@ -206,6 +213,7 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
         return None, []
     bounds = sentence_bounds(text)
     sentence = [_sentence_of(bounds, r.count.start) for r in records]
+    distinct = _distinct_positions(text, bounds)
 
     def in_order(indices: list[int]) -> list[int]:
         return sorted(indices, key=lambda i: records[i].count.start)
@@ -222,8 +230,8 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
             and r.count.outcome == outcome
             and r.same_event_as is None
             and r.count.best is not None
-            and (r.part_of is None or _root(records, r.part_of) == anchor)
-            and sentence[i] <= sentence[anchor] + LOOKAHEAD
+            and (r.part_of is None or _stands_for(records, r.part_of, anchor, sentence))
+            and distinct[sentence[i]] <= distinct[sentence[anchor]] + LOOKAHEAD
             and not _is_vague(r)
             and _compatible(_category(r), _category(records[anchor]))
         ]
@@ -232,7 +240,8 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
             if records[figure].part_of is None:
                 anchor = figure
             else:  # the sub-count stands for its vague total
-                others = [i for i in totals if sentence[i] == sentence[anchor] and i != anchor]
+                whole = _root(records, records[figure].part_of)
+                others = [i for i in totals if sentence[i] == sentence[anchor] and i not in (anchor, whole)]
                 return figure, in_order([*others, figure])
     whole = _whole_of(records, anchor, sentence)
     if whole is not None:
@@ -257,6 +266,32 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
                 rest = [i for i in members if records[i].count.best != same]
                 return in_order(there)[0], in_order(rest + there)
     return anchor, in_order(members)
+
+
+def _distinct_positions(text: str, bounds: list[tuple[int, int]]) -> list[int]:
+    """Each sentence's position among the text's distinct sentences: a lead said again word for
+    word (FA-KES's feed texts repeat it) does not push the figure after it out of reach."""
+    seen: set[str] = set()
+    positions, position = [], -1
+    for a, b in bounds:
+        words = " ".join(text[a:b].split())
+        if words not in seen:
+            seen.add(words)
+            position += 1
+        positions.append(position)
+    return positions
+
+
+def _stands_for(records: Sequence[Record], total: int, anchor: int, sentence: list[int]) -> bool:
+    """Whether a sub-count of ``total`` may stand for the vague ``anchor``: a part of the anchor, or
+    of a vague toll of the anchor's sentence that says it again ("Air strikes kill dozens ...
+    Dozens of people have been killed ... including at least 29", a title run into its lead)."""
+    whole = _root(records, total)
+    return whole == anchor or (
+        sentence[whole] == sentence[anchor]
+        and _is_vague(records[whole])
+        and records[whole].count.outcome == records[anchor].count.outcome
+    )
 
 
 def _whole_of(records: Sequence[Record], anchor: int, sentence: list[int]) -> int | None:
@@ -484,6 +519,9 @@ def _totals(text: str, records: Sequence[Record], anchor: int | None, members: l
 
     # a child or woman figure counted once, as a total ("3 Children Killed") or a sub-count
     seen = {(records[i].count.outcome, _category(records[i]), records[i].count.best) for i in taken}
+    # the sub-counts of one toll said twice are one group said twice: its largest figure counts
+    # ("11 children among 18 dead ... 10 children among 18 dead ... 18 people including 11 children")
+    restated: dict[tuple[str, str, int], Counter[int]] = {}
     for record, parent in _sub_counts(text, records, anchor, members, counted):
         value, category = record.count.best, _category(record)
         toll = tolls.get(record.count.outcome)
@@ -495,15 +533,25 @@ def _totals(text: str, records: Sequence[Record], anchor: int | None, members: l
             if (record.count.outcome, category, value) in seen:  # the same figure said twice
                 continue
             seen.add((record.count.outcome, category, value))
-            if category == CHILD:
-                toll.children += value
+            source = _root(records, record.part_of) if record.part_of is not None else parent
+            if source == parent or merged.get(source) == parent:
+                restated.setdefault((record.count.outcome, category, parent), Counter())[source] += value
             else:
-                toll.women += value
+                _add_member(toll, category, value)
         elif category == COMBATANT and _category(records[parent]) in (None, UNKNOWN):
             moved = min(value, toll.civilians)  # "40 people, including 12 soldiers"
             toll.civilians -= moved
             toll.non_civilians += moved
+    for (outcome, category, _), by_statement in restated.items():
+        _add_member(tolls[outcome], category, max(by_statement.values()))
     return tolls
+
+
+def _add_member(toll: Toll, category: str, value: int) -> None:
+    if category == CHILD:
+        toll.children += value
+    else:
+        toll.women += value
 
 
 def _add_uncounted(
@@ -511,13 +559,13 @@ def _add_uncounted(
 ) -> None:
     """One child that no count counts, named in a sentence of the main event's killed totals as
     killed (see the module doc): +1 to children if no figure gave any, and to civilians too when
-    the toll it follows is of combatants ("17 militants and a child")."""
+    the toll it follows is of combatants ("17 militants and a child") or when the main event
+    has only injured totals ("Child killed 9 Civilians Injured ... left a child dead")."""
     killed = [i for i in members if records[i].count.outcome == "killed"]
-    if not killed:
-        return
     bounds = sentence_bounds(text)
-    sentences = {_sentence_of(bounds, records[i].count.start) for i in killed}
-    if all(_category(records[i]) is None for i in killed):  # "8 Killed ... A man and his young daughter"
+    sentences = {_sentence_of(bounds, records[i].count.start) for i in killed or members}
+    # "8 Killed ... A man and his young daughter"; "Child killed 9 Civilians Injured ... a child dead"
+    if all(_category(records[i]) is None for i in killed):
         sentences |= {number + 1 for number in sentences}
     count_ends = [e.end for e in entities if e.label == CASUALTY_COUNT]
     if toll.children > 0:
@@ -539,7 +587,10 @@ def _add_uncounted(
             continue
         toll.children += 1
         before = [i for i in killed if records[i].count.end <= entity.start]
-        if before and _category(records[max(before, key=lambda i: records[i].count.end)]) == COMBATANT:
+        after_combatants = (
+            before and _category(records[max(before, key=lambda i: records[i].count.end)]) == COMBATANT
+        )
+        if not killed or after_combatants:
             toll.civilians += 1
         return
 

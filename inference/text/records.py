@@ -27,7 +27,9 @@ Victims
      sub-group ("including a child", "with children among the dead") ("the civilian toll rose
      to 45"), unless the previous
      count of the sentence stands between them.
-  4. Otherwise, ellipsis: the victims of the previous count in the sentence ("killed two
+  4. Otherwise the victims the next count governs when the two are the objects of a verb pair
+     ("killed 28 and wounded 30 militants").
+  5. Otherwise, ellipsis: the victims of the previous count in the sentence ("killed two
      policemen and wounded five").
 Perpetrators
   1. In the count's clause, an agent to its right marked as such: "by the Saudi-led coalition",
@@ -47,8 +49,10 @@ Perpetrators
   ("Syrian Democratic Forces (SDF)", guideline D5) and, for a bare "the militia", the earlier
   perpetrator of the sentence with that head word ("the Rapid Support militia"). A perpetrator
   of the sentence that "claimed responsibility" / "claimed the attack" / "said it carried out"
-  it (guideline D8) is the perpetrator of the sentence's counts that have none, across a
-  semicolon too, and is added beside an "its fighters" / "their forces".
+  it (guideline D8), or that is "blamed" / "accused", is the perpetrator of the sentence's
+  counts that have none, across a semicolon too, and is added beside an "its fighters" / "their
+  forces". The subject of an active killing verb ("Armed bandits killed at least 58") is the
+  count's perpetrator even when a "by X" of another action follows in its clause.
 Sub-counts
   A count introduced by "including", "among them", "of whom" or followed by "of them" gets
   ``part_of``: the index of the record of the total it belongs to (the previous count of the
@@ -164,6 +168,16 @@ _CLAIM_AFTER = re.compile(
     r"|said\s+it\s+(?:had\s+)?(?:carried\s+out|planted|was\s+behind|staged))\b",
     re.IGNORECASE,
 )
+# "officials blamed armed youth ... and said four of the dead were women": the one blamed is the
+# perpetrator of the sentence's tolls that have none, as a claimant is.
+_BLAMED_BEFORE = re.compile(r"\b(?:blam(?:ed|es|ing)|accus(?:ed|es|ing))\s+(?:the\s+)?$", re.IGNORECASE)
+# "Armed bandits killed at least 58 ...": the subject of an active killing verb is the count's
+# agent, whatever "by X" follows in the clause ("revenge for the killing of ... by a vigilante group").
+_ACTIVE_VERB_GAP = re.compile(
+    r"^\s+(?:(?:have|has|had|reportedly|allegedly)\s+)?(?:kill(?:s|ed)?|shot|massacred|executed|"
+    r"wound(?:s|ed)?|injur(?:es|ed))\s+$",
+    re.IGNORECASE,
+)
 _DEFINITE = re.compile(r"\bthe\s+$", re.IGNORECASE)
 _POSSESSED = re.compile(r"\b(?:its|their)\s+$", re.IGNORECASE)
 # "..., and the bodies of eight men were found": the count opens a coordinated clause of its own
@@ -176,6 +190,10 @@ _OWN_SUBJECT = re.compile(
 # "members of the Yan Sakai, a local vigilante force, killed": the appositive describes the subject.
 _APPOSITIVE_GAP = re.compile(r"^\s*,\s*(?:(?:a|an|the)\s+)?$", re.IGNORECASE)
 _ELLIPSIS_WORD = re.compile(r"^\s+(?:others|other|more)\b", re.IGNORECASE)
+# "killed 28 and wounded 30 militants": two counts of one verb pair share the noun after the second.
+_SHARED_VICTIM_GAP = re.compile(
+    r"^\s*,?\s*(?:and|or)\s+(?:kill(?:ed|ing)|wound(?:ed|ing)|injur(?:ed|ing))\s+$", re.IGNORECASE
+)
 # "including three children", "among them a child": a part of a group named before, not the group.
 _MEMBER_BEFORE = re.compile(
     r"\b(?:including|includes|included|among them|among whom|among those|of whom)\s*(?:an?\s+|the\s+)?$",
@@ -349,6 +367,9 @@ class _Linker:
         inherited = list(links[antecedent.index].victims) if antecedent else []
         if inherited and _ELLIPSIS_WORD.match(self.text[count.end :]):
             return inherited
+        shared = self._shared_victims(count, counts, links)
+        if shared:
+            return shared
         unowned = [
             v
             for v in self._same_sentence(count, VICTIM_TYPE)
@@ -365,6 +386,16 @@ class _Linker:
             if not (antecedent and inherited and nearest.start < antecedent.start):
                 return [nearest.index]
         return inherited
+
+    def _shared_victims(self, count: _Entity, counts: list[_Entity], links: dict[int, _Links]) -> list[int]:
+        """The victims of the next count when the two are objects of a verb pair ("killed 28 and
+        wounded 30 militants")."""
+        later = [c for c in counts if c.start > count.start]
+        if not later or later[0].sentence != count.sentence:
+            return []
+        if not _SHARED_VICTIM_GAP.match(self.text[count.end : later[0].start]):
+            return []
+        return list(links[later[0].index].victims)
 
     def _find_members(self, counts: list[_Entity], links: dict[int, _Links]) -> None:
         for position, count in enumerate(counts):
@@ -451,7 +482,12 @@ class _Linker:
         group = self._coordinated(chosen, candidates) if chosen else []
         if chosen is not None:
             group += self._antecedents(chosen, candidates)
-        claimants = [p for p in candidates if _CLAIM_AFTER.match(self.text[p.end : p.end + 60])]
+        claimants = [
+            p
+            for p in candidates
+            if _CLAIM_AFTER.match(self.text[p.end : p.end + 60])
+            or _BLAMED_BEFORE.search(self.text[max(0, p.start - 20) : p.start])
+        ]
         if claimants and (not group or any(self._is_possessed(p) for p in group)):
             group += self._coordinated(claimants[0], candidates)  # D8: "X claimed responsibility"
         unique = {p.index: p for p in group}.values()
@@ -471,7 +507,8 @@ class _Linker:
         # An agent to the right ("killed by X") wins, unless another count stands between and
         # this count has its own subject on the left ("Rebels killed 5 ... and 12 were killed by X").
         between = right and any(count.end <= c.start < right[0].start for c in counts)
-        if right and self._is_marked_agent(right[0]) and not (left and between):
+        active = left and _ACTIVE_VERB_GAP.match(self.text[left[-1].end : count.start])
+        if right and self._is_marked_agent(right[0]) and not (left and (between or active)):
             return right[0]
         if left:
             return self._appositive_head(left)

@@ -119,6 +119,59 @@ def test_a_vague_first_toll_gives_way_to_the_figure_that_follows() -> None:
     assert killed(markup) == {**ZERO, "civilians": 412}
 
 
+def test_a_vague_title_run_into_its_lead_takes_the_figure_of_the_lead_sub_count() -> None:
+    # no full stop between the title and the lead: the vague toll said twice in one sentence
+    markup = (
+        "Shelling kills [[dozens|K]] in northern city Wire Tuesday 3 May 2016 [[Dozens|K]] of "
+        "[[people|V]] have been killed in shelling of the city, the monitor said, including "
+        "[[at least 23|K]] [[people|V]] in one market. State media said [[four|K]] [[people|V]] "
+        "died in mortar fire on the capital."
+    )
+    assert killed(markup) == {**ZERO, "civilians": 23}
+
+
+def test_a_child_said_killed_in_an_injured_only_report_counts() -> None:
+    markup = (
+        "[[Child|V]] killed [[7|I]] [[civilians|V]] injured in rocket attacks on two towns. "
+        "A rocket fired by [[militants|P]] on a school left a [[child|V]] dead and a [[teacher|V]] "
+        "injured, a police source said."
+    )
+    event = event_of(markup)
+    assert event.killed.to_dict() == {**ZERO, "civilians": 1, "children": 1}
+    assert event.injured.to_dict() == {**ZERO, "civilians": 7}
+    wounded = "[[Five|I]] [[civilians|V]] injured in shelling. A [[child|V]] was wounded by shrapnel."
+    assert event_of(wounded).killed.to_dict() == ZERO
+
+
+def test_the_sub_counts_of_a_toll_said_twice_count_once_at_the_larger_figure() -> None:
+    # a feed text: title, a related title and the lead in one sentence, each with its children
+    markup = (
+        "[[7|K]] [[children|V]] among [[15|K]] dead in mortar attack Wire Sunday 4 June 2017 "
+        "[[6|K]] [[children|V]] among [[15|K]] dead in strike on camp Mortar rounds hit a market "
+        "killing [[at least 15|K]] [[people|V]] including [[7|K]] [[children|V]] officials said."
+    )
+    assert killed(markup) == {**ZERO, "civilians": 15, "children": 7}
+    two_groups = (
+        "Shelling killed [[20|K]] [[people|V]], including [[4|K]] [[children|V]] in one house and "
+        "[[3|K]] [[children|V]] in another."
+    )
+    assert killed(two_groups)["children"] == 7
+
+
+def test_a_lead_said_twice_does_not_push_the_figure_of_a_vague_toll_out_of_reach() -> None:
+    lead = "[[Several|K]] [[people|V]] were killed in two blasts near the bus station. "
+    markup = (
+        "[[Several|K]] killed in twin blasts in the north. " + lead + lead + "The governor put the "
+        "toll at [[nine|K]] and said [[31|I]] were wounded."
+    )
+    assert killed(markup) == {**ZERO, "civilians": 9}
+
+
+def test_a_verb_pair_shares_its_victims() -> None:
+    markup = "The army killed [[31|K]] and wounded [[40|I]] [[Daesh fighters|V]] near the town."
+    assert killed(markup) == {**ZERO, "non_civilians": 31}
+
+
 def test_a_victimless_title_toll_takes_the_victims_of_the_figures_that_add_up_to_it() -> None:
     markup = (
         "[[35|K]] dead in battle for base in Aleppo. "

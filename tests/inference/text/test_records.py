@@ -130,6 +130,38 @@ def test_links_follow_the_sentence_structure(markup, expected):
     assert summary(records_of(markup)) == expected
 
 
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        (  # two counts of a verb pair share the noun after the second
+            "Government troops killed [[14|K]] and wounded [[22|I]] [[insurgents|V]] near the dam.",
+            [("14", ["insurgents"], []), ("22", ["insurgents"], [])],
+        ),
+        (  # "said" is not a verb pair: no shared noun
+            "The agency put the toll at [[80|K]] and said [[at least 11|K]] [[nurses|V]] were among them.",
+            [("80", [], []), ("at least 11", ["nurses"], [])],
+        ),
+        (  # the subject of an active killing verb wins over a "by" of another action in its clause
+            "[[Raiders|P]] killed [[at least 31|K]] [[farmers|V]] in what locals called revenge for "
+            "the murder of a herder by a [[village militia|P]], police said.",
+            [("at least 31", ["farmers"], ["Raiders"])],
+        ),
+        (  # the one blamed is the perpetrator of a toll that has none
+            "The district office blamed [[cattle raiders|P]], who crossed from the north, and said "
+            "[[six|K]] of the dead were [[herders|V]].",
+            [("six", ["herders"], ["cattle raiders"])],
+        ),
+        (  # and across a semicolon, as a claim
+            "A drone strike on a wedding killed [[17|K]] [[guests|V]]; the governor accused "
+            "[[the separatists|P]], who denied it.",
+            [("17", ["guests"], ["the separatists"])],
+        ),
+    ],
+)
+def test_shared_victims_active_subjects_and_blamed_actors(markup, expected):
+    assert summary(records_of(markup)) == expected
+
+
 def test_record_shape_and_count_values():
     records = records_of("[[Gunmen|P]] killed [[at least 12|K]] [[villagers|V]].")
     assert records == [
