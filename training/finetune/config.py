@@ -23,6 +23,8 @@ FAKES = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "fa-kes"
 PATH_KEYS = ("train_file", "dev_file", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
 OPTIONAL_KEYS = ("base_model", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
 LABEL_CHOICES = ("default", "from_corpus")
+# Perpetrators weigh double in the loss (measured: README, fourth session).
+DEFAULT_LABEL_WEIGHTS = {"PERPETRATOR": 2.0}
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -51,8 +53,9 @@ class TrainConfig:
     # Windows per forward/backward pass; a batch of more is split and its gradients summed (the same
     # update, less activation memory). 0 = the whole batch at once.
     micro_batch_size: int = 0
-    # Loss weight per label (its B- and I- tags, every outcome); unnamed labels and O weigh 1.
-    label_weights: dict[str, float] = field(default_factory=dict)
+    # Loss weight per label (its B- and I- tags, every outcome); unnamed labels and O weigh 1. The
+    # default applies where the schema has the label (another schema trains unweighted).
+    label_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LABEL_WEIGHTS))
     seed: int = 13
     train_fraction: float = 1.0
     augment_strip_punctuation: float = 0.2

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inference.schema import LabelSchema
-from training.finetune.config import ConfigError
+from training.finetune.config import DEFAULT_LABEL_WEIGHTS, ConfigError
 
 IGNORED = -100  # the label of special tokens, padding and the non-first pieces of a word
 
@@ -41,7 +41,10 @@ def step_settings(config: Any, schema: LabelSchema) -> StepSettings:
 
 def tag_weights(label_weights: dict[str, float], schema: LabelSchema) -> tuple[float, ...] | None:
     """A weight per tag of ``schema``: each ``B-``/``I-`` tag of a weighted label (all its outcomes)
-    gets the label's weight, every other tag (``O`` included) 1."""
+    gets the label's weight, every other tag (``O`` included) 1. The default weights apply to the
+    labels of the schema that has them; weights given otherwise must name the schema's labels."""
+    if label_weights == DEFAULT_LABEL_WEIGHTS:
+        label_weights = {label: w for label, w in label_weights.items() if label in schema.labels}
     if not label_weights:
         return None
     unknown = sorted(set(label_weights) - set(schema.labels))

@@ -129,6 +129,19 @@ def test_weighted_loss_is_a_weighted_mean(model_and_batch):
     assert float(weighted) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_default_weight_applies_where_the_schema_has_perpetrators():
+    from inference.schema import LabelSchema
+
+    default = config_from_dict({})
+    assert default.label_weights == {"PERPETRATOR": 2.0}
+    weighted = step_settings(default, DEFAULT_SCHEMA).tag_weights
+    assert weighted is not None and max(weighted) == 2.0
+    muc4 = LabelSchema(labels=("PERP_IND", "PERP_ORG", "TARGET", "VICTIM", "WEAPON"))
+    assert step_settings(default, muc4).tag_weights is None
+    with pytest.raises(ConfigError, match="PERPETRATOR not among the schema's labels"):
+        step_settings(config_from_dict({"label_weights": {"PERPETRATOR": 3.0}}), muc4)
+
+
 def test_unknown_weighted_label_is_refused_before_training():
     config = config_from_dict({"label_weights": {"PERPETRATORS": 2.0}})
     with pytest.raises(ConfigError, match=r"label_weights: PERPETRATORS not among the schema's labels"):
