@@ -13,7 +13,12 @@ import pytest
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
-from inference.backends.openvino import AUTO_ORDER, OpenVinoBackend, auto_precision  # noqa: E402
+from inference.backends.openvino import (  # noqa: E402
+    AUTO_ORDER,
+    OpenVinoBackend,
+    auto_precision,
+    float_ops_precision,
+)
 from inference.cpu import cpu_kind, native_bf16  # noqa: E402
 from inference.extractor import Extractor  # noqa: E402
 from inference.model_dir import ModelDirError  # noqa: E402
@@ -83,6 +88,19 @@ def test_low_precisions_give_well_formed_entities(exported: Path, texts, precisi
     assert len(results) == len(texts) and sum(map(len, results)) > 0
     for text, entities in zip(texts, results, strict=True):
         assert all(text[e.start : e.end] == e.text and 0 <= e.score <= 1 for e in entities)
+
+
+def test_int8_runs_its_float_operations_in_bf16_only_where_native(exported: Path):
+    zen4 = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"})
+    vnni = frozenset({"avx2", "avx512f", "avx512_vnni"})
+    assert float_ops_precision("int8", zen4) == "bf16" and float_ops_precision("int8", vnni) == "f32"
+    assert float_ops_precision("fp32", zen4) == "f32" and float_ops_precision("bf16", zen4) == "bf16"
+    extractor = Extractor.from_pretrained(exported, precision="int8", threads=1)
+    hint = extractor.backend.compiled.get_property("INFERENCE_PRECISION_HINT")
+    assert hint.get_type_name() == float_ops_precision("int8") == extractor.backend.float_ops
+    # The export's F1 gate measured int8 as it runs here, and says so.
+    manifest = json.loads((exported / "export.json").read_text())
+    assert manifest["int8_float_ops"] == float_ops_precision("int8")
 
 
 def test_auto_picks_by_cpu_kind(exported: Path):
