@@ -1,7 +1,8 @@
 """The HTTP service under load: for each number of concurrent clients (default 1, 4, 16, 64), each
 sending ~500-word reports for ``--seconds``, the p50/p90/p99 latency of the answered requests,
 throughput, 503 rejections (counted apart from errors) and the server's resident memory (all its
-processes: the parent and every ``--workers`` worker).
+processes: the parent and every ``--workers`` worker). A client answered 503 waits the seconds its
+``Retry-After`` asks for before its next request, as a well-behaved client does.
 
 First, in this process and before the server starts, the baseline the throughput is judged against:
 ``Extractor.extract_records`` (what ``/extract`` runs: entities and records) called on the same
@@ -251,6 +252,10 @@ def run_load(
                         rejected.append(elapsed)
                     else:
                         failures.append(f"{response.status_code} {response.text[:200]}")
+                if response.status_code == 503:
+                    # As a well-behaved client does: wait as told before the next request, rather
+                    # than spend the server's CPU on refusals.
+                    time.sleep(max(0.0, min(retry_after(response), stop_at - time.perf_counter())))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     start = time.perf_counter()
@@ -260,6 +265,14 @@ def run_load(
         thread.join()
     wall = time.perf_counter() - start
     return {"latencies": latencies, "rejected": rejected, "failures": failures, "wall_s": wall}
+
+
+def retry_after(response: Any) -> float:
+    """Seconds a 503's ``Retry-After`` asks for (1 when it is missing or not a number)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
 
 
 def start_server(args: argparse.Namespace, env: dict[str, str]) -> tuple[subprocess.Popen, str, float]:

@@ -80,3 +80,14 @@ def test_workers_baseline_is_one_process_with_all_their_threads(tiny_model: Path
     assert baseline["threads_asked"] == 2 and baseline["torch_threads"] == 2
     assert baseline["compared_with"] == "all 2 workers together against this one process"
     assert baseline["reports"] >= 2 and baseline["throughput"]["requests_per_s"] > 0
+
+
+def test_clients_wait_what_retry_after_asks(script) -> None:
+    import httpx
+
+    def answer(headers: dict[str, str]) -> httpx.Response:
+        return httpx.Response(503, headers=headers)
+
+    assert script.retry_after(answer({"Retry-After": "3"})) == 3.0
+    assert script.retry_after(answer({})) == 1.0
+    assert script.retry_after(answer({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"})) == 1.0
