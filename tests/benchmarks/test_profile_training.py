@@ -17,8 +17,9 @@ def result(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> dict:
     work = tmp_path_factory.mktemp("profile")
     config = write_tiny_inputs(work, tiny_base, train_documents=12)
     script = load_benchmark("profile_training")
-    args = ["--config", str(config), "--set", "epochs=2", "--steps", "3", "--warmup", "1"]
-    args += ["--micro-batch-sizes", "4"]
+    # Whole batches for the precisions, then micro-batches of 4 beside them.
+    args = ["--config", str(config), "--set", "epochs=2", "micro_batch_size=0"]
+    args += ["--steps", "3", "--warmup", "1", "--micro-batch-sizes", "4"]
     assert script.main([*args, "--output", str(work / "profile.json")], log=lambda _: None) == 0
     return json.loads((work / "profile.json").read_text(encoding="utf-8"))
 
