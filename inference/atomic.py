@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -50,6 +51,20 @@ def write_text(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, payload: Any, indent: int | None = 2, ensure_ascii: bool = False) -> None:
     """``payload`` as JSON and a final newline."""
     write_text(path, json.dumps(payload, indent=indent, ensure_ascii=ensure_ascii) + "\n")
+
+
+@contextmanager
+def staged_directory(output: Path, suffix: str = "") -> Iterator[Path]:
+    """A new empty directory beside ``output`` to build in; on a clean exit it takes the place of
+    ``output`` whole (``replace_directory``), otherwise it is removed and ``output`` stays as it was."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=suffix, dir=output.parent))
+    try:
+        yield staging
+        replace_directory(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def replace_directory(staging: Path, output: Path) -> None:

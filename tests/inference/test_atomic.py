@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from inference.atomic import atomic_path, replace_directory, write_bytes, write_json, write_text
+from inference.atomic import (
+    atomic_path,
+    replace_directory,
+    staged_directory,
+    write_bytes,
+    write_json,
+    write_text,
+)
 
 
 class Unserializable:
@@ -60,3 +67,17 @@ def test_replace_directory_swaps_in_the_new_one(tmp_path: Path):
     replace_directory(staging, output)
     assert [p.name for p in output.iterdir()] == ["new.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_a_staged_directory_replaces_the_output_only_when_complete(tmp_path: Path):
+    output = tmp_path / "model"
+    output.mkdir()
+    (output / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), staged_directory(output) as staging:
+        (staging / "half.txt").write_text("half")
+        raise RuntimeError("the build failed")
+    assert [p.name for p in output.iterdir()] == ["old.txt"]
+    with staged_directory(output) as staging:
+        (staging / "new.txt").write_text("new")
+    assert [p.name for p in output.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # nothing staged or retired is left

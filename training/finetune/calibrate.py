@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.atomic import replace_directory, write_json
+from inference.atomic import staged_directory, write_json
 from inference.model_dir import SETTINGS_FILE, read_settings
 from inference.results import Entity
 from inference.spans import LABELS, Document, Span
@@ -123,15 +122,9 @@ def calibrated_copy(
     record, ``summary``): built beside ``output`` and put in its place whole; ``model_dir`` is not
     touched and an ``output`` already there is replaced only once the copy is complete."""
     source, target = Path(model_dir), Path(output)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        shutil.copytree(source, staging)
+    with staged_directory(target) as staging:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
         write_min_scores(staging, min_scores, summary)
-        replace_directory(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 

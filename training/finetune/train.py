@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inference.atomic import replace_directory
+from inference.atomic import staged_directory
 from inference.batching import length_grouped_batches, window_collator
 from inference.model_dir import RECORD_FILE
 from inference.schema import DEFAULT_SCHEMA, LabelSchema
@@ -601,9 +599,7 @@ def save_model_dir(
     from inference.model_dir import SETTINGS_FILE
     from inference.schema import write_schema
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+    with staged_directory(output) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         set_model_max_length(staging, config.max_length)
@@ -612,10 +608,6 @@ def save_model_dir(
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         write_schema(staging, schema)
         apply_umask(staging)
-        replace_directory(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def set_model_max_length(directory: Path, max_length: int) -> None:

@@ -13,7 +13,6 @@ import inspect
 import json
 import logging
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.atomic import replace_directory
+from inference.atomic import staged_directory
 from inference.backends.onnx import ONNX_FILE, OnnxBackend
 from inference.model_dir import SETTINGS_FILE, check_model_dir, load_tokenizer, read_settings
 from inference.schema import SCHEMA_FILE, model_schema
@@ -87,21 +86,19 @@ def export(
     documents = load_documents(gold, schema) if gold is not None else None
     calibration_docs = load_documents(calibration, schema) if calibration is not None else None
     created = _make_parents(output.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
     try:
-        if format == "openvino":
-            from training.release.export_openvino import build_openvino
+        with staged_directory(output, suffix=".partial") as staging:
+            if format == "openvino":
+                from training.release.export_openvino import build_openvino
 
-            manifest = build_openvino(source, staging, documents, calibration_docs, max_f1_drop, log)
-            manifest["calibration"] = str(calibration) if calibration is not None else None
-        else:
-            manifest = _build(source, staging, documents, max_f1_drop, log)
-        manifest["gold"] = str(gold) if gold is not None else None
-        (staging / "export.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        apply_umask(staging)
-        replace_directory(staging, output)
+                manifest = build_openvino(source, staging, documents, calibration_docs, max_f1_drop, log)
+                manifest["calibration"] = str(calibration) if calibration is not None else None
+            else:
+                manifest = _build(source, staging, documents, max_f1_drop, log)
+            manifest["gold"] = str(gold) if gold is not None else None
+            (staging / "export.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+            apply_umask(staging)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
         for directory in reversed(created):
             if directory.is_dir() and not any(directory.iterdir()):
                 directory.rmdir()
