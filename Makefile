@@ -6,7 +6,7 @@ MODEL := runs/default/model
 REPORTS := runs/default/reports
 FAKES := ../shared/datasets/fa-kes/gold-dev.jsonl
 
-.PHONY: setup run test clean
+.PHONY: setup run soup test clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,18 @@ run: setup
 	if [ -f $(FAKES) ]; then $(PY) -m training.cli evaluate --model $(MODEL) --precision fp32 --data $(FAKES) --output $(REPORTS)/fakes-gold-dev.json; fi
 	$(PY) -m training.cli predict --model $(MODEL) data/examples/report.txt
 	$(PY) -m training.cli card --model $(MODEL) --reports $(REPORTS)/*.json --output model_cards/conflict-ie-default.md
+
+# Optional, after `make run`: two companions of the default model (same head and batches, another
+# micro-batch split and no label weight) and the greedy soup of the three (README: Model soups).
+SOUP := runs/soup
+soup: setup
+	test -d $(MODEL) || { echo "make soup needs $(MODEL): run make run first"; exit 1; }
+	$(PY) -m training.cli train --config training/configs/default.yaml --output $(SOUP)/whole-batches --overwrite --set micro_batch_size=0
+	$(PY) -m training.cli train --config training/configs/default.yaml --output $(SOUP)/no-label-weights --overwrite --set micro_batch_size=0 --set 'label_weights={}'
+	$(PY) -m training.cli soup --models $(MODEL) $(SOUP)/whole-batches $(SOUP)/no-label-weights --output $(SOUP)/model --overwrite
+	rm -rf $(SOUP)/reports
+	$(PY) -m training.cli evaluate --model $(SOUP)/model --precision fp32 --data data/annotations/test.jsonl --output $(SOUP)/reports/test.json
+	if [ -f $(FAKES) ]; then $(PY) -m training.cli evaluate --model $(SOUP)/model --precision fp32 --data $(FAKES) --output $(SOUP)/reports/fakes-gold-dev.json; fi
 
 test: setup
 	$(PY) -m ruff check inference training tests benchmarks

@@ -386,6 +386,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", default="1", help="serve --workers: a number or auto")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra serve argument, repeatable")
+    parser.add_argument(
+        "--server-cpus",
+        type=cpu_list,
+        help="CPUs (e.g. 0 or 0,1) for the server and the baseline; default: all this process may use",
+    )
+    parser.add_argument(
+        "--client-cpus",
+        type=cpu_list,
+        help="CPUs for the clients once the baseline is measured, so they do not take the server's",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "runs" / "bench" / "service.json")
     args = parser.parse_args(argv)
     if args.baseline_batch < 1:
@@ -393,8 +403,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def cpu_list(text: str) -> set[int]:
+    """``0`` or ``0,1``: CPUs this machine has."""
+    try:
+        cpus = {int(part) for part in text.split(",")}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of CPU numbers") from None
+    unknown = cpus - os.sched_getaffinity(0)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"CPUs {sorted(unknown)} are not available to this process")
+    return cpus
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    allowed = os.sched_getaffinity(0)
+    try:
+        if args.server_cpus:
+            os.sched_setaffinity(0, args.server_cpus)  # the baseline, and the server it starts, run there
+        return run(args)
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def run(args: argparse.Namespace) -> int:
     texts = [d.text for d in load_documents(args.data)]
     reports = make_reports(texts, args.words, 64)
     os.environ.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")  # here and in the server
@@ -402,9 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     headers = {"X-API-Key": env["CONFLICT_IE_API_KEY"]} if env.get("CONFLICT_IE_API_KEY") else {}
     baseline = run_baseline(args, reports)
     server, url, startup_s = start_server(args, env)
+    if args.client_cpus:
+        os.sched_setaffinity(0, args.client_cpus)
     levels = []
     try:
         server_runtime = check_runtime(url, baseline["runtime"])
+        server_affinity = sorted(os.sched_getaffinity(server.pid))
         idle = memory_mb(server.pid)
         for clients in args.clients:
             run_load(url, reports, clients, headers, requests=clients)  # warm-up, not counted
@@ -426,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
         "workers": args.workers,
         "serve_args": args.serve_arg,
+        "server_cpus": sorted(args.server_cpus) if args.server_cpus else None,
+        "client_cpus": sorted(args.client_cpus) if args.client_cpus else None,
+        "server_affinity": server_affinity,
         "seconds_per_run": args.seconds,
         "words_per_report": args.words,
         "startup_s": startup_s,
@@ -441,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.seconds:g} s a run, {report['cpu']}"
     )
     print(f"server RSS after loading: {idle['VmRSS']:.0f} MB (all its processes)")
+    if args.server_cpus or args.client_cpus:
+        print(f"server and baseline on CPUs {server_affinity}, clients on {sorted(args.client_cpus or [])}")
     print(baseline_line(baseline) + "\n")
     print(markdown_table(levels))
     bound = report["arithmetic_bound"][args.clients[0]]

@@ -91,3 +91,26 @@ def test_clients_wait_what_retry_after_asks(script) -> None:
     assert script.retry_after(answer({"Retry-After": "3"})) == 3.0
     assert script.retry_after(answer({})) == 1.0
     assert script.retry_after(answer({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"})) == 1.0
+
+
+def test_server_and_clients_can_be_kept_on_cpus_of_their_own(
+    tmp_path: Path, tiny_model: Path, script, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    allowed = os.sched_getaffinity(0)
+    server_cpu, client_cpu = min(allowed), max(allowed)
+    output = tmp_path / "service.json"
+    args = ["--model", str(tiny_model), "--data", str(CORPUS / "test.jsonl"), "--clients", "1"]
+    args += ["--seconds", "0.5", "--words", str(WORDS), "--baseline-seconds", "0.5", "--baseline-batch", "2"]
+    args += ["--server-cpus", str(server_cpu), "--client-cpus", str(client_cpu), "--output", str(output)]
+    assert script.main(args) == 0
+    report = json.loads(output.read_text(encoding="utf-8"))
+    assert report["server_affinity"] == report["server_cpus"] == [server_cpu]
+    assert report["client_cpus"] == [client_cpu]
+    assert os.sched_getaffinity(0) == allowed  # the caller's CPUs are given back
+    assert f"server and baseline on CPUs [{server_cpu}], clients on [{client_cpu}]" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        script.parse_args(["--model", str(tiny_model), "--server-cpus", "0,x"])
+    with pytest.raises(SystemExit):
+        script.parse_args(["--model", str(tiny_model), "--server-cpus", str(max(allowed) + 64)])

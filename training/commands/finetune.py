@@ -1,4 +1,4 @@
-"""Fitting commands: train, calibrate."""
+"""Fitting commands: train, calibrate, soup."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    for add in (_train, _calibrate):
+    for add in (_train, _calibrate, _soup):
         add(subparsers)
 
 
@@ -28,6 +28,26 @@ def _calibrate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="data/annotations/dev.jsonl", help="gold .jsonl to choose them on")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_calibrate)
+
+
+def _soup(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "soup", help="average the weights of several trained models into one (a model soup)"
+    )
+    p.add_argument("--models", nargs="+", required=True, help="trained PyTorch model directories (2 or more)")
+    p.add_argument("--output", required=True, help="model directory to write")
+    p.add_argument(
+        "--data", default="data/annotations/dev.jsonl", help="gold .jsonl that ranks and calibrates"
+    )
+    p.add_argument(
+        "--method",
+        choices=("greedy", "uniform"),
+        default="greedy",
+        help="greedy: add each model (best on --data first) only if dev F1 does not fall; uniform: all",
+    )
+    p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.set_defaults(func=cmd_soup)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -53,3 +73,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soup(args: argparse.Namespace) -> int:
+    from training.finetune.soup import make_soup
+
+    make_soup(args.models, args.output, args.data, args.method, args.device, args.overwrite)
+    return 0

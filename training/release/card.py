@@ -442,6 +442,22 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> list[tu
         ("training time (sum of epochs)", f"{record['train_seconds'] / 60:.1f} min"),
         ("throughput", f"{record['tokens_per_second']:.0f} tokens/s"),
         ("libraries", ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())),
+        *_soup(record.get("soup")),
+    ]
+
+
+def _soup(soup: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A soup's record is its best ingredient's (the rows above), plus what was averaged."""
+    if soup is None:
+        return []
+    kept = [i for i in soup["ingredients"] if i["in_soup"]]
+    names = ", ".join(f"`{_shown(i['model'])}` ({_f(i['dev_f1'])})" for i in kept)
+    return [
+        (
+            "model soup (`conflict-ie soup`)",
+            f"weights averaged over {len(kept)} of {len(soup['ingredients'])} trainings ({soup['method']}; "
+            f"dev exact-span F1 {_f(soup['dev_f1'])}): {names}; the rows above are the best one's",
+        )
     ]
 
 
