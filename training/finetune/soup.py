@@ -19,6 +19,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +111,7 @@ def make_soup(
     complete, and an existing one is replaced only with ``overwrite``."""
     from safetensors.torch import load_file
 
-    from inference.extractor import Extractor, TorchBackend
-    from inference.model_dir import load_model_and_tokenizer, resolve_device
-    from training.corpus.store import load_documents
-    from training.finetune.calibrate import tune_min_scores
+    from training.evaluation.report import model_record_digest
 
     if method not in METHODS:
         raise SoupError(f"unknown soup method {method!r}: use {' or '.join(METHODS)}")
@@ -124,67 +122,91 @@ def make_soup(
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise SoupError(f"output directory {target} exists and is not empty (use --overwrite)")
     check_ingredients(dirs)
-    schema = model_schema(dirs[0])
-    documents = load_documents(dev_file, schema)
-    settings = read_settings(dirs[0])
-    model, tokenizer = load_model_and_tokenizer(dirs[0], resolve_device(device))
-    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    score = dev_scorer(dirs[0], dev_file, device)
     states = [load_file(str(d / WEIGHTS_FILE)) for d in dirs]
-
-    def dev_scores(weights: dict[str, Any]) -> tuple[float, dict[str, float], dict[str, float]]:
-        """Exact-span dev F1 once minimum span scores are chosen on dev, the minimums, and F1
-        before and after them: how the model would be saved and served."""
-        model.load_state_dict(weights)
-        extractor = Extractor(
-            TorchBackend(model, str(model.device)),
-            tokenizer,
-            id2label,
-            int(settings["max_length"]),
-            int(settings["stride"]),
-            schema=schema,
-        )
-        entities = extractor.extract([d.text for d in documents])
-        min_scores, f1 = tune_min_scores(documents, entities, schema.labels)
-        return f1["after"], min_scores, f1
-
-    alone = [dev_scores(state)[0] for state in states]
+    alone = [score(state).f1 for state in states]
     for directory, f1 in zip(dirs, alone, strict=True):
         log(f"ingredient {directory}: dev exact-span F1 {f1:.4f} (minimum span scores chosen on dev)")
-    order = sorted(range(len(dirs)), key=lambda i: -alone[i])
-    chosen = order if method == "uniform" else [order[0]]
-    best, min_scores, calibration = dev_scores(mean_weights([states[i] for i in chosen]))
-    if method == "greedy":
-        for candidate in order[1:]:
-            f1, found, scores = dev_scores(mean_weights([states[i] for i in [*chosen, candidate]]))
-            log(f"  + {dirs[candidate]}: dev exact-span F1 {f1:.4f} ({'kept' if f1 >= best else 'left out'})")
-            if f1 >= best:
-                chosen, best, min_scores, calibration = [*chosen, candidate], f1, found, scores
-    weights = mean_weights([states[i] for i in chosen])
+    chosen, result = choose(states, alone, score, method, lambda i, text: log(f"  + {dirs[i]}: {text}"))
     soup = {
         "method": method,
         "dev_file": str(dev_file),
-        "dev_f1": best,
+        "dev_f1": result.f1,
         "ingredients": [
             {
                 "model": str(d),
-                "record_sha256": _record_digest(d),
+                "record_sha256": model_record_digest(d),
                 "dev_f1": alone[i],
                 "in_soup": i in chosen,
             }
             for i, d in enumerate(dirs)
         ],
     }
-    _write_soup(dirs[chosen[0]], target, weights, min_scores, calibration, soup)
+    weights = mean_weights([states[i] for i in chosen])
+    _write_soup(dirs[chosen[0]], target, weights, result.min_scores, result.calibration, soup)
     log(
-        f"soup of {len(chosen)} of {len(dirs)} models: dev exact-span F1 {best:.4f} (best alone "
-        f"{alone[order[0]]:.4f}); minimum span scores {min_scores or 'none'}; saved {target}"
+        f"soup of {len(chosen)} of {len(dirs)} models: dev exact-span F1 {result.f1:.4f} (best alone "
+        f"{max(alone):.4f}); minimum span scores {result.min_scores or 'none'}; saved {target}"
     )
     return soup
 
 
-def _record_digest(directory: Path) -> str | None:
-    path = directory / RECORD_FILE
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+@dataclass
+class DevResult:
+    f1: float  # exact-span micro F1 with the minimums below
+    min_scores: dict[str, float]
+    calibration: dict[str, float]  # F1 before and after the minimums
+
+
+def dev_scorer(template: Path, dev_file: str | Path, device: str) -> Callable[[dict[str, Any]], DevResult]:
+    """A function scoring weights on ``dev_file`` as they would be saved: the model of ``template``
+    with those weights, each label's minimum span score chosen on the same file."""
+    from inference.extractor import Extractor, TorchBackend
+    from inference.model_dir import load_model_and_tokenizer, resolve_device
+    from training.corpus.store import load_documents
+    from training.finetune.calibrate import tune_min_scores
+
+    schema = model_schema(template)
+    documents = load_documents(dev_file, schema)
+    settings = read_settings(template)
+    model, tokenizer = load_model_and_tokenizer(template, resolve_device(device))
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    windows = int(settings["max_length"]), int(settings["stride"])
+    extractor = Extractor(
+        TorchBackend(model, str(model.device)), tokenizer, id2label, *windows, schema=schema
+    )
+
+    def score(weights: dict[str, Any]) -> DevResult:
+        model.load_state_dict(weights)
+        entities = extractor.extract([d.text for d in documents])
+        min_scores, f1 = tune_min_scores(documents, entities, schema.labels)
+        return DevResult(f1["after"], min_scores, f1)
+
+    return score
+
+
+def choose(
+    states: list[dict[str, Any]],
+    alone: list[float],
+    score: Callable[[dict[str, Any]], DevResult],
+    method: str,
+    log: Callable[[int, str], None],
+) -> tuple[list[int], DevResult]:
+    """The ingredients of the soup (indices, the best alone first) and its dev result: all of them
+    (uniform), or each in turn, best first, kept where the soup's dev F1 does not fall (greedy)."""
+    order = sorted(range(len(states)), key=lambda i: -alone[i])
+    chosen = order if method == "uniform" else order[:1]
+    result = score(mean_weights([states[i] for i in chosen]))
+    if method == "greedy":
+        for candidate in order[1:]:
+            trial = score(mean_weights([states[i] for i in [*chosen, candidate]]))
+            log(
+                candidate,
+                f"dev exact-span F1 {trial.f1:.4f} ({'kept' if trial.f1 >= result.f1 else 'left out'})",
+            )
+            if trial.f1 >= result.f1:
+                chosen, result = [*chosen, candidate], trial
+    return chosen, result
 
 
 def _write_soup(
