@@ -5,8 +5,9 @@ input (too large, invalid UTF-8, invalid JSON, wrong types) gets a precise JSON 
 generic one. Concurrent requests are micro-batched: they wait in an asyncio queue, a collector takes
 everything that arrived within a few milliseconds, and a single worker thread runs one ``extract``
 call for all of it, so the model sees full batches and the event loop never blocks. A request is
-refused (503, Retry-After) when the work queued ahead of it and its own would take longer than its
-deadline at the throughput of recent batches, and answered 503 if its deadline passes before it starts.
+refused (503, Retry-After) when the work queued ahead of it, its own and the rest of the call it joins
+would take longer than its deadline at the throughput of recent batches, and answered 503 if its
+deadline passes before it starts.
 """
 
 from __future__ import annotations
@@ -440,6 +441,10 @@ class Throughput:
             return None
         return sum(c for c, _ in self._recent) / sum(s for _, s in self._recent)
 
+    def call_cost(self) -> float:
+        """The mean characters of the recent model calls (0 before the first)."""
+        return sum(c for c, _ in self._recent) / len(self._recent) if self._recent else 0.0
+
 
 @dataclass
 class BatchStats:
@@ -504,7 +509,10 @@ class MicroBatcher:
         rate = self.throughput.rate()
         if rate is None or self._pending == 0:
             return
-        seconds = (self._pending_cost + cost) / rate
+        # It is answered when the model call it joins ends, and requests arriving after it can fill
+        # that call up: count the rest of a typical recent call as work ahead of the answer too.
+        joining = max(0.0, self.throughput.call_cost() - cost)
+        seconds = (self._pending_cost + cost + joining) / rate
         if seconds > self.deadline_s:
             message = (
                 f"about {seconds:.1f} s of work would be ahead of this request's answer, more than "

@@ -131,3 +131,27 @@ def test_metrics_is_in_the_schema_and_a_bad_deadline_is_refused(capsys):
 
     assert main(["serve", "--model", "x", "--deadline-s", "0"]) == 2
     assert "--deadline-s must be above 0" in capsys.readouterr().err
+
+
+def test_a_request_is_refused_when_the_model_call_it_joins_would_end_past_its_deadline():
+    # Recent calls: 400 characters (4 texts of 100) in 2 s each, so 200 characters a second. A
+    # request of 100 characters behind 1,300 waiting would be reached in 7 s, within an 8 s
+    # deadline, but it shares its call with about 300 characters more, so it is answered at 8.5 s.
+    import asyncio
+
+    from inference.service.app import ApiError, MicroBatcher
+
+    async def check() -> None:
+        batcher = MicroBatcher(extract=lambda texts: [[] for _ in texts], deadline_s=8.0)
+        for _ in range(3):
+            batcher.throughput.add(400, 2.0)
+        batcher._add_pending(11, 1100, 11)
+        batcher._check_deadline(100)  # answered at (1,100 + 400) / 200 = 7.5 s
+        batcher._add_pending(2, 200, 2)
+        with pytest.raises(ApiError) as refused:
+            batcher._check_deadline(100)
+        assert refused.value.status == 503 and "8.5 s" in str(refused.value)
+        batcher._add_pending(-13, -1300, -13)
+        await batcher.close()
+
+    asyncio.run(check())
