@@ -10,7 +10,7 @@ Dev F1 is the model as it would be saved: exact-span micro F1 once each label's 
 is chosen on the dev file, as ``train`` chooses them (the minimums depend on the weights, so a soup
 scored without them would be judged at another model's thresholds). The soup is written like a
 trained model (``training_record.json`` is the first chosen ingredient's, with a ``soup`` section
-naming every ingredient), so ``evaluate``, ``export``, ``card`` and ``serve`` take it.
+naming every ingredient): an ordinary model directory for ``Extractor``, ``evaluate`` and ``card``.
 """
 
 from __future__ import annotations
