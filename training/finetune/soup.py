@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.atomic import staged_directory
-from inference.model_dir import RECORD_FILE, SETTINGS_FILE, TOKENIZER_FILES, check_model_dir, read_settings
+from inference.model_dir import RECORD_FILE, TOKENIZER_FILES, check_model_dir, read_settings
 from inference.schema import model_schema
 from training.finetune.config import ConfigError
 
@@ -217,29 +217,20 @@ def _write_soup(
     calibration: dict[str, float],
     soup: dict[str, Any],
 ) -> None:
-    """``template``'s tokenizer, config and schema with the averaged weights, the soup's minimums
-    and a training record that says it is a soup."""
+    """A copy of ``template`` with the averaged weights, a ``soup`` section in its training record
+    and the soup's minimums (written as ``calibrate`` writes them)."""
     from safetensors.torch import save_file
 
     from inference.atomic import write_json
     from training.corpus.permissions import apply_umask
+    from training.finetune.calibrate import write_min_scores
 
     with staged_directory(target) as staging:
-        for path in template.iterdir():
-            if path.is_file() and path.name not in (WEIGHTS_FILE, SETTINGS_FILE, RECORD_FILE):
-                shutil.copy2(path, staging / path.name)
+        shutil.copytree(template, staging, dirs_exist_ok=True)
         contiguous = {k: v.contiguous() for k, v in weights.items()}
         save_file(contiguous, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-        write_json(
-            staging / SETTINGS_FILE, {**read_settings(template), "min_scores": min_scores}, ensure_ascii=True
-        )
-        record_path = template / RECORD_FILE
+        record_path = staging / RECORD_FILE
         record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else {}
-        record["calibration"] = {
-            "min_scores": min_scores,
-            "dev_file": soup["dev_file"],
-            "dev_exact_f1": calibration,
-        }
-        record["soup"] = soup
-        write_json(staging / RECORD_FILE, record, ensure_ascii=True)
+        write_json(record_path, {**record, "soup": soup}, ensure_ascii=True)
+        write_min_scores(staging, min_scores, {"dev_file": soup["dev_file"], "dev_exact_f1": calibration})
         apply_umask(staging)
