@@ -81,8 +81,13 @@ Sub-counts
 Actor
   The actor id of the anchor, else of the main event's other totals (in text order), else the
   most frequent actor id of the document's records, else of its perpetrator spans (ties: the
-  earliest), else None. ``actors``: every actor id of the main event, then of the document's
-  records and spans, in order of first mention.
+  earliest), else an actor named as the agent of an attack in the first ``HEADLINE_CHARS``
+  characters, where FA-KES's feeds put the dateline and headline ("Syrian regime warplanes pound
+  ...", "US-led air strikes kill ...": ``_AGENT_OF_ATTACK``; ``unknown`` aliases are not taken), else
+  None. Read only the headline: further into an article such mentions are background more often
+  than the event (on the 51 FA-KES `train` articles without an actor span, the first 150 characters
+  gave 39 right against 34 for None; the whole text 28). ``actors``: every actor id of the main
+  event, then of the document's records and spans, in order of first mention.
 Cause
   Cue words (``CAUSE_CUES``) in the sentence of the main event's first total, else in the text up
   to the end of that sentence, else anywhere; within that part, the first class in the order
@@ -159,6 +164,15 @@ _RISING = re.compile(
     re.IGNORECASE,
 )
 RISING_WINDOW = 80
+HEADLINE_CHARS = 150
+UNKNOWN_ACTOR = "unknown"
+# Up to four words naming who attacked, then the means: "Syrian regime warplanes", "US-led air strikes".
+_AGENT_OF_ATTACK = re.compile(
+    r"((?:[\w.'-]+\s+){1,4})(?:air ?strikes?|airstrikes?|air raids?|raids?|warplanes?|war planes|jets?|"
+    r"aircraft|helicopters?|shelling|bombardment|bombing|barrel bombs?|artillery|rockets?|shells|"
+    r"missiles?|forces|troops|army)\b",
+    re.IGNORECASE,
+)
 # One child that no count counts: "including a child", "a man and his young daughter" (a
 # determiner, at most two words, the singular victim).
 _ONE_VICTIM = re.compile(r"\b(?:a|an|his|her|their)\s+(?:[\w-]+\s+){0,2}$", re.IGNORECASE)
@@ -642,7 +656,18 @@ def _actors(
             counts = Counter(ids)
             top = max(counts.values())
             return next(a for a in ids if counts[a] == top), ordered
-    return None, ordered
+    actor = _headline_actor(text, table)
+    return actor, [actor] if actor else ordered
+
+
+def _headline_actor(text: str, table: ActorTable | None) -> str | None:
+    for match in _AGENT_OF_ATTACK.finditer(text[:HEADLINE_CHARS]):
+        words = match.group(1).split()
+        for start in range(len(words)):  # the longest phrase ending before the means that names one
+            actor = normalise_actor(" ".join(words[start:]), table)
+            if actor and actor != UNKNOWN_ACTOR:
+                return actor
+    return None
 
 
 def find_cause(text: str, start: int = 0, end: int | None = None) -> str | None:

@@ -72,6 +72,7 @@ def test_most_perpetrators_of_syrian_war_documents_are_normalised():
         ("unidentified gunmen", "unknown"),
         ("female suicide bomber", "unknown"),
         ("army", "syrian government or russian troops"),
+        ("US-led", "international coalition forces"),  # "US-led air strikes"
         ("Turkish army", None),  # not "army": Turkey has no id in the table
         ("Turkish", None),
         ("forces", None),

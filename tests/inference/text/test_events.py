@@ -242,6 +242,35 @@ def test_actor_of_the_main_event_wins_over_a_more_frequent_one() -> None:
     assert event_of(markup).actor == "international coalition forces"
 
 
+def test_without_an_actor_span_the_headline_names_the_actor_of_the_attack() -> None:
+    # the tagger missed the perpetrator; the headline names who struck, before the means
+    markup = (
+        "Friday 19 Aug 2016 Syrian regime warplanes pound Kurdish areas for a second day. Strikes "
+        "on the city killed [[nine|K]] [[civilians|V]], a monitor said."
+    )
+    event = event_of(markup)
+    assert event.actor == "syrian government or russian troops"
+    assert event.actors == ["syrian government or russian troops"]
+
+
+def test_the_headline_rule_reads_only_the_headline_and_never_takes_unknown() -> None:
+    later = (
+        "Fighting went on near the city on Monday, where shops stayed shut and residents queued for "
+        "bread and fuel all morning; [[nine|K]] [[people|V]] died. Earlier, Russian jets hit a base nearby."
+    )
+    assert len(later.split("Russian")[0]) > 150
+    assert event_of(later).actor is None
+    assert event_of("Militant rockets hit a market and killed [[five|K]] [[people|V]].").actor is None
+
+
+def test_an_actor_span_wins_over_the_headline() -> None:
+    markup = (
+        "Regime warplanes pound the east. [[IS|P]] fighters killed [[six|K]] [[soldiers|V]] in an "
+        "ambush on Monday."
+    )
+    assert event_of(markup).actor == "the organization of the islamic state in iraq and the levant - isis"
+
+
 def test_predict_events_adds_the_event_to_each_document(tiny_model: Path, tmp_path: Path, capsys) -> None:
     path = tmp_path / "in.jsonl"
     documents = [
