@@ -61,10 +61,10 @@ def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> li
     return batches
 
 
-def window_collator(tokenizer: Any, return_tensors: str = "pt") -> Any:
+def window_collator(tokenizer: Any, return_tensors: str = "pt", pad_to_multiple_of: int | None = None) -> Any:
     """Pads windows (mappings with ``input_ids`` and, in training, ``labels``) to the batch's
-    longest: ids with the pad token, attention mask 0, labels ``IGNORE_INDEX``. ``return_tensors``
-    is "pt" or "np" (int64 arrays)."""
+    longest, rounded up to ``pad_to_multiple_of`` if given: ids with the pad token, attention mask
+    0, labels ``IGNORE_INDEX``. ``return_tensors`` is "pt" or "np" (int64 arrays)."""
     from transformers import DataCollatorForTokenClassification
 
     if tokenizer.pad_token_id is None:
@@ -75,5 +75,8 @@ def window_collator(tokenizer: Any, return_tensors: str = "pt") -> Any:
         tokenizer = copy.copy(tokenizer)
         tokenizer.padding_side = "right"
     return DataCollatorForTokenClassification(
-        tokenizer, label_pad_token_id=IGNORE_INDEX, return_tensors=return_tensors
+        tokenizer,
+        label_pad_token_id=IGNORE_INDEX,
+        return_tensors=return_tensors,
+        pad_to_multiple_of=pad_to_multiple_of,
     )

@@ -41,6 +41,29 @@ def test_training_batches_are_padded_on_the_right_with_ignored_labels(tokenizer,
     assert any(len(w.input_ids) < 64 for w in windows), "some windows must need padding"
 
 
+def test_padding_to_a_multiple_adds_only_masked_ignored_positions(tokenizer, windows):
+    items = [asdict(w) for w in windows[:7]]
+    plain = window_collator(tokenizer)(items)
+    rounded = window_collator(tokenizer, pad_to_multiple_of=16)(items)
+    width = plain["input_ids"].shape[1]
+    assert rounded["input_ids"].shape[1] == -(-width // 16) * 16
+    for name, fill in (
+        ("input_ids", tokenizer.pad_token_id),
+        ("attention_mask", 0),
+        ("labels", IGNORE_INDEX),
+    ):
+        assert rounded[name][:, :width].tolist() == plain[name].tolist()
+        assert (rounded[name][:, width:] == fill).all()
+
+
+def test_training_batches_come_in_few_shapes(tokenizer, windows):
+    from training.finetune.train import PAD_TO_MULTIPLE_OF, training_loader
+
+    loader, _ = training_loader(windows, tokenizer, batch_size=4, seed=13)
+    widths = {batch["input_ids"].shape[1] for batch in loader}
+    assert widths and all(w % PAD_TO_MULTIPLE_OF == 0 for w in widths)
+
+
 def test_extractor_batches_are_the_same_padding_as_numpy_arrays(tokenizer, windows):
     items = windows[:9]
     as_numpy = window_collator(tokenizer, return_tensors="np")([{"input_ids": w.input_ids} for w in items])
@@ -74,8 +97,14 @@ def test_a_tokenizer_without_padding_token_is_refused_by_name(tokenizer):
 def test_training_batch_order_is_pinned():
     """The order training has always drawn (seed 13, epoch 1): resumed and old runs depend on it."""
     assert length_grouped_batches(LENGTHS, 4, 13 + 1) == [
-        [3, 26, 11, 19], [1, 24, 9, 17], [7, 15], [4, 27, 12, 20],
-        [6, 29, 14, 22], [5, 28, 13, 21], [0, 23, 8, 16], [2, 25, 10, 18],
+        [3, 26, 11, 19],
+        [1, 24, 9, 17],
+        [7, 15],
+        [4, 27, 12, 20],
+        [6, 29, 14, 22],
+        [5, 28, 13, 21],
+        [0, 23, 8, 16],
+        [2, 25, 10, 18],
     ]
 
 
@@ -88,4 +117,3 @@ def test_training_batches_hold_every_window_once_in_length_groups():
     # within a pool of 32 batches members are neighbours in length: far less spread than at random
     spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
     assert spread < 0.2 * (max(lengths) - min(lengths))
-

@@ -12,6 +12,8 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +134,27 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return ctypes.CDLL(name).malloc_trim if name else None
     except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
         return None
+
+
+ONEDNN_CACHE_CAPACITY = 16
+
+
+def limit_kernel_cache() -> None:
+    """Keep oneDNN's cache of prepared kernels small (``ONEDNN_PRIMITIVE_CACHE_CAPACITY``, unless
+    set). Length-grouped batches come in many shapes and each shape's kernels stay cached (1,024
+    by default): a training's memory grew by 204 MB over its first 60 steps with the default and
+    by 94 MB with 16, at the same speed. oneDNN reads the variable when it first runs a kernel."""
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_CACHE_CAPACITY))
+
+
+def peak_memory_mb() -> float | None:
+    """This process's peak resident memory so far (None where ``resource`` is missing)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)  # bytes on macOS, KiB elsewhere
 
 
 def release_freed_memory() -> None:

@@ -30,7 +30,7 @@ from training.finetune.calibrate import tune_min_scores
 from training.finetune.checkpoint import Checkpoints, Progress
 from training.finetune.config import ConfigError, TrainConfig, label_schema, resolve_mixed_precision
 from training.finetune.features import WindowFeatures, training_windows
-from training.finetune.step import StepSettings, step_settings, train_step
+from training.finetune.step import StepSettings, limit_kernel_cache, peak_memory_mb, step_settings, train_step
 
 if TYPE_CHECKING:
     from inference.extractor import Extractor
@@ -51,6 +51,7 @@ def train(
     from accelerate.utils import set_seed
 
     output = Path(output)
+    limit_kernel_cache()
     # Everything that can fail on bad input is checked before any training work.
     check_output(output, overwrite)
     data = load_data(config, log)
@@ -209,6 +210,14 @@ class LengthGroupedBatchSampler:
         return len(length_grouped_batches(self.lengths, self.size, self.seed))
 
 
+# Training batches are padded to a multiple of this many tokens. Each new batch shape leaves
+# prepared kernels and allocations behind in torch's CPU backend: with the batches' own lengths (160
+# shapes over a default training) a training's resident memory after each step grew by 200 MB in
+# 60 steps and kept growing; padded to 16 (13 shapes, 2% more tokens) it stops growing after 40 steps.
+# Padding changes no loss: it is masked and ignored.
+PAD_TO_MULTIPLE_OF = 16
+
+
 def training_loader(
     features: list[WindowFeatures], tokenizer: Any, batch_size: int, seed: int
 ) -> tuple[Any, LengthGroupedBatchSampler]:
@@ -216,8 +225,9 @@ def training_loader(
     import torch
 
     sampler = LengthGroupedBatchSampler([len(f.input_ids) for f in features], batch_size, seed)
+    collate = window_collator(tokenizer, pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
     loader = torch.utils.data.DataLoader(
-        [asdict(f) for f in features], batch_sampler=sampler, collate_fn=window_collator(tokenizer)
+        [asdict(f) for f in features], batch_sampler=sampler, collate_fn=collate
     )
     return loader, sampler
 
@@ -367,6 +377,7 @@ def save_best(
         **({"fakes_documents": len(data.calibration)} if data.calibration else {}),
         "dev_exact_f1": dev_scores,
     }
+    record["peak_rss_mb"] = peak_memory_mb()  # this process's, data to calibration (of the main process)
     save_model_dir(model, tokenizer, config, record, output, min_scores, data.schema)
     best_f1 = max(h["dev_f1"] for h in record["history"])
     log(

@@ -4,6 +4,7 @@ and label weights reach the B- and I- tags of their label only."""
 from __future__ import annotations
 
 import copy
+import os
 import platform
 
 import pytest
@@ -14,6 +15,7 @@ from training.finetune.step import (
     IGNORED,
     StepSettings,
     _malloc_trim,
+    limit_kernel_cache,
     loss_total,
     micro_batches,
     step_settings,
@@ -152,3 +154,12 @@ def test_unknown_weighted_label_is_refused_before_training():
 def test_freed_memory_is_handed_back_on_glibc():
     trim = _malloc_trim()
     assert trim is not None and trim(0) in (0, 1)
+
+
+def test_the_kernel_cache_is_limited_unless_the_user_chose_a_size(monkeypatch):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    limit_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "16"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "512")
+    limit_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "512"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -189,6 +190,8 @@ def test_tiny_model_directory_is_complete(tiny_model):
     assert record["best_epoch"] in (1, 2) and len(record["history"]) == 2
     assert set(record["versions"]) >= {"torch", "transformers", "accelerate", "seqeval"}
     assert len(record["corpus_sha256"]) == 64
+    if sys.platform.startswith("linux"):
+        assert 50 < record["peak_rss_mb"] < 100_000  # MB, not KiB or bytes
     left = [p for p in tiny_model.parent.iterdir() if p.name.startswith(".") and p.name != ".windows-cache"]
     assert not left, "staging left behind"
     assert list((tiny_model.parent / ".windows-cache").glob("windows-*.arrow"))  # the tokenized windows
