@@ -441,6 +441,7 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> list[tu
         ("minimum span scores (chosen on dev)", _calibration(record.get("calibration"))),
         ("training time (sum of epochs)", f"{record['train_seconds'] / 60:.1f} min"),
         ("throughput", f"{record['tokens_per_second']:.0f} tokens/s"),
+        *([("peak resident memory", f"{record['peak_rss_mb']:.0f} MB")] if record.get("peak_rss_mb") else []),
         ("libraries", ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())),
         *_soup(record.get("soup")),
     ]
