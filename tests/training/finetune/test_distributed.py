@@ -91,11 +91,16 @@ def test_two_processes_share_out_each_epochs_batches_and_reshuffle_every_epoch(b
 
 @pytest.fixture(scope="module")
 def one_layer_minilm(base_model_path, tmp_path_factory) -> Path:
-    """The first layer of the real all-MiniLM-L6-v2: pretrained embeddings learn in a few epochs."""
+    """The first layer of the real all-MiniLM-L6-v2: pretrained embeddings learn in a few epochs.
+    Without dropout: the random draws of one process and of two differ, and with lr 2e-3 on 12
+    documents they alone moved the last epoch's loss by 30% (0.21 against 0.15)."""
     from transformers import AutoModel, AutoTokenizer
 
     directory = tmp_path_factory.mktemp("minilm-1")
-    AutoModel.from_pretrained(base_model_path, num_hidden_layers=1).save_pretrained(directory)
+    model = AutoModel.from_pretrained(
+        base_model_path, num_hidden_layers=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    )
+    model.save_pretrained(directory)
     AutoTokenizer.from_pretrained(base_model_path).save_pretrained(directory)
     return directory
 
