@@ -657,7 +657,7 @@ def _actors(
             top = max(counts.values())
             return next(a for a in ids if counts[a] == top), ordered
     actor = _headline_actor(text, table)
-    return actor, [actor] if actor else ordered
+    return actor, [actor] if actor else []
 
 
 def _headline_actor(text: str, table: ActorTable | None) -> str | None:

@@ -377,7 +377,7 @@ def save_best(
         **({"fakes_documents": len(data.calibration)} if data.calibration else {}),
         "dev_exact_f1": dev_scores,
     }
-    record["peak_rss_mb"] = peak_memory_mb()  # this process's, data to calibration (of the main process)
+    record["peak_rss_mb"] = peak_memory_mb()  # the main process's high-water mark, loading to calibration
     save_model_dir(model, tokenizer, config, record, output, min_scores, data.schema)
     best_f1 = max(h["dev_f1"] for h in record["history"])
     log(
