@@ -45,6 +45,10 @@ class TrainConfig:
     max_length: int = 256
     stride: int = 64
     learning_rate: float = 2e-4
+    # The randomly initialised classification head's own learning rate; None = learning_rate. A
+    # 12-layer encoder fine-tuned at a rate it tolerates (5e-5) moves its new head too slowly and
+    # stays at the label prior; the head can take a far larger one.
+    head_learning_rate: float | None = None
     epochs: int = 5
     batch_size: int = 16
     warmup_ratio: float = 0.1
@@ -169,7 +173,7 @@ def _checked(raw: dict[str, Any], source: str) -> dict[str, Any]:
 def _typed(name: str, value: Any, source: str) -> Any:
     if name == "labels":
         return _labels(value, source)
-    if name == "attention_dropout":
+    if name in ("attention_dropout", "head_learning_rate"):
         return None if value is None else _float(name, value, source)
     if name == "label_weights":
         return _label_weights(value, source)
@@ -247,6 +251,10 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
         (config.max_length >= 16, "max_length must be at least 16"),
         (0 <= config.stride < config.max_length // 2, "stride must be >= 0 and < max_length / 2"),
         (config.learning_rate > 0, "learning_rate must be positive"),
+        (
+            config.head_learning_rate is None or config.head_learning_rate > 0,
+            "head_learning_rate must be null or positive",
+        ),
         (config.max_grad_norm > 0, "max_grad_norm must be positive"),
         (config.epochs >= 1, "epochs must be at least 1"),
         (config.batch_size >= 1, "batch_size must be at least 1"),
@@ -285,7 +293,7 @@ def resolve_mixed_precision(setting: str, device: str, cpu_native_bf16: bool | N
         import torch
 
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device != "cpu":
+    if device.split(":")[0] != "cpu":  # "cpu:0" is each process's device under accelerate launch
         return "no"
     if cpu_native_bf16 is None:
         from inference.cpu import native_bf16

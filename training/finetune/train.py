@@ -240,15 +240,27 @@ def set_epoch(loader: Any, sampler: LengthGroupedBatchSampler, epoch: int) -> No
     sampler.set_epoch(epoch)
 
 
-def parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+def parameter_groups(
+    model: Any, weight_decay: float, head_learning_rate: float | None = None
+) -> list[dict[str, Any]]:
     """AdamW groups: weight decay for weight matrices and embeddings, none for biases and
-    normalisation weights (the usual practice: decaying them only pulls scales and shifts to 0)."""
-    decay, no_decay = [], []
+    normalisation weights (the usual practice: decaying them only pulls scales and shifts to 0).
+    With ``head_learning_rate``, the parameters outside the encoder (``model.base_model``: the
+    new classification head) form groups of their own at that rate."""
+    encoder = {id(p) for p in model.base_model.parameters()} if head_learning_rate else None
+    groups: dict[tuple[bool, bool], list[Any]] = {}
     for module in model.modules():
         is_norm = "norm" in type(module).__name__.lower()
         for name, parameter in module.named_parameters(recurse=False):
-            (no_decay if is_norm or name == "bias" else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            is_head = encoder is not None and id(parameter) not in encoder
+            groups.setdefault((is_head, is_norm or name == "bias"), []).append(parameter)
+    result = []
+    for (is_head, no_decay), parameters in sorted(groups.items()):
+        group = {"params": parameters, "weight_decay": 0.0 if no_decay else weight_decay}
+        if is_head:
+            group["lr"] = head_learning_rate
+        result.append(group)
+    return result
 
 
 def build_optimizer(model: Any, config: TrainConfig, steps: int) -> tuple[Any, Any]:
@@ -256,7 +268,8 @@ def build_optimizer(model: Any, config: TrainConfig, steps: int) -> tuple[Any, A
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.learning_rate)
+    groups = parameter_groups(model, config.weight_decay, config.head_learning_rate)
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(steps * config.warmup_ratio), steps)
     return optimizer, scheduler
 

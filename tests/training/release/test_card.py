@@ -122,6 +122,10 @@ def test_base_model_name_and_licence_come_from_its_readme(base_model_path, tmp_p
     assert base_model_info({"base_model": str(tmp_path)})["licence"] == "mit"
     (tmp_path / "README.md").unlink()
     assert base_model_info({"base_model": str(tmp_path)})["licence"] is None
+    assembled = base_model_info({"base_model": str(tmp_path / ".models" / "all-mpnet-base-v2")})
+    assert assembled["id"] == "sentence-transformers/all-mpnet-base-v2"
+    # a folder's name alone says nothing of where the model came from
+    assert base_model_info({"base_model": str(tmp_path / "all-mpnet-base-v2")})["id"] is None
 
 
 def test_card_command_writes_the_file_and_refuses_foreign_reports(card_inputs, tmp_path, capsys):
