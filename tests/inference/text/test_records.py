@@ -60,6 +60,14 @@ def summary(records: list[dict]) -> list[tuple]:
             "[[Gunmen|P]] killed [[12|K]] [[villagers|V]] and wounded [[three|I]] others.",
             [("12", ["villagers"], ["Gunmen"]), ("three", ["villagers"], ["Gunmen"])],
         ),
+        (  # with the same outcome, "others" are people other than the previous count's
+            "[[Regime|P]] air raids killed [[nine|K]] [[children|V]] and [[14|K]] others.",
+            [("nine", ["children"], ["Regime"]), ("14", [], ["Regime"])],
+        ),
+        (  # "more" are more of the same, whatever the outcome
+            "[[Regime|P]] air raids killed [[nine|K]] [[children|V]] and [[two|K]] more died later.",
+            [("nine", ["children"], ["Regime"]), ("two", ["children"], ["Regime"])],
+        ),
         (  # passive "by" beats the nearer subject on the left
             "[[Rebels|P]] killed [[5|K]] [[soldiers|V]] and [[12|K]] [[civilians|V]] were killed by "
             "[[regime|P]] shelling.",
