@@ -19,7 +19,6 @@ from inference.atomic import write_text
 from inference.schema import DEFAULT_SCHEMA, LabelSchema, read_schema
 from training.evaluation.report import RECORD_FILE, document_fingerprint, gold_digest, model_record_digest
 
-# The packaged default base model: the Python package name cannot tell its Hub id.
 # Base models whose origin a path shows: the packaged MiniLM, and the folder `make mpnet` assembles
 # from PyPI. Keys are consecutive parts of the base model's path.
 KNOWN_BASE_MODELS = {
