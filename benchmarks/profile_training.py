@@ -186,15 +186,18 @@ class StepTimer:
         self.last = now
 
 
-def prepared_training(precision: str, config: Any, base_model: str, schema: Any, steps: int) -> tuple:
-    """Accelerator, model, optimizer and scheduler as ``train`` prepares them, for ``precision``."""
+def prepared_training(variant: Variant, config: Any, base_model: str, schema: Any, steps: int) -> tuple:
+    """Accelerator, model, optimizer and scheduler as ``train`` prepares them, for ``variant``'s
+    precision and dropout masks."""
     from accelerate.utils import set_seed
 
+    from training.finetune.dropout import apply_dropout_masks
     from training.finetune.train import build_optimizer, load_base_model, start_accelerator
 
-    accelerator = start_accelerator(replace(config, mixed_precision=precision))
+    accelerator = start_accelerator(replace(config, mixed_precision=variant.precision))
     set_seed(config.seed)
     model, _ = load_base_model(base_model, schema, config.attention_dropout)
+    apply_dropout_masks(model, variant.dropout_masks or config.dropout_masks)
     optimizer, scheduler = build_optimizer(model, config, steps=steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
@@ -298,13 +301,19 @@ class Variant:
     name: str
     precision: str
     settings: StepSettings
+    dropout_masks: str | None = None  # None: the config's
 
 
 def step_variants(
-    config: Any, schema: Any, precisions: list[str], micro_batch_sizes: list[int]
+    config: Any,
+    schema: Any,
+    precisions: list[str],
+    micro_batch_sizes: list[int],
+    dropout_masks: list[str] | None = None,
 ) -> list[Variant]:
     """Each precision with the config's step settings, then the config's precision with each
-    other micro-batch size (named ``<precision>+micro<N>``)."""
+    other micro-batch size (named ``<precision>+micro<N>``) and each other dropout mask kind
+    (``<precision>+<kind>``)."""
     from training.finetune.step import step_settings
 
     base = step_settings(config, schema)
@@ -314,6 +323,9 @@ def step_variants(
         if size != config.micro_batch_size:
             settings = replace(base, micro_batch_size=size)
             variants.append(Variant(f"{precision}+micro{size}", precision, settings))
+    for kind in dropout_masks or []:
+        if kind != config.dropout_masks:
+            variants.append(Variant(f"{precision}+{kind}", precision, base, kind))
     return variants
 
 
@@ -324,6 +336,7 @@ def profile(
     precisions: list[str],
     log: Callable[[str], None],
     micro_batch_sizes: list[int] | None = None,
+    dropout_masks: list[str] | None = None,
 ) -> dict:
     """The measurements (see the module docstring) as one JSON-ready mapping."""
     from training.finetune.train import load_base_model, load_data, resolve_base_model, training_loader
@@ -331,7 +344,7 @@ def profile(
     phases = Phases()
     with phases.measure("load_data"):
         data = load_data(config, log)
-    variants = step_variants(config, data.schema, precisions, micro_batch_sizes or [])
+    variants = step_variants(config, data.schema, precisions, micro_batch_sizes or [], dropout_masks)
     base_model = resolve_base_model(config.base_model)
     with phases.measure("load_model"):
         model, tokenizer = load_base_model(base_model, data.schema, config.attention_dropout)
@@ -352,7 +365,7 @@ def profile(
         for variant in variants:
             log(f"profiling {len(batches) - warmup} steps with {variant.name}")
             with phases.measure(f"steps_{variant.name}"):
-                prepared = prepared_training(variant.precision, config, base_model, data.schema, total_steps)
+                prepared = prepared_training(variant, config, base_model, data.schema, total_steps)
                 results[variant.name] = profile_steps(prepared, batches, warmup, variant.settings)
             memory[variant.name] = longest_step_memory(prepared, largest, variant.settings)
             if variant.name == config.mixed_precision:
@@ -548,6 +561,13 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
         default=[],
         help="also time the config's precision with these micro_batch_size values",
     )
+    parser.add_argument(
+        "--dropout-masks",
+        nargs="*",
+        default=[],
+        choices=["torch", "packed"],
+        help="also time the config's precision with these dropout_masks values",
+    )
     parser.add_argument("--output", help="write the result as JSON here")
     args = parser.parse_args(argv)
     log = log or (lambda line: print(line, file=sys.stderr))
@@ -559,7 +579,9 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
         print(f"error: {error}", file=sys.stderr)
         return 2
     precisions = list(dict.fromkeys([*args.precisions, config.mixed_precision]))
-    result = profile(config, args.steps, args.warmup, precisions, log, args.micro_batch_sizes)
+    result = profile(
+        config, args.steps, args.warmup, precisions, log, args.micro_batch_sizes, args.dropout_masks
+    )
     print(markdown(result))
     if args.output:
         from inference.atomic import write_json

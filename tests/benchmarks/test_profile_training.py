@@ -17,17 +17,17 @@ def result(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> dict:
     work = tmp_path_factory.mktemp("profile")
     config = write_tiny_inputs(work, tiny_base, train_documents=12)
     script = load_benchmark("profile_training")
-    # Whole batches for the precisions, then micro-batches of 4 beside them.
+    # Whole batches for the precisions, then micro-batches of 4 and packed dropout masks beside them.
     args = ["--config", str(config), "--set", "epochs=2", "micro_batch_size=0"]
-    args += ["--steps", "3", "--warmup", "1", "--micro-batch-sizes", "4"]
+    args += ["--steps", "3", "--warmup", "1", "--micro-batch-sizes", "4", "--dropout-masks", "packed"]
     assert script.main([*args, "--output", str(work / "profile.json")], log=lambda _: None) == 0
     return json.loads((work / "profile.json").read_text(encoding="utf-8"))
 
 
 def test_steps_are_timed_in_both_precisions(result: dict) -> None:
     assert result["profiled"]["precisions"] == ["no", "bf16"]
-    assert result["profiled"]["variants"] == ["no", "bf16", "no+micro4"]
-    for precision in ("no", "bf16", "no+micro4"):
+    assert result["profiled"]["variants"] == ["no", "bf16", "no+micro4", "no+packed"]
+    for precision in ("no", "bf16", "no+micro4", "no+packed"):
         steps = result["steps"][precision]
         assert steps["steps"] == 3 and len(steps["per_step"]) == 3
         assert all(steps["seconds"][part] > 0 for part in ("forward", "backward", "optimizer"))
@@ -61,6 +61,7 @@ def test_memory_by_phase_and_what_holds_it(result: dict) -> None:
     memory = result["memory"]
     phases = ["load_data", "load_model", "tokenize_uncached", "tokenize_cached", "loader", "steps_no"]
     phases += ["dev_evaluation", "checkpoint", "calibrate_and_save", "steps_bf16", "steps_no+micro4"]
+    phases += ["steps_no+packed"]
     assert list(result["phases"]) == phases
     assert all(result["phases"][p]["peak_rss_mb"] >= result["phases"][p]["rss_after_mb"] > 50 for p in phases)
     assert memory["peak_rss_mb"] == max(memory["peak_rss_by_phase_mb"].values())
@@ -70,7 +71,10 @@ def test_memory_by_phase_and_what_holds_it(result: dict) -> None:
     assert held["optimizer_state_mb"] == pytest.approx(2 * held["weights_mb"], rel=1e-3)  # two moments, step
     assert held["batch_shape"][0] <= 8 and held["batch_shape"][1] <= 64
     assert held["saved_for_backward_mb"] > held["attention_matrices_mb"] > 0  # attention dropout 0.1
+    # torch's dropout masks (the default) keep SDPA; packed ones run attention through their own function
     assert held["attention"] == {"implementation": "sdpa", "dropout": 0.1}
+    packed = memory["largest_batch_step"]["no+packed"]["attention"]
+    assert packed == {"implementation": "conflict-ie-packed-dropout", "dropout": 0.1}
     assert all(step["rss_after_mb"] > 50 for step in result["steps"]["no"]["per_step"])
     assert memory["windows_in_memory"]["windows"] == result["data"]["windows"]
     # The largest batch (up to 8 windows) in micro-batches of 4: each holds about half the activations.

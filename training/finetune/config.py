@@ -19,6 +19,7 @@ import yaml
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "annotations"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
 MIXED_PRECISIONS = ("auto", "no", "bf16", "fp16")
+DROPOUT_MASKS = ("torch", "packed")
 FAKES = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "fa-kes"
 PATH_KEYS = ("train_file", "dev_file", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
 OPTIONAL_KEYS = ("base_model", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
@@ -71,6 +72,10 @@ class TrainConfig:
     # None keeps the base model's attention dropout (0.1 for all-MiniLM-L6-v2). At 0, PyTorch's fused
     # attention kernel runs in training too: it keeps no attention matrices for the backward pass.
     attention_dropout: float | None = None
+    # Dropout masks: "torch" is torch's own; "packed" draws four 16-bit lanes per 64-bit random
+    # number (training/finetune/dropout.py): 1.2-1.3x faster training on a CPU, but the default
+    # config trained so lost 1.2 points on FA-KES gold-dev in three runs (README), so not the default.
+    dropout_masks: str = "torch"
     # The project's standoff annotations of FA-KES train articles, joined with the texts of a local
     # FA-KES folder; a folder that does not exist means training on the corpus alone.
     fakes_dir: str | None = str(FAKES)
@@ -278,6 +283,7 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
             config.mixed_precision in MIXED_PRECISIONS,
             "mixed_precision must be auto, no, bf16 or fp16",
         ),
+        (config.dropout_masks in DROPOUT_MASKS, "dropout_masks must be torch or packed"),
     ]
     for ok, message in checks:
         if not ok:

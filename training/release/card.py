@@ -446,6 +446,7 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> list[tu
         ("window, stride (tokens)", f"{config['max_length']}, {config['stride']}"),
         ("seed, mixed precision", f"{config['seed']}, {_mixed_precision(config, record)}"),
         ("device", record["device"]),
+        *([("dropout masks", record["dropout_masks"])] if record.get("dropout_masks") else []),
         ("minimum span scores (chosen on dev)", _calibration(record.get("calibration"))),
         ("training time (sum of epochs)", f"{record['train_seconds'] / 60:.1f} min"),
         ("throughput", f"{record['tokens_per_second']:.0f} tokens/s"),

@@ -224,6 +224,7 @@ def test_brief_fine_tune_of_the_real_base_model(tmp_path, capsys):
     record = train(config, tmp_path / "model", log=lambda _: None)
     assert record["history"][-1]["loss"] < record["history"][0]["loss"]
     assert record["mixed_precision"] == resolve_mixed_precision("auto", "cpu")
+    assert record["dropout_masks"] == "torch"
     model_dir = tmp_path / "model"
 
     extractor = Extractor.from_pretrained(model_dir, device="cpu")
@@ -407,6 +408,30 @@ def test_adamw_decays_weight_matrices_but_not_biases_or_layer_norms(tiny_base):
     assert "classifier.weight" in decayed and "bert.embeddings.word_embeddings.weight" in decayed
     assert all(name.endswith("weight") and "LayerNorm" not in name for name in decayed)
     assert {name for name in names.values() if name.endswith("bias") or "LayerNorm" in name} == kept
+
+
+def test_adamw_is_the_fused_kernel_and_steps_as_the_default_one(tiny_base):
+    import copy
+
+    import torch
+
+    from training.finetune.train import build_optimizer, load_base_model, parameter_groups
+
+    model, _ = load_base_model(str(tiny_base))
+    reference = copy.deepcopy(model)
+    config = config_from_dict({"weight_decay": 0.05, "learning_rate": 1e-3, "warmup_ratio": 0.0})
+    optimizer, _ = build_optimizer(model, config, steps=10)
+    assert all(group["fused"] for group in optimizer.param_groups)
+    plain = torch.optim.AdamW(parameter_groups(reference, 0.05), lr=1e-3, foreach=True)
+    torch.manual_seed(0)
+    for _ in range(3):
+        for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+            p.grad = torch.randn_like(p)
+            q.grad = p.grad.clone()
+        optimizer.step()
+        plain.step()
+    for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6), name
 
 
 def test_head_learning_rate_gives_the_new_head_groups_of_its_own(tiny_base):

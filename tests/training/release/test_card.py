@@ -82,6 +82,7 @@ def test_model_index_holds_the_report_numbers(card_inputs):
     assert "weakest label is" in card and "Frequent error on" in card and "tokens/s" in card
     record = json.loads((card_inputs[0] / "training_record.json").read_text())
     assert f"| peak resident memory | {record['peak_rss_mb']:.0f} MB |" in card
+    assert f"| dropout masks | {record['dropout_masks']} |" in card
 
 
 def numbers_in(value, found: set[str]) -> None:
