@@ -74,7 +74,8 @@ class TrainConfig:
     attention_dropout: float | None = None
     # Dropout masks: "torch" is torch's own; "packed" draws four 16-bit lanes per 64-bit random
     # number (training/finetune/dropout.py): 1.2-1.3x faster training on a CPU, but the default
-    # config trained so lost 1.2 points on FA-KES gold-dev in three runs (README), so not the default.
+    # config trained so lost 1.2 points on FA-KES gold-dev in three runs of seed 13 and 0.7 with seed 14
+    # (README), so not the default.
     dropout_masks: str = "torch"
     # The project's standoff annotations of FA-KES train articles, joined with the texts of a local
     # FA-KES folder; a folder that does not exist means training on the corpus alone.
