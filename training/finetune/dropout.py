@@ -16,6 +16,7 @@ this way saves and loads exactly as one trained with torch's dropout.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 ATTENTION = "conflict-ie-packed-dropout"
@@ -34,6 +35,7 @@ def drop_mask(shape: tuple[int, ...], p: float) -> Any:
     return lanes < -32768 + round(p * 65536)
 
 
+@functools.cache
 def _dropout_function() -> Any:
     import torch
 
@@ -55,21 +57,16 @@ def _dropout_function() -> Any:
     return PackedDropoutFunction
 
 
-_FUNCTION: Any = None
-
-
 def packed_dropout(x: Any, p: float, training: bool = True) -> Any:
     """``torch.nn.functional.dropout(x, p, training)`` with packed masks."""
-    global _FUNCTION
     if not training or p == 0:
         return x
     if not 0 < p < 1:
         raise ValueError(f"dropout probability must be from 0 up to but not including 1, got {p}")
-    if _FUNCTION is None:
-        _FUNCTION = _dropout_function()
-    return _FUNCTION.apply(x, p)
+    return _dropout_function().apply(x, p)
 
 
+@functools.cache
 def _module_class() -> Any:
     from torch import nn
 
