@@ -24,7 +24,7 @@ FAKES = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "fa-kes"
 PATH_KEYS = ("train_file", "dev_file", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
 OPTIONAL_KEYS = ("base_model", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
 LABEL_CHOICES = ("default", "from_corpus")
-# Perpetrators weigh double in the loss (measured: README, fourth session).
+# Perpetrators weigh double in the loss (measured: RESULTS.md, fourth session).
 DEFAULT_LABEL_WEIGHTS = {"PERPETRATOR": 2.0}
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -74,8 +74,8 @@ class TrainConfig:
     attention_dropout: float | None = None
     # Dropout masks: "torch" is torch's own; "packed" draws four 16-bit lanes per 64-bit random
     # number (training/finetune/dropout.py): 1.2-1.3x faster training on a CPU, but the default
-    # config trained so lost 1.2 points on FA-KES gold-dev in three runs of seed 13 and 0.7 with seed 14
-    # (README), so not the default.
+    # config trained so lost 1.2 points on FA-KES gold-dev in three runs of seed 13 and 0.7 with each of
+    # seeds 14 and 15 (RESULTS.md), so not the default.
     dropout_masks: str = "torch"
     # The project's standoff annotations of FA-KES train articles, joined with the texts of a local
     # FA-KES folder; a folder that does not exist means training on the corpus alone.

@@ -104,7 +104,7 @@ def packed_attention(
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
     scaling = query.size(-1) ** -0.5 if scaling is None else scaling
     # In float32, as torch's own SDPA computes a half-precision attention with dropout on a CPU
-    # (its math path); in bf16 the trained model lost 1.2-1.7 points on FA-KES gold-dev (README).
+    # (its math path); in bf16 the trained model lost 1.2-1.7 points on FA-KES gold-dev (RESULTS.md).
     with torch.autocast(query.device.type, enabled=False):
         weights = torch.matmul(query.float() * scaling, key.float().transpose(2, 3))
         if attention_mask is not None:
