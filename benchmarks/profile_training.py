@@ -546,7 +546,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None) -> int:
-    from training.finetune.config import ConfigError, load_config, parse_overrides
+    from training.finetune.config import DROPOUT_MASKS, ConfigError, load_config, parse_overrides
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "training" / "configs" / "default.yaml"))
@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
         "--dropout-masks",
         nargs="*",
         default=[],
-        choices=["torch", "packed"],
+        choices=DROPOUT_MASKS,
         help="also time the config's precision with these dropout_masks values",
     )
     parser.add_argument("--output", help="write the result as JSON here")
