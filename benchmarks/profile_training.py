@@ -8,7 +8,10 @@ calibration and save. It counts the padding of one epoch's length-grouped batche
 the stride repeats, and records the peak RSS of every phase (the kernel's high-water mark, reset
 before each phase where /proc allows) with what holds memory: weights, gradients and optimizer
 state, the tensors autograd keeps for the backward pass of the longest batch, the windows.
-From these it estimates a full training (steps per epoch x epochs) and each part's share.
+From these it estimates a full training (steps per epoch x epochs) and each part's share, and
+sets the encoder arithmetic of a full training against the matrix-multiply rate this CPU sustains
+on the model's shapes in each precision (``roofline.py``): the least time forward and backward
+could take, whatever the implementation.
 The phases run in this order in one process, as in ``train``: a phase's RSS includes what the
 allocator kept from the ones before (the steps of the first precision, for the second).
 
@@ -360,6 +363,7 @@ def profile(
         warmup = min(warmup, len(batches) - 1)  # an epoch shorter than warmup + steps: fewer warm-ups
         largest = max(loader, key=lambda b: b["attention_mask"].numel())
         total_steps = len(loader) * config.epochs
+        model_config = model.config
         del model
         results, memory = {}, {}
         for variant in variants:
@@ -367,6 +371,7 @@ def profile(
             with phases.measure(f"steps_{variant.name}"):
                 prepared = prepared_training(variant, config, base_model, data.schema, total_steps)
                 results[variant.name] = profile_steps(prepared, batches, warmup, variant.settings)
+                results[variant.name]["mixed_precision"] = prepared[0].mixed_precision
             memory[variant.name] = longest_step_memory(prepared, largest, variant.settings)
             if variant.name == config.mixed_precision:
                 end_of_training(phases, prepared, tokenizer, data, config, Path(work), log)
@@ -386,6 +391,7 @@ def profile(
         "phases": phases.results,
         "memory": memory_summary(phases, memory, features),
         "estimate": {name: estimate(phases.results, results[name], padding, config) for name in names},
+        "arithmetic": arithmetic(model_config, features, results, config.epochs),
     }
 
 
@@ -480,6 +486,43 @@ def estimate(phases: dict[str, dict], steps: dict[str, Any], padding: dict, conf
     }
 
 
+# A training step multiplies three times what a forward pass does: the forward products, then in
+# the backward pass the gradients of each product's input and of its weights.
+PASSES_PER_STEP = 3
+GEMM_DTYPES = {"no": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def arithmetic(model_config: Any, features: list[Any], steps: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """The encoder arithmetic of a full training (the windows' real tokens, no padding) against this
+    CPU's matrix-multiply rate on the model's shapes in each variant's precision: the least time
+    forward and backward can take at that rate, and the share of it the measured steps reached."""
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))  # roofline.py, beside this script
+    from roofline import encoder_flops, gemm_gflops
+
+    hidden, inner = model_config.hidden_size, model_config.intermediate_size
+    epoch_flops = PASSES_PER_STEP * encoder_flops(model_config, [len(f.input_ids) for f in features])
+    tokens = sum(len(f.input_ids) for f in features)
+    rates: dict[str, float] = {}
+    out = {}
+    for name, measured in steps.items():
+        dtype = GEMM_DTYPES[measured["mixed_precision"]]
+        if dtype not in rates:
+            rates[dtype] = gemm_gflops(hidden, inner, dtype=dtype)
+        seconds = measured["seconds"]["forward"] + measured["seconds"]["backward"]
+        reached = epoch_flops / tokens * measured["tokens"] / seconds / 1e9
+        out[name] = {
+            "gemm_dtype": dtype,
+            "training_gflop": epoch_flops * epochs / 1e9,
+            "epoch_window_tokens": tokens,
+            "gemm_gflops_per_s": rates[dtype],
+            "least_forward_backward_seconds": epoch_flops * epochs / 1e9 / rates[dtype],
+            "measured_gflops_per_s": reached,
+            "share_of_gemm_rate": reached / rates[dtype],
+        }
+    return out
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The estimate by part for each precision, the phases' peak RSS, the state and activations."""
     cpu = result["cpu"]
@@ -509,6 +552,17 @@ def markdown(result: dict[str, Any]) -> str:
         for p in precisions
     )
     lines.append(f"| total | {totals} |")
+    lines += ["", "| arithmetic | " + " | ".join(precisions) + " |", "|---|" + "---|" * len(precisions)]
+    work = result["arithmetic"]
+    for key, form in (
+        ("gemm_dtype", "{}"),
+        ("training_gflop", "{:,.0f}"),
+        ("gemm_gflops_per_s", "{:.1f}"),
+        ("least_forward_backward_seconds", "{:.0f}"),
+        ("measured_gflops_per_s", "{:.1f}"),
+        ("share_of_gemm_rate", "{:.0%}"),
+    ):
+        lines.append(f"| {key} | " + " | ".join(form.format(work[p][key]) for p in precisions) + " |")
     speeds = ", ".join(f"{p} {result['steps'][p]['tokens_per_second']:.0f}" for p in precisions)
     memory = result["memory"]
     growth = ", ".join(f"{p} {result['steps'][p]['rss_growth_over_steps_mb']:+.0f} MB" for p in precisions)

@@ -4,12 +4,13 @@ Two numbers, both measured or counted, never assumed:
 
 - the floating-point operations the encoder needs for the windows a set of texts becomes (dense
   layers and attention, multiply and add counted as two), from the model's config;
-- the float32 matrix-multiply rate this machine sustains on the model's own feed-forward shapes
-  (``torch.mm``, the same BLAS the model's linear layers call).
+- the matrix-multiply rate this machine sustains on the model's own feed-forward shapes
+  (``torch.mm``, the same BLAS the model's linear layers call), in float32 or, for a bf16 path
+  (training under bf16 autocast: ``profile_training.py``), in bfloat16.
 
-Their ratio bounds every float32 implementation of the model on this machine: a path running at
-the GEMM rate cannot be made faster by scheduling, batching or another runtime, only by doing less
-arithmetic (lower precision, a smaller model) or by other hardware.
+Their ratio bounds every implementation of the model in that precision on this machine: a path
+running at the GEMM rate cannot be made faster by scheduling, batching or another runtime, only by
+doing less arithmetic (lower precision, a smaller model) or by other hardware.
 """
 
 from __future__ import annotations
@@ -44,19 +45,25 @@ def encoder_flops(config: Any, lengths: list[int]) -> float:
 
 
 def gemm_gflops(
-    hidden: int, inner: int, rows: tuple[int, ...] = (128, 256, 512, 2048), seconds: float = 1.0
+    hidden: int,
+    inner: int,
+    rows: tuple[int, ...] = (128, 256, 512, 2048),
+    seconds: float = 1.0,
+    dtype: str = "float32",
 ) -> float:
-    """Best sustained float32 GFLOP/s of the feed-forward products (r x hidden x inner and back) over
-    several row counts ``r`` (tokens per call): the best the BLAS does on this model's shapes."""
+    """Best sustained GFLOP/s of the feed-forward products (r x hidden x inner and back) in ``dtype``
+    (a torch dtype name: float32, bfloat16) over several row counts ``r`` (tokens per call): the best
+    the BLAS (oneDNN for bfloat16) does on this model's shapes."""
     import torch
 
+    kind = getattr(torch, dtype)
     generator = torch.Generator().manual_seed(0)
-    up = torch.randn(hidden, inner, generator=generator)
-    down = torch.randn(inner, hidden, generator=generator)
+    up = torch.randn(hidden, inner, generator=generator).to(kind)
+    down = torch.randn(inner, hidden, generator=generator).to(kind)
     best = 0.0
     with torch.inference_mode():
         for count in rows:
-            x = torch.randn(count, hidden, generator=generator)
+            x = torch.randn(count, hidden, generator=generator).to(kind)
             torch.mm(torch.mm(x, up), down)  # warm-up
             pairs, start = 0, time.perf_counter()
             while (elapsed := time.perf_counter() - start) < seconds:

@@ -90,3 +90,20 @@ def test_names_the_cpu(result: dict) -> None:
         flag in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
         for flag in cpu["flags"]
     )
+
+
+def test_arithmetic_against_the_gemm_rate(result: dict) -> None:
+    work = result["arithmetic"]
+    assert set(work) == set(result["profiled"]["variants"])
+    assert work["no"]["gemm_dtype"] == "float32" and work["bf16"]["gemm_dtype"] == "bfloat16"
+    first = work["no"]
+    # The same windows and epochs for every variant: the same work, each at its own precision's rate.
+    assert all(w["training_gflop"] == first["training_gflop"] > 0 for w in work.values())
+    # the windows' tokens with their two special tokens each ([CLS], [SEP])
+    assert first["epoch_window_tokens"] == result["data"]["window_tokens"] + 2 * result["data"]["windows"]
+    for name, w in work.items():
+        assert w["gemm_gflops_per_s"] > 0 and w["measured_gflops_per_s"] > 0, name
+        assert w["least_forward_backward_seconds"] == pytest.approx(
+            w["training_gflop"] / w["gemm_gflops_per_s"]
+        )
+        assert w["share_of_gemm_rate"] == pytest.approx(w["measured_gflops_per_s"] / w["gemm_gflops_per_s"])
