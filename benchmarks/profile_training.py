@@ -501,8 +501,10 @@ def arithmetic(model_config: Any, features: list[Any], steps: dict[str, Any], ep
     from roofline import encoder_flops, gemm_gflops
 
     hidden, inner = model_config.hidden_size, model_config.intermediate_size
-    epoch_flops = PASSES_PER_STEP * encoder_flops(model_config, [len(f.input_ids) for f in features])
-    tokens = sum(len(f.input_ids) for f in features)
+    lengths = [len(f.input_ids) for f in features]
+    epoch_flops = PASSES_PER_STEP * encoder_flops(model_config, lengths)
+    training_gflop = epoch_flops * epochs / 1e9
+    tokens = sum(lengths)
     rates: dict[str, float] = {}
     out = {}
     for name, measured in steps.items():
@@ -513,10 +515,10 @@ def arithmetic(model_config: Any, features: list[Any], steps: dict[str, Any], ep
         reached = epoch_flops / tokens * measured["tokens"] / seconds / 1e9
         out[name] = {
             "gemm_dtype": dtype,
-            "training_gflop": epoch_flops * epochs / 1e9,
+            "training_gflop": training_gflop,
             "epoch_window_tokens": tokens,
             "gemm_gflops_per_s": rates[dtype],
-            "least_forward_backward_seconds": epoch_flops * epochs / 1e9 / rates[dtype],
+            "least_forward_backward_seconds": training_gflop / rates[dtype],
             "measured_gflops_per_s": reached,
             "share_of_gemm_rate": reached / rates[dtype],
         }
