@@ -15,7 +15,8 @@ victim strings. In order, the first rule that applies decides:
    ``daughter``, ``sons``): ``child`` ("five young siblings", "his young daughter", as FA-KES's
    coders count them). A child head (``children``, ``boy``, ``baby``, ``teenager``,
    ``pupils``): ``child``; a woman head (``women``, ``mother``, ``wife``, ``widow``): ``woman``;
-   a ``female`` / ``child`` modifier does the same ("female students").
+   a ``female`` / ``child`` modifier does the same ("female students"), unless it is a possessive
+   ("women's rights lawyer" is a lawyer).
 5. A civilian head (``villagers``, ``farmers``, ``nurses``, ``worshippers``, family words such
    as ``brother`` or ``family``): ``civilian``.
 6. A general head (``people``, ``men``, ``members``, ``personnel``, ``youths``, ``detainees``):
@@ -106,8 +107,17 @@ ARMED_GROUPS = _wordset("""
 taliban peshmerga houthi jnim vdp cafgu cjtf boko nusra al-nusra hezbollah hamas sdf ypg pkk isis isil
 daesh iswap al-shabaab shabaab fsa hts ltte ira npa m23 pmf aqap kia pdf spla-io sspdf fardc faca sna
 lna wagner fano adf biff nrf hashd asayish ruc udr crpf iskp mawozo wazalendo fatemiyoun tigers
-al-qaeda qaeda sayyaf nusayri ahrar jabhat turkistani maute dawlah farc qsd tiger tahrir
+al-qaeda qaeda sayyaf nusayri ahrar jabhat turkistani maute dawlah farc qsd tiger tahrir jaish jeish
+jund faylaq zenki islamic-state
 """)
+# Group names of several words, read as one hyphenated word ("Islamic State" -> "islamic-state").
+_GROUP_NAMES = re.compile(r"\bIslamic\s+State\b", re.IGNORECASE)
+# Family words: an armed group before or after them says whose family, not who ("soldiers' families").
+RELATION_HEADS = KIN_HEADS | _wordset(
+    "family relative father husband mother wife widow neighbour neighbor friend"
+)
+_WORD = re.compile(r"[\w'\u2019/-]+")
+_POSSESSIVE = re.compile(r"(?:['\u2019]s|s['\u2019])$")
 _DEMONYM = re.compile(r"(?:ans?|is|ese|ites?|ics?|ils|as)$")
 _OF = {"of", "from"}
 _IRREGULAR = {
@@ -140,6 +150,8 @@ def singular(word: str) -> str:
         return _IRREGULAR[word]
     if word.endswith("children"):  # schoolchildren, grandchildren
         return word[:-3]
+    if word.endswith("wives"):  # housewives
+        return word[:-3] + "fe"
     if word.endswith("s-by"):
         return word[:-4] + "-by"
     if word.endswith("men") and len(word) > 3:
@@ -171,33 +183,79 @@ def _is_armed_group(raw: str) -> bool:
     return any(normal_word(part) in ARMED_GROUPS for part in re.split(r"[/]", raw.lower()))
 
 
+@dataclass(frozen=True)
+class _Phrase:
+    """A victim phrase cut at its first ``of`` / ``from``: the head noun, its modifiers, the rest."""
+
+    head_raw: str
+    head: str
+    modifiers_raw: list[str]
+    modifiers: list[str]  # normalised, with the parts of hyphenated words added
+    possessive: frozenset[str]  # the normalised modifiers written as possessives ("soldiers'")
+    of_phrase: str
+
+    @classmethod
+    def read(cls, text: str) -> _Phrase | None:
+        text = _GROUP_NAMES.sub(lambda m: "-".join(m.group(0).split()), text)
+        raw = [w for w in _WORD.findall(text) if w.lower() not in {"the", "a", "an", "one"}]
+        if not raw:
+            return None
+        words = [normal_word(w) for w in raw]
+        cut = next((i for i, w in enumerate(words) if w in _OF and i > 0), len(words))
+        modifiers: list[str] = []
+        for word in raw[: cut - 1]:
+            modifiers.append(normal_word(word))
+            modifiers.extend(normal_word(part) for part in re.split(r"[-/]", word) if part != word)
+        possessive = frozenset(normal_word(w) for w in raw[: cut - 1] if _POSSESSIVE.search(w))
+        return cls(
+            raw[cut - 1], words[cut - 1], raw[: cut - 1], modifiers, possessive, " ".join(raw[cut + 1 :])
+        )
+
+    @property
+    def names_armed_body(self) -> bool:
+        """An armed force or group: "the rebels", "Ahrar al-Sham", "the jihadist group"; not
+        "rebel-held areas"."""
+        if classify_victim(" ".join([*self.modifiers_raw, self.head_raw])).category != COMBATANT:
+            return False
+        name = re.match(r"(?:[a-z]{1,3}-)?[A-Z]", self.head_raw)  # "Ahrar al-Sham"
+        return self.head in ARMED_HEADS or self.head in GENERAL_HEADS or name is not None
+
+
 def classify_victim(text: str) -> CategoryMatch:
     """The category of a victim span and the rule that decided it (see the module docstring)."""
-    raw = [w for w in re.findall(r"[\w'\u2019/-]+", text) if w.lower() not in {"the", "a", "an", "one"}]
-    if not raw:
-        return CategoryMatch(UNKNOWN, None, None)
-    words = [normal_word(w) for w in raw]
-    if CIVILIAN in words:
+    if CIVILIAN in (normal_word(w) for w in _WORD.findall(text)):
         return CategoryMatch(CIVILIAN, "civilian", CIVILIAN)
-    cut = next((i for i, w in enumerate(words) if w in _OF and i > 0), len(words))
-    head_raw, head = raw[cut - 1], words[cut - 1]
-    modifiers_raw = raw[: cut - 1]
-    modifiers: list[str] = []
-    for word in modifiers_raw:
-        modifiers.append(normal_word(word))
-        modifiers.extend(normal_word(part) for part in re.split(r"[-/]", word) if part != word)
-    of_phrase = " ".join(raw[cut + 1 :])
+    phrase = _Phrase.read(text)
+    if phrase is None:
+        return CategoryMatch(UNKNOWN, None, None)
+    return _armed(phrase) or _child_or_woman(phrase) or _civilian_or_general(phrase)
+
+
+def _armed(phrase: _Phrase) -> CategoryMatch | None:
+    head, modifiers = phrase.head, phrase.modifiers
     if head in ARMED_HEADS:
         return CategoryMatch(COMBATANT, "head", head)
     if "civil" in modifiers:  # "civil defence personnel": rescuers, not a defence force
         return CategoryMatch(CIVILIAN, "modifier", "civil")
+    relation = head in RELATION_HEADS  # "soldiers' families" are not soldiers
     armed = next(
-        (m for m, r in zip(modifiers, modifiers_raw + [""] * len(modifiers), strict=False)
-         if m in ARMED_MODIFIERS or m in ARMED_HEADS or m in ARMED_GROUPS or r == "IS"),
+        (m for m, r in zip(modifiers, phrase.modifiers_raw + [""] * len(modifiers), strict=False)
+         if (m in ARMED_MODIFIERS or m in ARMED_HEADS or m in ARMED_GROUPS or r == "IS")
+         and not (relation and m in phrase.possessive)),
         None,
     )  # fmt: skip
     if armed is not None:
         return CategoryMatch(COMBATANT, "modifier", armed)
+    if head in CIVILIAN_HEADS and not relation and phrase.of_phrase:
+        body = _Phrase.read(phrase.of_phrase)
+        if body is not None and body.names_armed_body:  # "leaders of Ahrar al-Sham"
+            return CategoryMatch(COMBATANT, "of-phrase armed body", body.head)
+    return None
+
+
+def _child_or_woman(phrase: _Phrase) -> CategoryMatch | None:
+    head = phrase.head
+    modifiers = [m for m in phrase.modifiers if m not in phrase.possessive]  # "women's rights lawyer"
     if head in KIN_HEADS and any(m in YOUNG_MODIFIERS for m in modifiers):
         return CategoryMatch(CHILD, "young relative", head)
     if head in CHILD_HEADS or head == "children":
@@ -208,10 +266,17 @@ def classify_victim(text: str) -> CategoryMatch:
         return CategoryMatch(WOMAN, "modifier", "female" if "female" in modifiers else WOMAN)
     if any(m in CHILD_HEADS for m in modifiers):
         return CategoryMatch(CHILD, "modifier", next(m for m in modifiers if m in CHILD_HEADS))
+    return None
+
+
+def _civilian_or_general(phrase: _Phrase) -> CategoryMatch:
+    head, modifiers = phrase.head, phrase.modifiers
     if head in CIVILIAN_HEADS:
         return CategoryMatch(CIVILIAN, "head", head)
-    if of_phrase:
-        inner = classify_victim(of_phrase)
+    if _is_armed_group(phrase.head_raw):  # "Taliban", "Islamic State of Iraq and the Levant"
+        return CategoryMatch(COMBATANT, "armed group", head)
+    if phrase.of_phrase:
+        inner = classify_victim(phrase.of_phrase)
         if inner.rule is not None and (inner.category != UNKNOWN or head not in GENERAL_HEADS):
             return CategoryMatch(inner.category, f"of-phrase {inner.rule}", inner.word)
     marker = next((m for m in modifiers if m in CIVILIAN_MODIFIERS or m in CIVILIAN_HEADS), None)
@@ -219,9 +284,7 @@ def classify_victim(text: str) -> CategoryMatch:
         return CategoryMatch(CIVILIAN, "modifier", marker)
     if head in GENERAL_HEADS or head == "people":
         return CategoryMatch(UNKNOWN, "general head", head)
-    if _is_armed_group(head_raw) or any(_is_armed_group(r) for r in modifiers_raw):
-        return CategoryMatch(COMBATANT, "armed group", head)
-    if head_raw[:1].isupper() or _DEMONYM.search(head):
+    if phrase.head_raw[:1].isupper() or _DEMONYM.search(head):
         return CategoryMatch(UNKNOWN, "group name", head)
     return CategoryMatch(UNKNOWN, None, None)
 

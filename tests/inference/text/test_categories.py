@@ -67,6 +67,20 @@ def test_every_corpus_victim_string_gets_a_category_by_a_rule():
         ("little brother", "child"),
         ("sons", "civilian"),
         ("young men", "unknown"),
+        ("wives", "woman"),
+        # An armed group in an "of" phrase is read as it is before the head.
+        ("Ahrar al-Sham leaders", "combatant"),
+        ("leaders of Ahrar al-Sham", "combatant"),
+        ("leader of the jihadist group", "combatant"),
+        ("members of the Islamic State", "combatant"),  # a group name of two words
+        ("Islamic State members", "combatant"),
+        ("members of Jaish al-Islam", "combatant"),
+        ("leader of the village", "civilian"),
+        ("residents of rebel-held areas", "civilian"),  # an area, not a group
+        ("families of soldiers", "civilian"),  # relatives of fighters are not fighters
+        ("soldiers' families", "civilian"),
+        ("women's rights lawyer", "civilian"),  # a possessive says whose, not who
+        ("the army's personnel", "combatant"),
         ("", "unknown"),
     ],
 )
