@@ -40,8 +40,11 @@ Totals, without double counting
   value (``low``..``high``; an open "at least 29" overlaps 29 and more) as one already counted is
   the same toll said twice (FA-KES's texts run the title into the lead: "29 rebels dead ... At
   least 29 rebels died") and is counted once, at the larger value or, if equal, the one that
-  names its victim. Values are ``best``: ranges and vague words by the ACLED rule of
-  ``inference.text.counts`` ("dozens" = 12, "10 to 15" = 10), except that an open figure is the
+  names its victim. A total that names no victim takes the category of the first statement of
+  its figure that the linker made its repeat (``same_event_as``) and that names one ("Islamic
+  State kills 270 ... killed 270 soldiers": 270 non-civilians). Values are ``best``: ranges
+  and vague words by the ACLED rule of ``inference.text.counts`` ("dozens" = 12, "10 to 15" =
+  10), except that an open figure is the
   figure as written ("more than 40" = 40, not the record's 41): casualty recorders code the stated
   number, and FA-KES's coders did so for every such figure of the train articles.
   A rising toll ("killed 10 ... the death toll rose to 15") counts once, at the later, higher
@@ -366,6 +369,24 @@ def _category(record: Record) -> str | None:
     return record.victim_category
 
 
+def _named_category(records: Sequence[Record], index: int) -> str | None:
+    """A total's victim category or, when it names no victim ("Islamic State killed 270"), that of
+    the first statement of the same figure linked to it as a repeat ("killed 270 soldiers")."""
+    record = records[index]
+    if _category(record) is not None:
+        return _category(record)
+    repeats = [
+        r
+        for i, r in enumerate(records)
+        if i != index
+        and _root(records, i) == index
+        and r.count.outcome == record.count.outcome
+        and r.count.best == record.count.best
+        and _category(r) is not None
+    ]
+    return _category(min(repeats, key=lambda r: r.count.start)) if repeats else None
+
+
 def _add(toll: Toll, category: str | None, value: int) -> None:
     if category == COMBATANT:
         toll.non_civilians += value
@@ -518,7 +539,7 @@ def _totals(text: str, records: Sequence[Record], anchor: int | None, members: l
     for index in taken:
         record = records[index]
         if record.count.outcome in tolls:
-            _add(tolls[record.count.outcome], _category(record), record.count.best)
+            _add(tolls[record.count.outcome], _named_category(records, index), record.count.best)
 
     breakdown = _breakdown(text, records, anchor)
 

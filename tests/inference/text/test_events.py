@@ -490,3 +490,11 @@ def test_a_child_named_without_a_count_is_one(markup: str, expected: dict[str, i
 )
 def test_an_uncounted_victim_outside_the_main_toll_adds_nothing(markup: str) -> None:
     assert killed(markup)["women"] == 0 and killed(markup)["children"] == 0
+
+
+def test_a_victimless_toll_takes_the_victims_of_its_repeat() -> None:
+    markup = (
+        "[[Militants|P]] kill [[45|K]] in raid on border post. [[Militants|P]] killed [[45|K]] "
+        "[[border guards|V]] when they overran the post on Friday, a monitoring group said."
+    )
+    assert killed(markup) == {**ZERO, "non_civilians": 45}
