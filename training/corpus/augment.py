@@ -23,8 +23,18 @@ from inference.spans import Document, Span, cuts_word, is_word_char
 STRIPPED = set(',.;:!?"()[]“”')
 FEED_DROPPED = set(",'’‘")
 _MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 _OUTLETS = ("Asharq Al-Awsat", "Syria Direct", "Al-Manar", "Enab Baladi", "Al Arabiya", "SANA")
 
@@ -103,11 +113,47 @@ def render_as_feed(document: Document, rng: random.Random) -> Document | None:
     return Document(flat.id, prefix + text, spans)
 
 
-def augment(documents: list[Document], share: float, seed: int, feed_share: float = 0.0) -> list[Document]:
-    """The documents plus punctuation-stripped copies of a seeded random share of them and feed
-    renderings of another (independently drawn) share."""
+def replace_mentions(document: Document, pool: list[str], rng: random.Random, label: str) -> Document | None:
+    """A copy with every ``label`` span's text replaced by a mention drawn from ``pool`` (one
+    surface form, one replacement); None if the document has no such span."""
+    if not any(s.label == label for s in document.spans):
+        return None
+    chosen: dict[str, str] = {}
+    parts: list[str] = []
+    spans: list[Span] = []
+    cursor = 0
+    for span in sorted(document.spans, key=lambda s: s.start):
+        parts.append(document.text[cursor : span.start])
+        start = sum(map(len, parts))
+        old = document.text[span.start : span.end]
+        new = old
+        if span.label == label:
+            new = chosen.setdefault(old.lower(), rng.choice(pool))
+            before = document.text[: span.start].rstrip()
+            if (not before or before[-1] in ".!?") and new[:1].islower():  # a sentence's first word
+                new = new[:1].upper() + new[1:]
+        parts.append(new)
+        spans.append(Span(start, start + len(new), span.label, span.outcome))
+        cursor = span.end
+    parts.append(document.text[cursor:])
+    return Document(f"{document.id}#mentions", "".join(parts), spans)
+
+
+def augment(
+    documents: list[Document], share: float, seed: int, feed_share: float = 0.0, mention_share: float = 0.0
+) -> list[Document]:
+    """The documents plus punctuation-stripped copies of a seeded random share of them, feed
+    renderings of another and copies with other perpetrators' names of a third."""
     rng = random.Random(seed)
     copies = [strip_punctuation(d) for d in documents if rng.random() < share]
     feed_rng = random.Random(seed + 1)
     copies += [render_as_feed(d, feed_rng) for d in documents if feed_rng.random() < feed_share]
+    mention_rng = random.Random(seed + 2)
+    pool = sorted({d.text[s.start : s.end] for d in documents for s in d.spans if s.label == "PERPETRATOR"})
+    if pool and mention_share > 0:
+        copies += [
+            replace_mentions(d, pool, mention_rng, "PERPETRATOR")
+            for d in documents
+            if mention_rng.random() < mention_share
+        ]
     return documents + [c for c in copies if c is not None]

@@ -66,6 +66,8 @@ class TrainConfig:
     augment_strip_punctuation: float = 0.2
     # Share of training documents also rendered as scraped feeds deliver them (training/corpus/augment.py).
     augment_feed: float = 0.2
+    # Share also copied with every perpetrator swapped for another training mention (augment.py).
+    augment_mentions: float = 0.0
     # "auto": bf16 where the hardware multiplies it natively (a CPU with AVX512-BF16 or AMX, a CUDA GPU
     # with bf16), fp16 on other CUDA GPUs, else none (emulated bf16 is slower than fp32).
     mixed_precision: str = "auto"
@@ -269,6 +271,7 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
         (0 < config.train_fraction <= 1, "train_fraction must be in (0, 1]"),
         (0 <= config.augment_strip_punctuation <= 1, "augment_strip_punctuation must be in [0, 1]"),
         (0 <= config.augment_feed <= 1, "augment_feed must be in [0, 1]"),
+        (0 <= config.augment_mentions <= 1, "augment_mentions must be in [0, 1]"),
         (
             config.attention_dropout is None or 0 <= config.attention_dropout < 1,
             "attention_dropout must be null or from 0 up to but not including 1",

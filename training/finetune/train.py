@@ -520,7 +520,9 @@ def training_documents(
     chosen = select_fraction(corpus, config)
     extra = [document for _, documents in extra_files for document in documents]
     originals = chosen + extra + fakes
-    documents = augment(originals, config.augment_strip_punctuation, config.seed, config.augment_feed)
+    documents = augment(
+        originals, config.augment_strip_punctuation, config.seed, config.augment_feed, config.augment_mentions
+    )
     repeats = fakes * (config.fakes_repeat - 1)
     counts = {
         "train_file_documents": len(corpus),

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from inference.spans import Document, Span
-from training.corpus.augment import augment, render_as_feed, strip_punctuation
+from training.corpus.augment import augment, render_as_feed, replace_mentions, strip_punctuation
 from training.corpus.store import load_documents
 
 CORPUS = Path(__file__).resolve().parents[3] / "data" / "annotations"
@@ -79,3 +79,24 @@ def test_augment_keeps_the_punctuation_copies_and_adds_feed_copies() -> None:
     assert 0.3 * len(documents) < len(feeds) < 0.7 * len(documents)
     assert all(d.id.endswith("#nopunct") for d in plain[len(documents) :])
     assert strip_punctuation(sample()) is not None
+
+
+def test_mention_copies_swap_perpetrators_and_keep_every_other_span() -> None:
+    document = sample()
+    pool = ["Islamic State", "rebels"]
+    copy = replace_mentions(document, pool, random.Random(0), "PERPETRATOR")
+    assert copy is not None and copy.id == "d#mentions"
+    texts = covered(copy)
+    assert texts[1] in pool and texts[:1] + texts[2:] == ["9", "9", "civilians", "3", "children"]
+    assert [s.label for s in copy.spans] == [s.label for s in document.spans]
+    assert copy.text.replace(texts[1], "army") == TEXT
+    nothing = Document("e", "No perpetrator here.", [])
+    assert replace_mentions(nothing, pool, random.Random(0), "PERPETRATOR") is None
+
+
+def test_augment_adds_mention_copies_without_changing_the_others() -> None:
+    documents = load_documents(CORPUS / "dev.jsonl")
+    before = augment(documents, 0.2, 13, feed_share=0.2)
+    after = augment(documents, 0.2, 13, feed_share=0.2, mention_share=0.5)
+    assert after[: len(before)] == before
+    assert after[len(before) :] and all(d.id.endswith("#mentions") for d in after[len(before) :])
