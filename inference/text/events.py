@@ -44,9 +44,9 @@ Totals, without double counting
   its figure that the linker made its repeat (``same_event_as``) and that names one ("Islamic
   State kills 270 ... killed 270 soldiers": 270 non-civilians). Values are ``best``: ranges
   and vague words by the ACLED rule of ``inference.text.counts`` ("dozens" = 12, "10 to 15" =
-  10), except that an open figure is the
-  figure as written ("more than 40" = 40, not the record's 41): casualty recorders code the stated
-  number, and FA-KES's coders did so for every such figure of the train articles.
+  10), except that an open figure is the figure as written ("more than 40" = 40, not the
+  record's 41): casualty recorders code the stated number, and FA-KES's coders did so for every
+  such figure of the train articles.
   A rising toll ("killed 10 ... the death toll rose to 15") counts once, at the later, higher
   figure: a later total of the same outcome, a compatible victim and a larger value, with a rising
   cue (``_RISING``: "toll rose to", "raising the toll to", "new toll") just before its count,

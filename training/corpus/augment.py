@@ -17,25 +17,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from inference.spans import Document, Span, cuts_word, is_word_char
+from inference.spans import PERPETRATOR, Document, Span, cuts_word, is_word_char
 
 # Apostrophes stay: dropping them glues "Syria's" into one word and cuts the span "Syria".
 STRIPPED = set(',.;:!?"()[]“”')
 FEED_DROPPED = set(",'’‘")
 _MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
 _OUTLETS = ("Asharq Al-Awsat", "Syria Direct", "Al-Manar", "Enab Baladi", "Al Arabiya", "SANA")
 
 
@@ -121,10 +111,10 @@ def replace_mentions(document: Document, pool: list[str], rng: random.Random, la
     chosen: dict[str, str] = {}
     parts: list[str] = []
     spans: list[Span] = []
-    cursor = 0
+    cursor = length = 0
     for span in sorted(document.spans, key=lambda s: s.start):
         parts.append(document.text[cursor : span.start])
-        start = sum(map(len, parts))
+        length += span.start - cursor
         old = document.text[span.start : span.end]
         new = old
         if span.label == label:
@@ -133,7 +123,8 @@ def replace_mentions(document: Document, pool: list[str], rng: random.Random, la
             if (not before or before[-1] in ".!?") and new[:1].islower():  # a sentence's first word
                 new = new[:1].upper() + new[1:]
         parts.append(new)
-        spans.append(Span(start, start + len(new), span.label, span.outcome))
+        spans.append(Span(length, length + len(new), span.label, span.outcome))
+        length += len(new)
         cursor = span.end
     parts.append(document.text[cursor:])
     return Document(f"{document.id}#mentions", "".join(parts), spans)
@@ -149,10 +140,10 @@ def augment(
     feed_rng = random.Random(seed + 1)
     copies += [render_as_feed(d, feed_rng) for d in documents if feed_rng.random() < feed_share]
     mention_rng = random.Random(seed + 2)
-    pool = sorted({d.text[s.start : s.end] for d in documents for s in d.spans if s.label == "PERPETRATOR"})
+    pool = sorted({d.text[s.start : s.end] for d in documents for s in d.spans if s.label == PERPETRATOR})
     if pool and mention_share > 0:
         copies += [
-            replace_mentions(d, pool, mention_rng, "PERPETRATOR")
+            replace_mentions(d, pool, mention_rng, PERPETRATOR)
             for d in documents
             if mention_rng.random() < mention_share
         ]
