@@ -192,7 +192,7 @@ def _typed(name: str, value: Any, source: str) -> Any:
     expected = type(getattr(_DEFAULTS, name))
     if expected is float:
         return _float(name, value, source)
-    if not isinstance(value, expected) or isinstance(value, bool):
+    if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
         raise ConfigError(
             f"{source}: {name} must be {expected.__name__}, got {type(value).__name__} {value!r}"
         )

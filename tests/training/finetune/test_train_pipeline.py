@@ -486,3 +486,16 @@ def test_attention_dropout_replaces_the_base_models_own(tiny_base):
     assert model.config.attention_probs_dropout_prob == 0.0
     assert config_from_dict({"attention_dropout": 0}).attention_dropout == 0.0
     assert config_from_dict({"attention_dropout": None}).attention_dropout is None
+
+
+def test_a_bool_key_takes_a_bool_and_an_int_key_refuses_one(monkeypatch):
+    from types import SimpleNamespace
+
+    from training.finetune import config as config_module
+
+    monkeypatch.setattr(config_module, "_DEFAULTS", SimpleNamespace(flag=False, epochs=5))
+    assert config_module._typed("flag", True, "test.yaml") is True
+    with pytest.raises(ConfigError, match="flag must be bool, got int 1"):
+        config_module._typed("flag", 1, "test.yaml")
+    with pytest.raises(ConfigError, match="epochs must be int, got bool True"):
+        config_module._typed("epochs", True, "test.yaml")
