@@ -139,12 +139,13 @@ def augment(
     copies = [strip_punctuation(d) for d in documents if rng.random() < share]
     feed_rng = random.Random(seed + 1)
     copies += [render_as_feed(d, feed_rng) for d in documents if feed_rng.random() < feed_share]
-    mention_rng = random.Random(seed + 2)
-    pool = sorted({d.text[s.start : s.end] for d in documents for s in d.spans if s.label == PERPETRATOR})
-    if pool and mention_share > 0:
-        copies += [
-            replace_mentions(d, pool, mention_rng, PERPETRATOR)
-            for d in documents
-            if mention_rng.random() < mention_share
-        ]
+    if mention_share > 0:
+        copies += _mention_copies(documents, mention_share, random.Random(seed + 2))
     return documents + [c for c in copies if c is not None]
+
+
+def _mention_copies(documents: list[Document], share: float, rng: random.Random) -> list[Document | None]:
+    pool = sorted({d.text[s.start : s.end] for d in documents for s in d.spans if s.label == PERPETRATOR})
+    if not pool:
+        return []
+    return [replace_mentions(d, pool, rng, PERPETRATOR) for d in documents if rng.random() < share]
