@@ -132,7 +132,8 @@ CAUSE_CUES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "explosion",
             r"\b(?:explosions?|explod\w*|blasts?|car[- ]bombs?|bomb(?:ed)? cars?|suicide|"
             r"(?:improvised )?explosive devices?|IEDs?|land ?mines?|booby[- ]trap\w*|detonat\w*|"
-            r"(?<!barrel )(?<!barrel-)bombs?(?! rockets?)|bomb attacks?)\b",
+            r"(?:twin|double|triple|terrorist) bombings?|"
+            r"(?<!barrel )(?<!barrels )(?<!barrel-)bombs?(?! rockets?)(?: attacks?)?)\b",
         ),
         (
             "shelling",

@@ -207,6 +207,12 @@ def test_an_injured_only_report_has_no_killed_figures() -> None:
         ("The militants beheaded 12 captives.", "execution"),
         ("Twelve prisoners were executed in the square.", "execution"),
         ("Twelve people died in the town on Monday.", None),
+        # a barrel bomb is dropped from the air, "attack" or not; a twin bombing is set off
+        ("12 were killed in a barrel bomb attack on the district.", "shelling"),
+        ("Two barrels bombs were dropped on the camp, killing 12.", "shelling"),
+        ("A twin bombing struck a crowd, killing 12.", "explosion"),
+        ("12 killed in terrorist bombing in Damascus.", "explosion"),
+        ("12 killed in regime bombing of the town.", "shelling"),
     ],
 )
 def test_cause_cue_words(sentence: str, cause: str | None) -> None:
