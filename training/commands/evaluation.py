@@ -48,6 +48,14 @@ def _compare(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("reports", nargs="*", help="two report JSON files from evaluate --output: A B")
     p.add_argument("--models", nargs=2, metavar=("A", "B"), help="evaluate two model directories instead")
+    p.add_argument(
+        "--a",
+        nargs="+",
+        metavar="REPORT",
+        help="several reports of system A (trainings with other seeds), with --b: mean scores, "
+        "bootstrap over documents pooling each side's runs",
+    )
+    p.add_argument("--b", nargs="+", metavar="REPORT", help="several reports of system B, with --a")
     p.add_argument("--data", help="gold .jsonl for --models")
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
@@ -109,13 +117,19 @@ def _top_errors(report: dict[str, Any], limit: int = 5) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from training.evaluation.compare import CompareError, compare_reports, format_comparison
+    from training.evaluation.compare import CompareError, compare_runs, format_comparison
 
+    usage = "give two report files, --models A B with --data FILE, or --a REPORT... --b REPORT..."
     if args.resamples < 1:
         raise UsageError("--resamples must be at least 1")
-    if args.models:
+    if args.a or args.b:
+        if not (args.a and args.b) or args.reports or args.models or args.data:
+            raise UsageError(usage)
+        runs = ([read_json(Path(path)) for path in args.a], [read_json(Path(path)) for path in args.b])
+        names = (args.a, args.b)
+    elif args.models:
         if args.reports or not args.data:
-            raise UsageError("give two report files, or --models A B with --data FILE")
+            raise UsageError(usage)
         from training.evaluation.report import run_evaluation
 
         options = {
@@ -125,20 +139,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "progress": True,
         }
-        reports = [run_evaluation(model, args.data, **options)[0] for model in args.models]
-        names = (args.models[0], args.models[1])
+        runs = tuple([run_evaluation(model, args.data, **options)[0]] for model in args.models)
+        names = ([args.models[0]], [args.models[1]])
     else:
         if len(args.reports) != 2 or args.data:
-            raise UsageError("give two report files, or --models A B with --data FILE")
-        reports = [read_json(Path(path)) for path in args.reports]
-        names = (args.reports[0], args.reports[1])
+            raise UsageError(usage)
+        runs = tuple([read_json(Path(path))] for path in args.reports)
+        names = ([args.reports[0]], [args.reports[1]])
     try:
-        result = compare_reports(reports[0], reports[1], args.resamples, args.seed, names)
+        result = compare_runs(runs[0], runs[1], args.resamples, args.seed, names)
     except CompareError as error:
         raise UsageError(str(error)) from error
     print(format_comparison(result))
     if args.output:
         write_json(Path(args.output), result)
     return 0
-
-

@@ -1,11 +1,12 @@
-"""Two evaluation reports on the same gold: differences per metric and a paired bootstrap test."""
+"""Evaluation reports on one gold, one or several runs a side: score differences and a paired bootstrap."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from training.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, paired_test
-from training.evaluation.metrics import SECTIONS
+from training.evaluation.metrics import SECTIONS, DocumentCounts
 
 HEADLINE = "seqeval_strict"
 
@@ -44,28 +45,122 @@ def check_same_gold(a: dict[str, Any], b: dict[str, Any], name_a: str = "A", nam
     )
 
 
-def metric_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every score both reports have: micro P/R/F1, macro F1 and per-label F1 per section."""
-    rows = []
+def _scores(report: dict[str, Any]) -> dict[str, float | None]:
+    """Every score of one report: micro P/R/F1, macro F1 and per-label F1 per section, outcome accuracy."""
+    scores: dict[str, float | None] = {}
+    for section in SECTIONS:
+        if section not in report:
+            continue
+        for measure in ("precision", "recall", "f1"):
+            scores[f"{section} micro {measure}"] = report[section]["micro"][measure]
+        scores[f"{section} macro f1"] = report[section]["macro"]["f1"]
+        for label, values in report[section]["per_label"].items():
+            scores[f"{section} {label} f1"] = values["f1"]
+    if "outcome" in report:
+        scores["outcome accuracy"] = report["outcome"].get("accuracy")
+    return scores
 
-    def add(metric: str, value_a: float | None, value_b: float | None) -> None:
+
+_MISSING = object()
+
+
+def _mean_scores(runs: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """Each score's mean over the runs that all have it; None (n/a) where any run's is n/a."""
+    per_run = [_scores(report) for report in runs]
+    means: dict[str, float | None] = {}
+    for metric in per_run[0]:
+        values = [scores.get(metric, _MISSING) for scores in per_run]
+        if any(value is _MISSING for value in values):
+            continue
+        means[metric] = None if None in values else sum(values) / len(values)  # type: ignore[arg-type]
+    return means
+
+
+def metric_rows(
+    a: dict[str, Any] | Sequence[dict[str, Any]], b: dict[str, Any] | Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every score both sides have, in A's order (the model's schema): A, B and B - A, each side's
+    score the mean over its runs when it is a list of reports."""
+    scores_a = _mean_scores([a] if isinstance(a, dict) else a)
+    scores_b = _mean_scores([b] if isinstance(b, dict) else b)
+    rows = []
+    for metric, value_a in scores_a.items():
+        if metric not in scores_b:
+            continue
+        value_b = scores_b[metric]
         # A score that is n/a (None: outcome accuracy with no matched count) has no difference.
         delta = None if value_a is None or value_b is None else value_b - value_a
         rows.append({"metric": metric, "a": value_a, "b": value_b, "delta": delta})
-
-    for section in SECTIONS:
-        if section not in a or section not in b:
-            continue
-        for measure in ("precision", "recall", "f1"):
-            add(f"{section} micro {measure}", a[section]["micro"][measure], b[section]["micro"][measure])
-        add(f"{section} macro f1", a[section]["macro"]["f1"], b[section]["macro"]["f1"])
-        # The labels both reports score, in A's order (the model's schema).
-        for label in [x for x in a[section]["per_label"] if x in b[section]["per_label"]]:
-            label_a, label_b = a[section]["per_label"][label], b[section]["per_label"][label]
-            add(f"{section} {label} f1", label_a["f1"], label_b["f1"])
-    if "outcome" in a and "outcome" in b:
-        add("outcome accuracy", a["outcome"].get("accuracy"), b["outcome"].get("accuracy"))
     return rows
+
+
+def _pooled_counts(runs: Sequence[dict[str, Any]], names: Sequence[str], order: list[str], section: str):
+    """Each document's counts of one section summed over one system's runs (its trainings)."""
+    documents = [_documents(report, name) for report, name in zip(runs, names, strict=True)]
+    pooled: list[DocumentCounts] = []
+    for doc_id in order:
+        totals: dict[str, list[int]] = {}
+        for run in documents:
+            for label, triple in run[doc_id]["counts"][section].items():
+                total = totals.setdefault(label, [0, 0, 0])
+                for i in range(3):
+                    total[i] += triple[i]
+        pooled.append({label: (t[0], t[1], t[2]) for label, t in totals.items()})
+    return pooled
+
+
+def _side(runs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    return {
+        "name": ", ".join(names),
+        "model": ", ".join(str(report.get("model")) for report in runs),
+        "data": runs[0].get("data"),
+        "runs": len(runs),
+    }
+
+
+def compare_runs(
+    runs_a: Sequence[dict[str, Any]],
+    runs_b: Sequence[dict[str, Any]],
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    names: tuple[Sequence[str], Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """Two systems, each given as one or more reports (trainings with other seeds), on one gold.
+
+    The scores are each side's mean over its runs. The paired bootstrap draws documents and
+    scores each side on its runs' counts of those documents summed (micro F1 pooled over the
+    runs), so seed noise is averaged out of the test instead of being taken for a difference.
+    """
+    if not runs_a or not runs_b:
+        raise CompareError("each side needs at least one report")
+    names_a, names_b = names or (
+        [f"A{i + 1}" for i in range(len(runs_a))],
+        [f"B{i + 1}" for i in range(len(runs_b))],
+    )
+    reports = [*zip(runs_a, names_a, strict=True), *zip(runs_b, names_b, strict=True)]
+    first, first_name = reports[0]
+    for report, name in reports[1:]:
+        check_same_gold(first, report, first_name, name)
+    order = [d["id"] for d in first["per_document"]]
+    everything = [d for report, _ in reports for d in report["per_document"]]
+    tests = {
+        section: paired_test(
+            _pooled_counts(runs_a, names_a, order, section),
+            _pooled_counts(runs_b, names_b, order, section),
+            resamples,
+            seed,
+        )
+        for section in SECTIONS
+        if all(section in d["counts"] for d in everything)
+    }
+    return {
+        "a": _side(runs_a, names_a),
+        "b": _side(runs_b, names_b),
+        "documents": len(order),
+        "metrics": metric_rows(runs_a, runs_b),
+        "paired_bootstrap": tests,
+        "headline": HEADLINE,
+    }
 
 
 def compare_reports(
@@ -75,34 +170,14 @@ def compare_reports(
     seed: int = DEFAULT_SEED,
     names: tuple[str, str] = ("A", "B"),
 ) -> dict[str, Any]:
-    check_same_gold(a, b, *names)
-    docs_b = _documents(b, names[1])
-    order = [d["id"] for d in a["per_document"]]
-    tests = {
-        section: paired_test(
-            [d["counts"][section] for d in a["per_document"]],
-            [docs_b[i]["counts"][section] for i in order],
-            resamples,
-            seed,
-        )
-        for section in SECTIONS
-        if all(section in d["counts"] for d in a["per_document"] + b["per_document"])
-    }
-    return {
-        "a": {"name": names[0], "model": a.get("model"), "data": a.get("data")},
-        "b": {"name": names[1], "model": b.get("model"), "data": b.get("data")},
-        "documents": len(order),
-        "metrics": metric_rows(a, b),
-        "paired_bootstrap": tests,
-        "headline": HEADLINE,
-    }
+    """Two reports (one run each) on the same gold: see ``compare_runs``."""
+    return compare_runs([a], [b], resamples, seed, ([names[0]], [names[1]]))
 
 
 def format_comparison(result: dict[str, Any]) -> str:
     a, b = result["a"], result["b"]
-    lines = [
-        f"A: {a['model']} ({a['name']})",
-        f"B: {b['model']} ({b['name']})",
+    lines = [f"{side}: {_described(run)}" for side, run in (("A", a), ("B", b))]
+    lines += [
         f"gold: {a['data']}, {result['documents']} documents",
         f"{'metric':40s} {'A':>8s} {'B':>8s} {'B - A':>8s}",
     ]
@@ -140,6 +215,12 @@ def format_p(p_value: float, resamples: int, name: str = "p") -> str:
     out of ``resamples`` only says the p-value is below one resample's weight). ``name`` replaces
     ``p``: ``p(B not better) < 0.001``."""
     return f"{name} < {1 / resamples:.2g}" if p_value == 0 else f"{name} = {p_value:.4f}"
+
+
+def _described(side: dict[str, Any]) -> str:
+    runs = side.get("runs", 1)
+    several = f"; scores are the mean of {runs} runs, the test pools them" if runs > 1 else ""
+    return f"{side['model']} ({side['name']}{several})"
 
 
 def _cell(value: float | None, spec: str) -> str:

@@ -13,7 +13,7 @@ from inference.spans import LABELS, Document, Span
 from training.cli import main
 from training.corpus.store import load_documents, write_documents
 from training.evaluation.bootstrap import confidence_interval, paired_test
-from training.evaluation.compare import CompareError, compare_reports, format_comparison
+from training.evaluation.compare import CompareError, compare_reports, compare_runs, format_comparison
 from training.evaluation.errors import context, document_errors
 from training.evaluation.html import render_html
 from training.evaluation.metrics import (
@@ -276,6 +276,44 @@ def test_compare_says_which_model_is_better(tokenizer, resamples, shown):
         "seqeval_strict: no significant difference at the 5% level "
         "(p = 1.0000 for B over A, p = 1.0000 for A over B)"
     )
+
+
+def test_compare_runs_averages_scores_and_pools_the_test(tokenizer, tmp_path, capsys):
+    documents = load_documents(ROOT / "data/annotations/dev.jsonl")[:6]
+    perfect = build_report(documents, *gold_entities(documents), tokenizer, resamples=10)
+    nothing = [[] for _ in documents]
+    empty = build_report(documents, nothing, nothing, tokenizer, resamples=10)
+    single = compare_reports(empty, perfect, resamples=200)
+    # The same training twice on each side: same means, and pooled counts give the same test.
+    twice = compare_runs([empty, empty], [perfect, perfect], resamples=200)
+    assert twice["metrics"] == single["metrics"]
+    assert twice["paired_bootstrap"] == single["paired_bootstrap"]
+    assert (twice["a"]["runs"], single["a"]["runs"]) == (2, 1)
+    # Two different runs on one side: each score is their mean; the test scores the pooled counts.
+    mixed = compare_runs([empty, perfect], [perfect], resamples=200)
+    row = next(r for r in mixed["metrics"] if r["metric"] == "seqeval_strict micro f1")
+    assert (row["a"], row["b"], row["delta"]) == (0.5, 1.0, 0.5)
+    strict = mixed["paired_bootstrap"]["seqeval_strict"]
+    tp, gold = (
+        sum(t[i] for d in perfect["per_document"] for t in d["counts"]["seqeval_strict"].values())
+        for i in (0, 2)
+    )
+    assert strict["a"] == pytest.approx(2 * tp / (tp + 2 * gold))  # pooled: tp of one run, gold of two
+    assert "scores are the mean of 2 runs, the test pools them" in format_comparison(mixed)
+    fewer = build_report(documents[:5], nothing[:5], nothing[:5], tokenizer, resamples=10)
+    with pytest.raises(CompareError, match=rf"1 document\(s\) only in A1: {documents[5].id}"):
+        compare_runs([empty, fewer], [perfect])
+    paths = {}
+    for name, report in (("empty", empty), ("perfect", perfect)):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(report))
+    args = ["compare", "--a", str(paths["empty"]), str(paths["perfect"]), "--b", str(paths["perfect"])]
+    assert main([*args, "--output", str(tmp_path / "c.json")]) == 0
+    assert json.loads((tmp_path / "c.json").read_text())["metrics"] == mixed["metrics"]
+    capsys.readouterr()
+    assert main(["compare", "--a", str(paths["empty"])]) == 2
+    assert main([*args, "--data", str(paths["empty"])]) == 2
+    assert "--a REPORT... --b REPORT..." in capsys.readouterr().err
 
 
 def test_false_positives_and_negatives_with_their_context():
