@@ -76,36 +76,32 @@ def _mean_scores(runs: Sequence[dict[str, Any]]) -> dict[str, float | None]:
     return means
 
 
-def metric_rows(
-    a: dict[str, Any] | Sequence[dict[str, Any]], b: dict[str, Any] | Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Every score both sides have, in A's order (the model's schema): A, B and B - A, each side's
-    score the mean over its runs when it is a list of reports."""
-    scores_a = _mean_scores([a] if isinstance(a, dict) else a)
-    scores_b = _mean_scores([b] if isinstance(b, dict) else b)
+def metric_rows(runs_a: Sequence[dict[str, Any]], runs_b: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every score both sides have, in A's order (the model's schema): each side's mean over its
+    runs, and B - A."""
+    scores_a, scores_b = _mean_scores(runs_a), _mean_scores(runs_b)
     rows = []
-    for metric, value_a in scores_a.items():
-        if metric not in scores_b:
-            continue
-        value_b = scores_b[metric]
+    for metric in [m for m in scores_a if m in scores_b]:
+        value_a, value_b = scores_a[metric], scores_b[metric]
         # A score that is n/a (None: outcome accuracy with no matched count) has no difference.
         delta = None if value_a is None or value_b is None else value_b - value_a
         rows.append({"metric": metric, "a": value_a, "b": value_b, "delta": delta})
     return rows
 
 
-def _pooled_counts(runs: Sequence[dict[str, Any]], names: Sequence[str], order: list[str], section: str):
-    """Each document's counts of one section summed over one system's runs (its trainings)."""
-    documents = [_documents(report, name) for report, name in zip(runs, names, strict=True)]
-    pooled: list[DocumentCounts] = []
+def _pooled_counts(
+    runs: list[dict[str, dict[str, Any]]], order: list[str], section: str
+) -> list[DocumentCounts]:
+    """Each document's counts of one section summed over one system's runs (its trainings), the
+    runs given as ``_documents`` maps."""
+    pooled = []
     for doc_id in order:
-        totals: dict[str, list[int]] = {}
-        for run in documents:
-            for label, triple in run[doc_id]["counts"][section].items():
-                total = totals.setdefault(label, [0, 0, 0])
-                for i in range(3):
-                    total[i] += triple[i]
-        pooled.append({label: (t[0], t[1], t[2]) for label, t in totals.items()})
+        totals: dict[str, tuple[int, int, int]] = {}
+        for run in runs:
+            for label, (tp, predicted, gold) in run[doc_id]["counts"][section].items():
+                before = totals.get(label, (0, 0, 0))
+                totals[label] = (before[0] + tp, before[1] + predicted, before[2] + gold)
+        pooled.append(totals)
     return pooled
 
 
@@ -137,18 +133,17 @@ def compare_runs(
         [f"A{i + 1}" for i in range(len(runs_a))],
         [f"B{i + 1}" for i in range(len(runs_b))],
     )
-    reports = [*zip(runs_a, names_a, strict=True), *zip(runs_b, names_b, strict=True)]
-    first, first_name = reports[0]
-    for report, name in reports[1:]:
+    side_a, side_b = list(zip(runs_a, names_a, strict=True)), list(zip(runs_b, names_b, strict=True))
+    (first, first_name), *others = side_a + side_b
+    for report, name in others:
         check_same_gold(first, report, first_name, name)
     order = [d["id"] for d in first["per_document"]]
-    everything = [d for report, _ in reports for d in report["per_document"]]
+    everything = [d for report in [*runs_a, *runs_b] for d in report["per_document"]]
+    docs_a = [_documents(report, name) for report, name in side_a]
+    docs_b = [_documents(report, name) for report, name in side_b]
     tests = {
         section: paired_test(
-            _pooled_counts(runs_a, names_a, order, section),
-            _pooled_counts(runs_b, names_b, order, section),
-            resamples,
-            seed,
+            _pooled_counts(docs_a, order, section), _pooled_counts(docs_b, order, section), resamples, seed
         )
         for section in SECTIONS
         if all(section in d["counts"] for d in everything)
