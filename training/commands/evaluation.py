@@ -44,7 +44,7 @@ def _evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 def _compare(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "compare", help="compare two reports (or models) on the same gold, paired bootstrap"
+        "compare", help="compare two reports, models or sets of trainings on the same gold, paired bootstrap"
     )
     p.add_argument("reports", nargs="*", help="two report JSON files from evaluate --output: A B")
     p.add_argument("--models", nargs=2, metavar=("A", "B"), help="evaluate two model directories instead")
