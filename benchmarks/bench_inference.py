@@ -142,7 +142,11 @@ def cpu_name() -> str:
     return f"{cpu['model_name']} ({cpu['kind']}: {', '.join(cpu['flags'])})"
 
 
-def main(argv: list[str] | None = None) -> int:
+Runner = tuple[str, int, Callable[[list[str]], list[list[Span]]]]  # path name, batch, run
+BATCHES = (1, 16)
+
+
+def _parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--model", required=True, type=Path, help="trained PyTorch model directory")
@@ -157,9 +161,164 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-openvino", action="store_true", help="(also skipped without openvino)")
     parser.add_argument("--output", type=Path, default=ROOT / "runs" / "bench" / "inference.json")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _at_each_batch(name: str, extractor: Extractor) -> list[Runner]:
+    return [(name, batch, extractor_runner(extractor, batch)) for batch in BATCHES]
+
+
+def _pytorch_runners(model_dir: Path, extractor: Extractor, fast: Extractor, settings: dict) -> list[Runner]:
+    """The pipeline and the Extractor in float32 and (where it is not float32) in ``auto``."""
+    max_length, stride = int(settings["max_length"]), int(settings["stride"])
+    runners: list[Runner] = []
+    for batch in BATCHES:
+        runners.append(("pipeline", batch, pipeline_runner(model_dir, stride, max_length, batch)))
+        runners.append(("extractor", batch, extractor_runner(extractor, batch)))
+        if fast.backend.precision != "fp32":
+            runners.append((f"extractor-{fast.backend.precision}", batch, extractor_runner(fast, batch)))
+    return runners
+
+
+def _onnx_runners(args: argparse.Namespace, scratch: Path) -> list[Runner]:
+    onnx_dir = ensure_onnx(args.model, args.onnx, scratch)
+    runners: list[Runner] = []
+    for variant in ("fp32", "int8"):
+        onnx = Extractor.from_pretrained(onnx_dir / variant, device="cpu", threads=args.threads)
+        runners += _at_each_batch(f"onnx-{variant}", onnx)
+    return runners
+
+
+def _openvino_runners(args: argparse.Namespace, scratch: Path) -> tuple[list[Runner], str]:
+    """Every OpenVINO precision this CPU runs, and the name of the path ``auto`` picks."""
+    from inference.backends.openvino import OPENVINO_FILE, OpenVinoBackend, auto_precision
+    from inference.cpu import native_bf16
+
+    openvino_dir = ensure_openvino(args.model, args.openvino, scratch)
+    variants = tuple(v for v in ("fp32", "int8") if (openvino_dir / v).is_dir())
+    runners: list[Runner] = []
+    for precision in [p for p in ("fp32", "bf16", "int8") if p != "bf16" or native_bf16()]:
+        if precision == "int8" and "int8" not in variants:
+            continue
+        openvino = Extractor.from_pretrained(openvino_dir, precision=precision, threads=args.threads)
+        runners += _at_each_batch(f"openvino-{precision}", openvino)
+    if "int8" in variants and native_bf16():
+        # The same int8 model with its float operations in f32: what bf16 ones gain on this CPU.
+        f32_ops = Extractor.from_pretrained(openvino_dir, precision="int8", threads=args.threads)
+        int8_xml = openvino_dir / "int8" / OPENVINO_FILE
+        f32_ops.backend = OpenVinoBackend(int8_xml, "int8", args.threads, float_ops="f32")
+        runners += _at_each_batch("ov-int8-f32ops", f32_ops)
+    return runners, f"openvino-{auto_precision(variants)}"
+
+
+def _timed(
+    runners: list[Runner], texts: list[str], repeat: int
+) -> list[tuple[float, float, list[list[Span]]]]:
+    """Each path's best wall and CPU seconds over ``repeat`` rounds, and its spans.
+
+    Rounds over all paths, best time kept per path: load from other processes on a shared machine
+    then slows every path alike instead of whichever happened to run at a busy moment. CPU seconds
+    (this process, all its threads) beside the wall clock: on a machine shared with other work they
+    measure each path's own work, whatever share of the core it was given.
+    """
+    best = [float("inf")] * len(runners)
+    best_cpu = [float("inf")] * len(runners)
+    spans: list[list[list[Span]]] = [[] for _ in runners]
+    for _, _, run in runners:
+        run(texts[:2])  # warm-up: first-call allocations, lazy imports, ORT graph setup
+    for done in range(repeat):
+        for index, (name, batch, run) in enumerate(runners):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            spans[index] = run(texts)
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+            best[index] = min(best[index], seconds)
+            best_cpu[index] = min(best_cpu[index], cpu_seconds)
+            print(
+                f"  round {done + 1} {name:10s} batch {batch:2d}: {seconds:7.2f} s ({cpu_seconds:.2f} s CPU)",
+                file=sys.stderr,
+            )
+    return list(zip(best, best_cpu, spans, strict=True))
+
+
+def _rows(
+    runners: list[Runner],
+    timings: list[tuple[float, float, list[list[Span]]]],
+    documents: list[Document],
+    tokens: int,
+    tokenizer: Any,
+    flops: float,
+    peak: float,
+) -> list[dict[str, Any]]:
+    """One row per path: speed, strict F1, GFLOP/s and share of the GEMM peak, ratios to the pipeline."""
+    rows = []
+    for (name, batch, _), (seconds, cpu_seconds, predicted) in zip(runners, timings, strict=True):
+        rows.append(
+            {
+                "name": name,
+                "batch": batch,
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "docs_per_s": len(documents) / seconds,
+                "tokens_per_s": tokens / seconds,
+                "strict_f1": strict_f1(documents, predicted, tokenizer),
+                "gflops_per_s": flops / seconds / 1e9,
+                "share_of_gemm_peak": flops / seconds / 1e9 / peak,
+            }
+        )
+    baseline = {row["batch"]: row["tokens_per_s"] for row in rows if row["name"] == "pipeline"}
+    baseline_cpu = {row["batch"]: row["cpu_seconds"] for row in rows if row["name"] == "pipeline"}
+    pytorch_f1 = next(row["strict_f1"] for row in rows if row["name"] == "extractor")
+    for row in rows:
+        row["speedup_vs_pipeline"] = row["tokens_per_s"] / baseline[row["batch"]]
+        row["cpu_speedup_vs_pipeline"] = baseline_cpu[row["batch"]] / row["cpu_seconds"]
+        row["f1_drop_points_vs_extractor"] = 100 * (pytorch_f1 - row["strict_f1"])
+    return rows
+
+
+def _goals(rows: list[dict[str, Any]], auto_name: str, auto_openvino: str | None) -> dict[str, float | None]:
+    def ratio(name: str, batch: int) -> float | None:
+        found = [r["speedup_vs_pipeline"] for r in rows if r["name"] == name and r["batch"] == batch]
+        return found[0] if found else None
+
+    goals = {
+        "extractor_fp32_batch1_speedup>=3": ratio("extractor", 1),
+        "extractor_fp32_batch16_speedup>=1.5": ratio("extractor", 16),
+        f"{auto_name}_batch1_speedup>=3": ratio(auto_name, 1),
+        f"{auto_name}_batch16_speedup>=1.5": ratio(auto_name, 16),
+        "onnx_int8_batch1_speedup>=5": ratio("onnx-int8", 1),
+        "openvino_int8_batch1_speedup>=5": ratio("openvino-int8", 1),
+    }
+    if auto_openvino is not None:
+        goals[f"{auto_openvino}_batch1_speedup>=3 (openvino auto)"] = ratio(auto_openvino, 1)
+    return goals
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    print(f"\nCPU: {report['cpu']}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    header = ["batch", "seconds", "docs/s", "tokens/s", "x pipe", "x CPU s", "F1", "GFLOP/s", "of peak"]
+    widths = (5, 8, 8, 9, 7, 7, 6, 8, 8)
+    print(f"{'path':14s} " + " ".join(f"{h:>{w}s}" for h, w in zip(header, widths, strict=True)))
+    for row in report["rows"]:
+        print(
+            f"{row['name']:14s} {row['batch']:5d} {row['seconds']:8.2f} {row['docs_per_s']:8.2f} "
+            f"{row['tokens_per_s']:9.0f} {row['speedup_vs_pipeline']:7.2f} "
+            f"{row['cpu_speedup_vs_pipeline']:7.2f} {100 * row['strict_f1']:6.2f} "
+            f"{row['gflops_per_s']:8.1f} {100 * row['share_of_gemm_peak']:7.0f}%"
+        )
+    print(
+        f"\nencoder work {report['encoder_gflop']:.1f} GFLOP; float32 GEMM on the model's shapes "
+        f"{report['gemm_fp32_gflops_per_s']:.1f} GFLOP/s; fastest possible float32 path vs the pipeline: "
+        + ", ".join(f"batch {b} {v:.2f}x" for b, v in report["fp32_speedup_ceiling"].items())
+    )
+    print()
+    for goal, value in report["goals"].items():
+        print(f"{goal:52s} {'n/a' if value is None else f'{value:.2f}x'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     import torch
+    from transformers import AutoConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -172,112 +331,22 @@ def main(argv: list[str] | None = None) -> int:
     words = sum(len(text.split()) for text in texts)
     print(f"{len(texts)} documents, {words} words, {tokens} tokens from {args.data}", file=sys.stderr)
 
-    max_length, stride = int(settings["max_length"]), int(settings["stride"])
-    runners: list[tuple[str, int, Callable[[list[str]], list[list[Span]]]]] = []
-    for batch in (1, 16):
-        runners.append(("pipeline", batch, pipeline_runner(args.model, stride, max_length, batch)))
-        runners.append(("extractor", batch, extractor_runner(extractor, batch)))
-        if fast.backend.precision != "fp32":
-            runners.append((f"extractor-{fast.backend.precision}", batch, extractor_runner(fast, batch)))
-    scratch = tempfile.TemporaryDirectory()
-    if not args.skip_onnx:
-        onnx_dir = ensure_onnx(args.model, args.onnx, Path(scratch.name))
-        for variant in ("fp32", "int8"):
-            onnx = Extractor.from_pretrained(onnx_dir / variant, device="cpu", threads=args.threads)
-            for batch in (1, 16):
-                runners.append((f"onnx-{variant}", batch, extractor_runner(onnx, batch)))
-
+    runners = _pytorch_runners(args.model, extractor, fast, settings)
     auto_openvino = None
-    if not args.skip_openvino and importlib.util.find_spec("openvino") is not None:
-        from inference.backends.openvino import OPENVINO_FILE, OpenVinoBackend, auto_precision
-        from inference.cpu import native_bf16
+    with tempfile.TemporaryDirectory() as scratch:
+        if not args.skip_onnx:
+            runners += _onnx_runners(args, Path(scratch))
+        if not args.skip_openvino and importlib.util.find_spec("openvino") is not None:
+            openvino, auto_openvino = _openvino_runners(args, Path(scratch))
+            runners += openvino
+        timings = _timed(runners, texts, args.repeat)
 
-        openvino_dir = ensure_openvino(args.model, args.openvino, Path(scratch.name))
-        variants = tuple(v for v in ("fp32", "int8") if (openvino_dir / v).is_dir())
-        auto_openvino = f"openvino-{auto_precision(variants)}"
-        precisions = [p for p in ("fp32", "bf16", "int8") if p != "bf16" or native_bf16()]
-        for precision in precisions:
-            if precision == "int8" and "int8" not in variants:
-                continue
-            openvino = Extractor.from_pretrained(openvino_dir, precision=precision, threads=args.threads)
-            for batch in (1, 16):
-                runners.append((f"openvino-{precision}", batch, extractor_runner(openvino, batch)))
-        if "int8" in variants and native_bf16():
-            # The same int8 model with its float operations in f32: what bf16 ones gain on this CPU.
-            f32_ops = Extractor.from_pretrained(openvino_dir, precision="int8", threads=args.threads)
-            int8_xml = openvino_dir / "int8" / OPENVINO_FILE
-            f32_ops.backend = OpenVinoBackend(int8_xml, "int8", args.threads, float_ops="f32")
-            for batch in (1, 16):
-                runners.append(("ov-int8-f32ops", batch, extractor_runner(f32_ops, batch)))
-
-    # Rounds over all paths, best time kept per path: load from other processes on a shared machine
-    # then slows every path alike instead of whichever happened to run at a busy moment.
-    # CPU seconds (this process, all its threads) beside the wall clock: on a machine shared with
-    # other work they measure each path's own work, whatever share of the core it was given.
-    best = [float("inf")] * len(runners)
-    best_cpu = [float("inf")] * len(runners)
-    spans: list[list[list[Span]]] = [[] for _ in runners]
-    for _, _, run in runners:
-        run(texts[:2])  # warm-up: first-call allocations, lazy imports, ORT graph setup
-    for done in range(args.repeat):
-        for index, (name, batch, run) in enumerate(runners):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            spans[index] = run(texts)
-            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
-            best[index] = min(best[index], seconds)
-            best_cpu[index] = min(best_cpu[index], cpu_seconds)
-            print(
-                f"  round {done + 1} {name:10s} batch {batch:2d}: {seconds:7.2f} s ({cpu_seconds:.2f} s CPU)",
-                file=sys.stderr,
-            )
-    scratch.cleanup()
-    rows = [
-        {
-            "name": name,
-            "batch": batch,
-            "seconds": seconds,
-            "cpu_seconds": cpu_seconds,
-            "docs_per_s": len(texts) / seconds,
-            "tokens_per_s": tokens / seconds,
-            "strict_f1": strict_f1(documents, predicted, extractor.tokenizer),
-        }
-        for (name, batch, _), seconds, cpu_seconds, predicted in zip(
-            runners, best, best_cpu, spans, strict=True
-        )
-    ]
-
-    from transformers import AutoConfig
-
+    max_length, stride = int(settings["max_length"]), int(settings["stride"])
     model_config = AutoConfig.from_pretrained(args.model)
     flops = encoder_flops(model_config, window_lengths(extractor.tokenizer, texts, max_length, stride))
     peak = gemm_gflops(model_config.hidden_size, model_config.intermediate_size)
-    for row in rows:
-        row["gflops_per_s"] = flops / row["seconds"] / 1e9
-        row["share_of_gemm_peak"] = row["gflops_per_s"] / peak
-
-    baseline = {row["batch"]: row["tokens_per_s"] for row in rows if row["name"] == "pipeline"}
-    baseline_cpu = {row["batch"]: row["cpu_seconds"] for row in rows if row["name"] == "pipeline"}
-    pytorch_f1 = next(row["strict_f1"] for row in rows if row["name"] == "extractor")
-    for row in rows:
-        row["speedup_vs_pipeline"] = row["tokens_per_s"] / baseline[row["batch"]]
-        row["cpu_speedup_vs_pipeline"] = baseline_cpu[row["batch"]] / row["cpu_seconds"]
-        row["f1_drop_points_vs_extractor"] = 100 * (pytorch_f1 - row["strict_f1"])
-
-    def ratio(name: str, batch: int) -> float | None:
-        found = [r["speedup_vs_pipeline"] for r in rows if r["name"] == name and r["batch"] == batch]
-        return found[0] if found else None
-
+    rows = _rows(runners, timings, documents, tokens, extractor.tokenizer, flops, peak)
     auto_name = f"extractor-{fast.backend.precision}" if fast.backend.precision != "fp32" else "extractor"
-    goals = {
-        "extractor_fp32_batch1_speedup>=3": ratio("extractor", 1),
-        "extractor_fp32_batch16_speedup>=1.5": ratio("extractor", 16),
-        f"{auto_name}_batch1_speedup>=3": ratio(auto_name, 1),
-        f"{auto_name}_batch16_speedup>=1.5": ratio(auto_name, 16),
-        "onnx_int8_batch1_speedup>=5": ratio("onnx-int8", 1),
-        "openvino_int8_batch1_speedup>=5": ratio("openvino-int8", 1),
-    }
-    if auto_openvino is not None:
-        goals[f"{auto_openvino}_batch1_speedup>=3 (openvino auto)"] = ratio(auto_openvino, 1)
     report = {
         "model": str(args.model),
         "data": str(args.data),
@@ -300,27 +369,9 @@ def main(argv: list[str] | None = None) -> int:
             row["batch"]: 1 / row["share_of_gemm_peak"] for row in rows if row["name"] == "pipeline"
         },
         "rows": rows,
-        "goals": goals,
+        "goals": _goals(rows, auto_name, auto_openvino),
     }
-    print(f"\nCPU: {report['cpu']}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    header = ["batch", "seconds", "docs/s", "tokens/s", "x pipe", "x CPU s", "F1", "GFLOP/s", "of peak"]
-    widths = (5, 8, 8, 9, 7, 7, 6, 8, 8)
-    print(f"{'path':14s} " + " ".join(f"{h:>{w}s}" for h, w in zip(header, widths, strict=True)))
-    for row in rows:
-        print(
-            f"{row['name']:14s} {row['batch']:5d} {row['seconds']:8.2f} {row['docs_per_s']:8.2f} "
-            f"{row['tokens_per_s']:9.0f} {row['speedup_vs_pipeline']:7.2f} "
-            f"{row['cpu_speedup_vs_pipeline']:7.2f} {100 * row['strict_f1']:6.2f} "
-            f"{row['gflops_per_s']:8.1f} {100 * row['share_of_gemm_peak']:7.0f}%"
-        )
-    print(
-        f"\nencoder work {flops / 1e9:.1f} GFLOP; float32 GEMM on the model's shapes {peak:.1f} GFLOP/s; "
-        "fastest possible float32 path vs the pipeline: "
-        + ", ".join(f"batch {b} {v:.2f}x" for b, v in report["fp32_speedup_ceiling"].items())
-    )
-    print()
-    for goal, value in goals.items():
-        print(f"{goal:52s} {'n/a' if value is None else f'{value:.2f}x'}")
+    _print_report(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.output, report, ensure_ascii=True)
     print(f"\nwrote {args.output}")
