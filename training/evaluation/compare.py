@@ -61,18 +61,16 @@ def _scores(report: dict[str, Any]) -> dict[str, float | None]:
     return scores
 
 
-_MISSING = object()
-
-
 def _mean_scores(runs: Sequence[dict[str, Any]]) -> dict[str, float | None]:
-    """Each score's mean over the runs that all have it; None (n/a) where any run's is n/a."""
+    """Each score's mean over the runs, where every run has it; None (n/a) where any run's is n/a."""
     per_run = [_scores(report) for report in runs]
     means: dict[str, float | None] = {}
     for metric in per_run[0]:
-        values = [scores.get(metric, _MISSING) for scores in per_run]
-        if any(value is _MISSING for value in values):
+        values = [scores[metric] for scores in per_run if metric in scores]
+        if len(values) < len(per_run):
             continue
-        means[metric] = None if None in values else sum(values) / len(values)  # type: ignore[arg-type]
+        known = [value for value in values if value is not None]
+        means[metric] = sum(known) / len(known) if len(known) == len(values) else None
     return means
 
 
