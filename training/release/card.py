@@ -295,9 +295,11 @@ def _project_licence() -> str:
     from importlib.metadata import PackageNotFoundError, metadata
 
     try:
-        return (metadata("conflict-ie").get("License") or "other").lower()
+        fields = metadata("conflict-ie")
     except PackageNotFoundError:
         return "other"
+    # An SPDX expression (pyproject's `license = "..."`, core metadata 2.4), else the older free text.
+    return (fields.get("License-Expression") or fields.get("License") or "other").lower()
 
 
 def _f(x: float) -> str:
