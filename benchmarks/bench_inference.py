@@ -168,9 +168,10 @@ def _at_each_batch(name: str, extractor: Extractor) -> list[Runner]:
     return [(name, batch, extractor_runner(extractor, batch)) for batch in BATCHES]
 
 
-def _pytorch_runners(model_dir: Path, extractor: Extractor, fast: Extractor, settings: dict) -> list[Runner]:
+def _pytorch_runners(
+    model_dir: Path, extractor: Extractor, fast: Extractor, max_length: int, stride: int
+) -> list[Runner]:
     """The pipeline and the Extractor in float32 and (where it is not float32) in ``auto``."""
-    max_length, stride = int(settings["max_length"]), int(settings["stride"])
     runners: list[Runner] = []
     for batch in BATCHES:
         runners.append(("pipeline", batch, pipeline_runner(model_dir, stride, max_length, batch)))
@@ -325,13 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     documents = load_documents(args.data)[: args.max_docs]
     texts = [d.text for d in documents]
     settings = read_settings(args.model)
+    max_length, stride = int(settings["max_length"]), int(settings["stride"])
     extractor = Extractor.from_pretrained(args.model, device="cpu", precision="fp32")
     fast = Extractor.from_pretrained(args.model, device="cpu", precision="auto")
     tokens = sum(len(tokenize_text(extractor.tokenizer, text).token_ids) for text in texts)
     words = sum(len(text.split()) for text in texts)
     print(f"{len(texts)} documents, {words} words, {tokens} tokens from {args.data}", file=sys.stderr)
 
-    runners = _pytorch_runners(args.model, extractor, fast, settings)
+    runners = _pytorch_runners(args.model, extractor, fast, max_length, stride)
     auto_openvino = None
     with tempfile.TemporaryDirectory() as scratch:
         if not args.skip_onnx:
@@ -341,7 +343,6 @@ def main(argv: list[str] | None = None) -> int:
             runners += openvino
         timings = _timed(runners, texts, args.repeat)
 
-    max_length, stride = int(settings["max_length"]), int(settings["stride"])
     model_config = AutoConfig.from_pretrained(args.model)
     flops = encoder_flops(model_config, window_lengths(extractor.tokenizer, texts, max_length, stride))
     peak = gemm_gflops(model_config.hidden_size, model_config.intermediate_size)
