@@ -119,8 +119,7 @@ def replace_mentions(document: Document, pool: list[str], rng: random.Random, la
         new = old
         if span.label == label:
             new = chosen.setdefault(old.lower(), rng.choice(pool))
-            before = document.text[: span.start].rstrip()
-            if (not before or before[-1] in ".!?") and new[:1].islower():  # a sentence's first word
+            if _opens_sentence(document.text, span.start) and new[:1].islower():
                 new = new[:1].upper() + new[1:]
         parts.append(new)
         spans.append(Span(length, length + len(new), span.label, span.outcome))
@@ -128,6 +127,14 @@ def replace_mentions(document: Document, pool: list[str], rng: random.Random, la
         cursor = span.end
     parts.append(document.text[cursor:])
     return Document(f"{document.id}#mentions", "".join(parts), spans)
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    """Nothing but whitespace before ``start``, or a sentence end (``.!?``) and whitespace."""
+    i = start
+    while i > 0 and text[i - 1].isspace():
+        i -= 1
+    return i == 0 or text[i - 1] in ".!?"
 
 
 def augment(
