@@ -11,15 +11,17 @@ carries a label; the others are ignored (-100) in training and in decoding.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import Span
-from inference.text.lexicon import MODEL_UNIT
+from inference.text.lexicon import MODEL_UNIT, NAMES_WITH_AND
 
 IGNORE_INDEX = -100
+_AND_GAP = re.compile(r"\s+and\s+", re.IGNORECASE)
 
 
 def entity_types(schema: LabelSchema = DEFAULT_SCHEMA) -> list[str]:
@@ -142,6 +144,28 @@ def spans_from_unit_probs(
         score = sum(probs[i][best[i]] for i in members) / len(members)
         spans.append((Span(units[members[0]].start, units[members[-1]].end, base, outcome), score))
     return spans
+
+
+def join_split_names(text: str, spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:
+    """Two spans of one label that the tagger cut apart at the "and" of one organisation's name
+    (``NAMES_WITH_AND``: "Defence | and | Security Forces"), made one span again; its score is the
+    lower of the two. Coordinated actors that are no such name stay apart."""
+    names = [match.span() for match in NAMES_WITH_AND.finditer(text)]
+    joined: list[tuple[Span, float]] = []
+    for span, score in sorted(spans, key=lambda item: item[0].start):
+        if joined and names:
+            left, left_score = joined[-1]
+            if left.label == span.label and _name_across(text, names, left, span):
+                joined[-1] = (Span(left.start, span.end, left.label, left.outcome), min(left_score, score))
+                continue
+        joined.append((span, score))
+    return joined
+
+
+def _name_across(text: str, names: list[tuple[int, int]], left: Span, right: Span) -> bool:
+    if not _AND_GAP.fullmatch(text, left.end, right.start):
+        return False
+    return any(start < left.end and end > right.start for start, end in names)
 
 
 def _outcome_columns(names: list[str]) -> dict[str, dict[str, list[int]]]:

@@ -123,6 +123,24 @@ POSSESSIVES = frozenset({"his", "her", "its", "their", "our", "my"})
 # A victim or perpetrator span starts after these (the annotation standard).
 DETERMINERS = ARTICLES | DEMONSTRATIVES | POSSESSIVES
 
+# --- names -------------------------------------------------------------------------------------
+
+# Armed groups whose proper name contains "and". The guidelines split coordinated actors
+# ("Russian and Syrian air forces" -> two spans) but keep one organisation's name whole, and the
+# tagger, taught the split, cuts these names at "and" (``inference.alignment.join_split_names``
+# puts them back together).
+_NAMES_WITH_AND = (
+    "Islamic State (?:of|in) Iraq and (?:the Levant|Syria|al-Sham)",
+    "Group for the Support of Islam and (?:the )?Muslims",
+    "Defen[cs]e and Security Forces",
+    "Army and (?:the )?Armed Forces",
+    "Movement for (?:Unity|Oneness) and Jihad in West Africa",
+    "Justice and Equality Movement",
+)
+NAMES_WITH_AND = re.compile(
+    r"\b(?:" + "|".join(name.replace(" ", r"\s+") for name in _NAMES_WITH_AND) + r")\b", re.IGNORECASE
+)
+
 # --- casualty words ----------------------------------------------------------------------------
 
 # A word that says someone was killed or injured: the corpus checks' cue for a count nearby.

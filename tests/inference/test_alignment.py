@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from inference.alignment import (
     Unit,
     assign_units,
+    join_split_names,
     make_windows,
     spans_from_unit_probs,
     tag_names,
@@ -142,3 +144,54 @@ def test_training_windows_carry_every_gold_label(tokenizer):
 def test_window_arguments_are_checked(tokenizer, stride, maximum):
     with pytest.raises(ValueError, match="stride"):
         make_windows(tokenize_text(tokenizer, "a b c"), maximum, stride)
+
+
+def _tagged(tokenizer, text: str, marked: dict[str, str]) -> tuple[list[Unit], list[list[float]]]:
+    """Units of ``text`` and one-hot rows: each unit whose word is in ``marked`` gets that tag."""
+    units = tokenize_text(tokenizer, text).units
+    return units, one_hot([marked.get(text[u.start : u.end], "O") for u in units])
+
+
+def test_a_name_the_tagger_cut_at_and_is_decoded_as_one_span(tiny_model):
+    from inference.extractor import Extractor, UnitProbabilities
+
+    extractor = Extractor.from_pretrained(tiny_model)
+    text = "Units of the Defence and\nSecurity Forces killed 30 militants."
+    perpetrator = {"Defence": "B-PERPETRATOR", "Security": "B-PERPETRATOR", "Forces": "I-PERPETRATOR"}
+    units, rows = _tagged(extractor.tokenizer, text, {**perpetrator, "30": "B-CASUALTY_COUNT:killed"})
+    entities = extractor.decode(text, UnitProbabilities(units, np.array(rows)))
+    assert [(e.label, e.text) for e in entities] == [
+        ("PERPETRATOR", "Defence and\nSecurity Forces"),
+        ("CASUALTY_COUNT", "30"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "parts", "expected"),
+    [
+        (
+            "fighters of the Islamic State of Iraq and the Levant",
+            ["fighters of the Islamic State of Iraq", "the Levant"],
+            1,
+        ),
+        ("the Group for the Support of Islam and Muslims", ["Group for the Support of Islam", "Muslims"], 1),
+        ("the General Command of the Army and Armed Forces", ["Army", "Armed Forces"], 1),
+        ("Russian and Syrian air forces", ["Russian", "Syrian air forces"], 2),  # coordinated actors
+        ("the army and security forces", ["army", "security forces"], 2),
+        ("Defence, and Security Forces", ["Defence", "Security Forces"], 2),  # not the name
+    ],
+)
+def test_join_split_names_joins_only_a_name(text: str, parts: list[str], expected: int):
+    spans = [(Span(text.index(p), text.index(p) + len(p), "PERPETRATOR"), 0.9) for p in parts]
+    joined = join_split_names(text, spans)
+    assert len(joined) == expected
+    if expected == 1:
+        assert joined == [(Span(spans[0][0].start, spans[-1][0].end, "PERPETRATOR"), 0.9)]
+
+
+def test_join_split_names_keeps_labels_apart_and_takes_the_lower_score():
+    text = "Defence and Security Forces"
+    victim, perpetrator = Span(0, 7, "VICTIM_TYPE"), Span(12, 27, "PERPETRATOR")
+    assert join_split_names(text, [(victim, 0.9), (perpetrator, 0.8)]) == [(victim, 0.9), (perpetrator, 0.8)]
+    both = join_split_names(text, [(Span(0, 7, "PERPETRATOR"), 0.9), (perpetrator, 0.7)])
+    assert both == [(Span(0, 27, "PERPETRATOR"), 0.7)]
