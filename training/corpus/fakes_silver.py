@@ -345,8 +345,32 @@ def build_silver(directory: str | Path, split: str = "train") -> tuple[Imported,
     if train_ids & dev_ids:
         raise SilverError(f"{SPLITS_FILE}: ids in both train and dev: {sorted(train_ids & dev_ids)[:5]}")
     issues: list[Problem] = []
-    answers: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     tally: Counter[str] = Counter()
+    placed: Counter[str] = Counter()
+    answers = _train_answers(fakes, crowd, train_ids, tally, issues)
+    # Boilerplate shared word for word with a dev or reserved article is left out too.
+    elsewhere = [" ".join(r["article_content"].split()) for r in fakes if r["unit_id"] not in train_ids]
+    documents: list[Document] = []
+    for index, fields in sorted(answers.items()):
+        unit_id, text = fakes[index]["unit_id"], fakes[index]["article_content"]
+        article = _Article(unit_id, text, words_of(text), sentence_bounds(text))
+        spans = _placed_spans(article, fields, placed, issues)
+        kept = _kept_sentences(_sentence_documents(article, sorted(spans)), elsewhere, tally, issues)
+        documents += kept
+        tally["train articles with a placed answer"] += bool(kept)
+    _check_train_only(documents, train_ids, dev_ids)
+    return Imported(documents, issues), _summary(split, len(train_ids), tally, placed, documents)
+
+
+def _train_answers(
+    fakes: list[dict[str, str]],
+    crowd: list[dict[str, str]],
+    train_ids: set[str],
+    tally: Counter[str],
+    issues: list[Problem],
+) -> dict[int, dict[str, list[str]]]:
+    """article index -> field -> the distinct crowd answers, for the ``train`` articles only."""
+    answers: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for number, (row, (index, why)) in enumerate(zip(crowd, match_rows(fakes, crowd), strict=True), start=2):
         where = f"{CROWD_FILE}:{number}"  # line 1 is the header; a row may span lines, so roughly
         if index is None:
@@ -361,66 +385,72 @@ def build_silver(directory: str | Path, split: str = "train") -> tuple[Imported,
             value = (row.get(field) or "").strip()
             if value and value.lower() != "nan" and value not in answers[index][field]:
                 answers[index][field].append(value)
-    # Boilerplate shared word for word with a dev or reserved article is left out too.
-    elsewhere = [" ".join(r["article_content"].split()) for r in fakes if r["unit_id"] not in train_ids]
-    documents: list[Document] = []
-    placed: Counter[str] = Counter()
-    for index, fields in sorted(answers.items()):
-        unit_id, text = fakes[index]["unit_id"], fakes[index]["article_content"]
-        article = _Article(unit_id, text, words_of(text), sentence_bounds(text))
-        spans: list[Span] = []
-        results = {(f, v): place_answer(article, f, v) for f, values in fields.items() for v in values}
-        anchors = {article.sentence_of(s.start) for found, _ in results.values() for s in found}
-        for (field, value), (found, why) in results.items():
-            if not found and anchors:  # a second try, now that the other answers are placed
-                found, why = place_answer(article, field, value, anchors)
-            placed[f"{field} {'placed' if found else 'not placed'}"] += 1
-            if why:
-                issues.append(Problem(f"article {unit_id} {field}", None, f"{value!r} {why}", error=False))
-            for span in found:
-                clash = next((s for s in spans if s.start < span.end and span.start < s.end), None)
-                if clash == span:
-                    continue
-                if clash or cuts_word(text, span.start, span.end):
-                    why = "overlaps another answer" if clash else "cuts a word"
-                    shown = text[span.start : span.end]
-                    issues.append(
-                        Problem(f"article {unit_id} {field}", None, f"{shown!r} {why}; left out", error=False)
-                    )
-                    continue
-                spans.append(span)
-        article_docs = []
-        for document in _sentence_documents(article, sorted(spans)):
-            # An unlabelled number beside "killed" would teach the model that it is no count.
-            unlabelled = untagged_numbers(document)
-            flat = " ".join(document.text.split())
-            if any(flat in other for other in elsewhere):
-                tally["sentences left out: also in a dev or reserved article"] += 1
-                issues.append(
-                    Problem(document.id, None, "sentence left out: also in a non-train article", error=False)
-                )
-            elif unlabelled:
-                tally["sentences left out: a number near a casualty word is not among the answers"] += 1
-                shown = ", ".join(repr(document.text[a:b]) for a, b, _ in unlabelled)
-                issues.append(
-                    Problem(
-                        document.id, None, f"sentence left out: {shown} not among the answers", error=False
-                    )
-                )
-            else:
-                article_docs.append(document)
-        documents += article_docs
-        tally["train articles with a placed answer"] += bool(article_docs)
-    _check_train_only(documents, train_ids, dev_ids)
+    return answers
+
+
+def _placed_spans(
+    article: _Article, fields: dict[str, list[str]], placed: Counter[str], issues: list[Problem]
+) -> list[Span]:
+    """Each answer placed in the article's text; a span that overlaps another or cuts a word is left out."""
+    spans: list[Span] = []
+    results = {(f, v): place_answer(article, f, v) for f, values in fields.items() for v in values}
+    anchors = {article.sentence_of(s.start) for found, _ in results.values() for s in found}
+    for (field, value), (found, why) in results.items():
+        if not found and anchors:  # a second try, now that the other answers are placed
+            found, why = place_answer(article, field, value, anchors)
+        placed[f"{field} {'placed' if found else 'not placed'}"] += 1
+        where = f"article {article.unit_id} {field}"
+        if why:
+            issues.append(Problem(where, None, f"{value!r} {why}", error=False))
+        for span in found:
+            clash = next((s for s in spans if s.start < span.end and span.start < s.end), None)
+            if clash == span:
+                continue
+            if clash or cuts_word(article.text, span.start, span.end):
+                why = "overlaps another answer" if clash else "cuts a word"
+                shown = article.text[span.start : span.end]
+                issues.append(Problem(where, None, f"{shown!r} {why}; left out", error=False))
+                continue
+            spans.append(span)
+    return spans
+
+
+def _kept_sentences(
+    sentences: list[Document], elsewhere: list[str], tally: Counter[str], issues: list[Problem]
+) -> list[Document]:
+    """The sentence documents that are in no other article and leave no casualty number unlabelled."""
+    kept = []
+    for document in sentences:
+        # An unlabelled number beside "killed" would teach the model that it is no count.
+        unlabelled = untagged_numbers(document)
+        flat = " ".join(document.text.split())
+        if any(flat in other for other in elsewhere):
+            tally["sentences left out: also in a dev or reserved article"] += 1
+            issues.append(
+                Problem(document.id, None, "sentence left out: also in a non-train article", error=False)
+            )
+        elif unlabelled:
+            tally["sentences left out: a number near a casualty word is not among the answers"] += 1
+            shown = ", ".join(repr(document.text[a:b]) for a, b, _ in unlabelled)
+            issues.append(
+                Problem(document.id, None, f"sentence left out: {shown} not among the answers", error=False)
+            )
+        else:
+            kept.append(document)
+    return kept
+
+
+def _summary(
+    split: str, train_ids: int, tally: Counter[str], placed: Counter[str], documents: list[Document]
+) -> str:
     labels = Counter(f"{s.label}:{s.outcome}" if s.outcome else s.label for d in documents for s in d.spans)
-    summary = (
-        f"FA-KES silver ({split}): {len(train_ids)} train ids; "
+    return (
+        f"FA-KES silver ({split}): {train_ids} train ids; "
         + ", ".join(f"{k} {v}" for k, v in sorted(tally.items()))
         + f"; answers: {', '.join(f'{k} {v}' for k, v in sorted(placed.items()))}"
         + f"; {len(documents)} sentence documents; spans: "
         + ", ".join(f"{k} {v}" for k, v in sorted(labels.items()))
     )
-    return Imported(documents, issues), summary
 
 
 def _check_train_only(documents: list[Document], train_ids: set[str], dev_ids: set[str]) -> None:
