@@ -95,6 +95,41 @@ class _WindowJob:
     input_ids: list[int]
 
 
+def _load_backend(
+    model_dir: str | Path, backend: str, device: str, threads: int | None, precision: str
+) -> tuple[Backend, Path, dict[int, str], Any]:
+    """(runner, model directory, id -> tag name, tokenizer) for ``Extractor.from_pretrained``."""
+    from inference.backends.onnx import is_onnx_dir, load_onnx
+    from inference.backends.openvino import is_openvino_dir, load_openvino
+
+    if backend == "auto":
+        backend = "onnx" if is_onnx_dir(model_dir) else "torch"
+        backend = "openvino" if is_openvino_dir(model_dir) else backend
+    if backend == "openvino":
+        runner, directory, id2label = load_openvino(model_dir, device, threads, precision)
+        return runner, directory, id2label, load_tokenizer(directory)
+    if backend == "onnx":
+        if precision not in ("auto", "fp32"):
+            raise ValueError(
+                f"precision {precision!r} is for the PyTorch backend; an ONNX model runs as exported "
+                "(fp32 or int8)"
+            )
+        runner, directory, id2label = load_onnx(model_dir, device, threads)
+        return runner, directory, id2label, load_tokenizer(directory)
+    if backend != "torch":
+        raise ValueError(f"unknown backend {backend!r}: use 'auto', 'torch', 'onnx' or 'openvino'")
+    directory = check_model_dir(model_dir)
+    resolved = resolve_device(device)
+    chosen = resolve_precision(precision, resolved)
+    if threads and resolved == "cpu":
+        import torch
+
+        torch.set_num_threads(threads)
+    model, tokenizer = load_model_and_tokenizer(directory, resolved)
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    return TorchBackend(model, resolved, chosen), directory, id2label, tokenizer
+
+
 class Extractor:
     """Tags casualty counts, victim types and perpetrators in raw texts.
 
@@ -161,37 +196,7 @@ class Extractor:
         with a YAML file of the same shape or an ``ActorTable``; it is checked before the model loads.
         """
         table = actor_table(actors)
-        from inference.backends.onnx import is_onnx_dir, load_onnx
-        from inference.backends.openvino import is_openvino_dir, load_openvino
-
-        if backend == "auto":
-            backend = "onnx" if is_onnx_dir(model_dir) else "torch"
-            backend = "openvino" if is_openvino_dir(model_dir) else backend
-        runner: Backend
-        if backend == "openvino":
-            runner, directory, id2label = load_openvino(model_dir, device, threads, precision)
-            tokenizer = load_tokenizer(directory)
-        elif backend == "onnx":
-            if precision not in ("auto", "fp32"):
-                raise ValueError(
-                    f"precision {precision!r} is for the PyTorch backend; an ONNX model runs as exported "
-                    "(fp32 or int8)"
-                )
-            runner, directory, id2label = load_onnx(model_dir, device, threads)
-            tokenizer = load_tokenizer(directory)
-        elif backend == "torch":
-            directory = check_model_dir(model_dir)
-            resolved = resolve_device(device)
-            chosen = resolve_precision(precision, resolved)
-            if threads and resolved == "cpu":
-                import torch
-
-                torch.set_num_threads(threads)
-            model, tokenizer = load_model_and_tokenizer(directory, resolved)
-            id2label = {int(k): v for k, v in model.config.id2label.items()}
-            runner = TorchBackend(model, resolved, chosen)
-        else:
-            raise ValueError(f"unknown backend {backend!r}: use 'auto', 'torch', 'onnx' or 'openvino'")
+        runner, directory, id2label, tokenizer = _load_backend(model_dir, backend, device, threads, precision)
         settings = read_settings(directory)
         schema = read_schema(directory, [id2label[i] for i in range(len(id2label))])
         if batch_size is None:
