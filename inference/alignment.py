@@ -151,9 +151,11 @@ def join_split_names(text: str, spans: list[tuple[Span, float]]) -> list[tuple[S
     (``NAMES_WITH_AND``: "Defence | and | Security Forces"), made one span again; its score is the
     lower of the two. Coordinated actors that are no such name stay apart."""
     names = [match.span() for match in NAMES_WITH_AND.finditer(text)]
+    if not names:
+        return spans
     joined: list[tuple[Span, float]] = []
     for span, score in sorted(spans, key=lambda item: item[0].start):
-        if joined and names:
+        if joined:
             left, left_score = joined[-1]
             if left.label == span.label and _name_across(text, names, left, span):
                 joined[-1] = (Span(left.start, span.end, left.label, left.outcome), min(left_score, score))

@@ -327,10 +327,12 @@ class Extractor:
     def decode(self, text: str, text_probs: UnitProbabilities) -> list[Entity]:
         """The entities of one text from its ``unit_probabilities`` (what ``extract`` returns for it),
         so that a caller needing both the probabilities and the entities runs the model once."""
+        # Names are joined before the minimums, as calibration (which decodes without them) sees them.
         decoded = spans_from_unit_probs(text_probs.units, text_probs.probs.tolist(), self.tag_names)
-        kept = [(span, score) for span, score in decoded if score >= self.min_scores.get(span.label, 0.0)]
         entities = []
-        for span, score in join_split_names(text, kept):
+        for span, score in join_split_names(text, decoded):
+            if score < self.min_scores.get(span.label, 0.0):
+                continue
             words = text[span.start : span.end]
             count = CountValue.of(parse_count(words)) if span.label == self.schema.count else None
             entities.append(
