@@ -131,11 +131,13 @@ DETERMINERS = ARTICLES | DEMONSTRATIVES | POSSESSIVES
 # puts them back together).
 _NAMES_WITH_AND = (
     "Islamic State (?:of|in) Iraq and (?:the Levant|Syria|al-Sham)",
-    "Group for the Support of Islam and (?:the )?Muslims",
+    "Support (?:Group )?(?:of|for) Islam and (?:the )?Muslims",  # JNIM, either English rendering
     "Defen[cs]e and Security Forces",
     "Army and (?:the )?Armed Forces",
     "Movement for (?:Unity|Oneness) and Jihad in West Africa",
     "Justice and Equality Movement",
+    "Alliance of Patriots for a Free and Sovereign Congo",
+    "Jammu and Kashmir",  # the place inside a force's name ("Jammu and Kashmir Police")
 )
 NAMES_WITH_AND = re.compile(
     r"\b(?:" + "|".join(name.replace(" ", r"\s+") for name in _NAMES_WITH_AND) + r")\b", re.IGNORECASE

@@ -189,6 +189,8 @@ def test_a_name_is_joined_before_the_minimum_span_score(tiny_model):
             1,
         ),
         ("the Group for the Support of Islam and Muslims", ["Group for the Support of Islam", "Muslims"], 1),
+        ("JNIM, the Support Group for Islam and Muslims", ["Support Group for Islam", "Muslims"], 1),
+        ("Jammu and Kashmir Police", ["Jammu", "Kashmir Police"], 1),
         ("the General Command of the Army and Armed Forces", ["Army", "Armed Forces"], 1),
         ("Russian and Syrian air forces", ["Russian", "Syrian air forces"], 2),  # coordinated actors
         ("the army and security forces", ["army", "security forces"], 2),
