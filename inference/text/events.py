@@ -239,22 +239,8 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
     anchor = candidates[0]
     outcome = records[anchor].count.outcome
     if _is_vague(records[anchor]):
-        # "Hundreds killed ... At least 412 people", "Dozens killed ..., including at least 29 in
-        # one district": the first figure of a compatible victim soon after, a sub-count included
-        figures = [
-            i
-            for i, r in enumerate(records)
-            if r.count.start > records[anchor].count.start
-            and r.count.outcome == outcome
-            and r.same_event_as is None
-            and r.count.best is not None
-            and (r.part_of is None or _stands_for(records, r.part_of, anchor, sentence))
-            and distinct[sentence[i]] <= distinct[sentence[anchor]] + LOOKAHEAD
-            and not _is_vague(r)
-            and _compatible(_category(r), _category(records[anchor]))
-        ]
-        if figures:
-            figure = in_order(figures)[0]
+        figure = _figure_for_vague(records, anchor, sentence, distinct)
+        if figure is not None:
             if records[figure].part_of is None:
                 anchor = figure
             else:  # the sub-count stands for its vague total
@@ -269,21 +255,52 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
     if risen is not None:
         return risen, in_order([i for i in members if i != anchor and i != risen] + [risen])
     if _category(records[anchor]) is None:
-        # "35 dead ..." in a title, then "29 fighters ... were killed along with six Nusra
-        # terrorists": the sentence soon after whose totals add up to the figure says who died
-        for number in range(sentence[anchor] + 1, sentence[anchor] + LOOKAHEAD + 1):
-            there = [i for i in totals if sentence[i] == number and records[i].count.outcome == outcome]
-            if (
-                there
-                and all(_category(records[i]) is not None for i in there)
-                and sum(records[i].count.best for i in there) == records[anchor].count.best
-                and not _repeats_within(records, there)
-            ):
-                # the anchor's sentence's other statements of the same figure are what is broken down
-                same = records[anchor].count.best
-                rest = [i for i in members if records[i].count.best != same]
-                return in_order(there)[0], in_order(rest + there)
+        there = _breakdown_of(records, anchor, totals, sentence, outcome)
+        if there:
+            # the anchor's sentence's other statements of the same figure are what is broken down
+            same = records[anchor].count.best
+            rest = [i for i in members if records[i].count.best != same]
+            return in_order(there)[0], in_order(rest + there)
     return anchor, in_order(members)
+
+
+def _figure_for_vague(
+    records: Sequence[Record], anchor: int, sentence: list[int], distinct: list[int]
+) -> int | None:
+    """ "Hundreds killed ... At least 412 people", "Dozens killed ..., including at least 29 in one
+    district": the first figure of a compatible victim soon after a vague anchor, a sub-count included."""
+    first = records[anchor]
+    figures = [
+        i
+        for i, r in enumerate(records)
+        if r.count.start > first.count.start
+        and r.count.outcome == first.count.outcome
+        and r.same_event_as is None
+        and r.count.best is not None
+        and (r.part_of is None or _stands_for(records, r.part_of, anchor, sentence))
+        and distinct[sentence[i]] <= distinct[sentence[anchor]] + LOOKAHEAD
+        and not _is_vague(r)
+        and _compatible(_category(r), _category(first))
+    ]
+    return min(figures, key=lambda i: records[i].count.start, default=None)
+
+
+def _breakdown_of(
+    records: Sequence[Record], anchor: int, totals: list[int], sentence: list[int], outcome: str | None
+) -> list[int]:
+    """ "35 dead ..." in a title, then "29 fighters ... were killed along with six Nusra terrorists":
+    the totals of ``outcome`` in the sentence soon after a victimless anchor that add up to its
+    figure and say who died; none if there is no such sentence."""
+    for number in range(sentence[anchor] + 1, sentence[anchor] + LOOKAHEAD + 1):
+        there = [i for i in totals if sentence[i] == number and records[i].count.outcome == outcome]
+        if (
+            there
+            and all(_category(records[i]) is not None for i in there)
+            and sum(records[i].count.best for i in there) == records[anchor].count.best
+            and not _repeats_within(records, there)
+        ):
+            return there
+    return []
 
 
 def _distinct_positions(text: str, bounds: list[tuple[int, int]]) -> list[int]:
