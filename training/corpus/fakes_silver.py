@@ -441,11 +441,11 @@ def _kept_sentences(
 
 
 def _summary(
-    split: str, train_ids: int, tally: Counter[str], placed: Counter[str], documents: list[Document]
+    split: str, n_train_ids: int, tally: Counter[str], placed: Counter[str], documents: list[Document]
 ) -> str:
     labels = Counter(f"{s.label}:{s.outcome}" if s.outcome else s.label for d in documents for s in d.spans)
     return (
-        f"FA-KES silver ({split}): {train_ids} train ids; "
+        f"FA-KES silver ({split}): {n_train_ids} train ids; "
         + ", ".join(f"{k} {v}" for k, v in sorted(tally.items()))
         + f"; answers: {', '.join(f'{k} {v}' for k, v in sorted(placed.items()))}"
         + f"; {len(documents)} sentence documents; spans: "
