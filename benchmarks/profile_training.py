@@ -601,6 +601,14 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _resolved_precision(setting: str) -> str:
+    import torch
+
+    from training.finetune.config import resolve_mixed_precision
+
+    return resolve_mixed_precision(setting, "cuda" if torch.cuda.is_available() else "cpu")
+
+
 def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None) -> int:
     from training.finetune.config import DROPOUT_MASKS, ConfigError, load_config, parse_overrides
 
@@ -634,6 +642,9 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # The config's own precision is timed too, as what "auto" resolves to on this machine, so it is
+    # not timed twice where --precisions already names it.
+    config = replace(config, mixed_precision=_resolved_precision(config.mixed_precision))
     precisions = list(dict.fromkeys([*args.precisions, config.mixed_precision]))
     result = profile(
         config, args.steps, args.warmup, precisions, log, args.micro_batch_sizes, args.dropout_masks

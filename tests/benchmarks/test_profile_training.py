@@ -107,3 +107,15 @@ def test_arithmetic_against_the_gemm_rate(result: dict) -> None:
             w["training_gflop"] / w["gemm_gflops_per_s"]
         )
         assert w["share_of_gemm_rate"] == pytest.approx(w["measured_gflops_per_s"] / w["gemm_gflops_per_s"])
+
+
+def test_auto_is_profiled_once_as_what_it_resolves_to(tmp_path: Path, tiny_base: Path) -> None:
+    """A config in ``auto`` runs bf16 or float32 here; both are already in ``--precisions``, so no
+    third, duplicate variant is timed."""
+    config = write_tiny_inputs(tmp_path, tiny_base, train_documents=4)
+    script = load_benchmark("profile_training")
+    args = ["--config", str(config), "--set", "epochs=1", "mixed_precision=auto"]
+    args += ["--steps", "1", "--warmup", "0", "--precisions", "no", "bf16"]
+    assert script.main([*args, "--output", str(tmp_path / "profile.json")], log=lambda _: None) == 0
+    result = json.loads((tmp_path / "profile.json").read_text(encoding="utf-8"))
+    assert result["profiled"]["variants"] == ["no", "bf16"]
