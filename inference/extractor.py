@@ -95,16 +95,37 @@ class _WindowJob:
     input_ids: list[int]
 
 
+def backend_of(model_dir: str | Path) -> str:
+    """The backend ``auto`` loads ``model_dir`` with: "openvino", "onnx" or "torch"."""
+    from inference.backends.onnx import is_onnx_dir
+    from inference.backends.openvino import is_openvino_dir
+
+    if is_openvino_dir(model_dir):
+        return "openvino"
+    return "onnx" if is_onnx_dir(model_dir) else "torch"
+
+
+def check_model(model_dir: str | Path, precision: str = "auto") -> Path:
+    """Refuse a directory that ``Extractor.from_pretrained`` could not load, without loading it, with
+    the checks of the backend ``auto`` would use. Returns the directory that would be loaded."""
+    from inference.backends.onnx import check_onnx_dir
+    from inference.backends.openvino import choose_directory
+
+    backend = backend_of(model_dir)
+    if backend == "openvino":
+        return choose_directory(model_dir, precision)[0]
+    return check_onnx_dir(model_dir) if backend == "onnx" else check_model_dir(model_dir)
+
+
 def _load_backend(
     model_dir: str | Path, backend: str, device: str, threads: int | None, precision: str
 ) -> tuple[Backend, Path, dict[int, str], Any]:
     """(runner, model directory, id -> tag name, tokenizer) for ``Extractor.from_pretrained``."""
-    from inference.backends.onnx import is_onnx_dir, load_onnx
-    from inference.backends.openvino import is_openvino_dir, load_openvino
+    from inference.backends.onnx import load_onnx
+    from inference.backends.openvino import load_openvino
 
     if backend == "auto":
-        backend = "onnx" if is_onnx_dir(model_dir) else "torch"
-        backend = "openvino" if is_openvino_dir(model_dir) else backend
+        backend = backend_of(model_dir)
     if backend == "openvino":
         runner, directory, id2label = load_openvino(model_dir, device, threads, precision)
         return runner, directory, id2label, load_tokenizer(directory)

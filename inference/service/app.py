@@ -1066,7 +1066,7 @@ def serve(
 
     ``workers`` processes (or ``"auto"``: see ``workers.resolve_workers``) share the port, each with
     its own copy of the model; ``threads`` then defaults to the cores divided among them."""
-    from inference.model_dir import check_model_dir
+    from inference.extractor import check_model
     from inference.service.workers import resolve_workers, run_workers
 
     if api_key is None:
@@ -1088,7 +1088,7 @@ def serve(
     if workers == 1:
         run_app(build_app(settings), host, port, graceful_timeout=graceful_timeout, log_level=log_level)
         return
-    check_model_dir(model_dir)  # a bad directory or actor table fails here, once, not in every worker
+    check_model(model_dir, precision)  # a bad directory or actor table fails here, once, not in every worker
     if actors is not None:
         actor_table(actors)
     run_workers(settings, workers, host, port, graceful_timeout=graceful_timeout, log_level=log_level)

@@ -31,8 +31,13 @@ def start_server(model: Path, *options: str) -> tuple[subprocess.Popen, int]:
 
 
 def stop(process: subprocess.Popen) -> str:
+    """SIGTERM first: the parent stops its workers (killed, it would leave them holding the pipe)."""
     if process.poll() is None:
-        process.kill()
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
     process.wait()
     return process.stdout.read().decode()
 
@@ -85,6 +90,22 @@ def test_a_worker_that_cannot_load_the_model_stops_the_server(busy_model: Path):
         assert process.wait(timeout=120) == 1
         log = stop(process)
         assert "could not load the model" in log and "CUDA is not available" in log, log
+    finally:
+        stop(process)
+
+
+def test_two_workers_serve_an_onnx_export(busy_model: Path, tmp_path: Path):
+    """An exported model is served by several workers as by one. The parent checked the directory
+    as a PyTorch one before starting them, and refused an export ("no safetensors weights")."""
+    assert main(["export", "--model", str(busy_model), "--output", str(tmp_path / "onnx")]) == 0
+    process, port = start_server(tmp_path / "onnx" / "int8", "--workers", "2")
+    try:
+        wait_until_serving(process, port, seconds=120, poll=0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["backend"] == "OnnxBackend"
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/extract", json={"texts": ["Gunmen killed 12 villagers."]}
+        )
+        assert reply.status_code == 200 and len(reply.json()["results"]) == 1
     finally:
         stop(process)
 

@@ -20,7 +20,7 @@ from inference.backends.openvino import (  # noqa: E402
     float_ops_precision,
 )
 from inference.cpu import cpu_kind, native_bf16  # noqa: E402
-from inference.extractor import Extractor  # noqa: E402
+from inference.extractor import Extractor, check_model  # noqa: E402
 from inference.model_dir import ModelDirError  # noqa: E402
 from training.cli import main  # noqa: E402
 from training.corpus.store import load_documents, write_documents  # noqa: E402
@@ -173,3 +173,12 @@ def test_health_and_the_card_say_which_path_auto_took(
     report_path.write_text(json.dumps(report))
     card = write_card(busy_model, [report_path], tmp_path / "card.md").read_text()
     assert f"Run in {chosen} on OpenVinoBackend, a CPU of kind `{cpu_kind()}`" in card
+
+
+def test_check_model_picks_the_directory_auto_loads(exported: Path):
+    """What ``serve --workers N`` checks once, before its workers load the model."""
+    chosen = "int8" if auto_precision(("fp32", "int8")) == "int8" else "fp32"
+    assert check_model(exported) == exported / chosen
+    assert check_model(exported, "fp32") == exported / "fp32"
+    with pytest.raises(ModelDirError, match="does not exist"):
+        check_model(exported / "missing")
