@@ -107,29 +107,21 @@ def extractor_runner(extractor: Extractor, batch: int) -> Callable[[list[str]], 
     return run
 
 
-def ensure_onnx(model_dir: Path, onnx_dir: Path | None, scratch: Path) -> Path:
-    if onnx_dir is not None:
-        return onnx_dir
+def ensure_export(model_dir: Path, given: Path | None, scratch: Path, format: str) -> Path:
+    """``given`` where it exists; else ``model_dir`` exported (``format`` "onnx" or "openvino") to
+    ``given``, kept for the next run, or without ``given`` to a scratch folder."""
+    if given is not None and given.exists():
+        return given
     from training.release.export import export
 
-    output = scratch / "onnx"
-    print(f"exporting {model_dir} to {output} (no --onnx given)", file=sys.stderr)
-    export(model_dir, output, log=lambda message: print(f"  {message}", file=sys.stderr))
-    return output
-
-
-def ensure_openvino(model_dir: Path, openvino_dir: Path | None, scratch: Path) -> Path:
-    if openvino_dir is not None:
-        return openvino_dir
-    from training.release.export import export
-
-    output = scratch / "openvino"
-    print(f"exporting {model_dir} to {output} with OpenVINO (no --openvino given)", file=sys.stderr)
+    output = given or scratch / format
+    print(f"exporting {model_dir} to {output} ({format})", file=sys.stderr)
+    calibration = TRAIN_SPLIT if format == "openvino" else None
     export(
         model_dir,
         output,
-        format="openvino",
-        calibration=TRAIN_SPLIT,
+        format=format,
+        calibration=calibration,
         log=lambda message: print(f"  {message}", file=sys.stderr),
     )
     return output
@@ -150,14 +142,18 @@ def _parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--model", required=True, type=Path, help="trained PyTorch model directory")
-    parser.add_argument("--onnx", type=Path, help="an export directory (fp32/, int8/); exported if absent")
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        help="an ONNX export directory (fp32/, int8/); exported there if it does not exist",
+    )
     parser.add_argument("--data", type=Path, default=default_data(), help="gold .jsonl (texts and spans)")
     parser.add_argument("--max-docs", type=int, help="use only the first N documents")
     parser.add_argument("--repeat", type=int, default=1, help="timed rounds over all paths; best kept")
     parser.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime")
     parser.add_argument("--skip-onnx", action="store_true")
     parser.add_argument(
-        "--openvino", type=Path, help="an OpenVINO export directory (fp32/, int8/); exported if absent"
+        "--openvino", type=Path, help="an OpenVINO export directory; exported there if it does not exist"
     )
     parser.add_argument("--skip-openvino", action="store_true", help="(also skipped without openvino)")
     parser.add_argument("--output", type=Path, default=ROOT / "runs" / "bench" / "inference.json")
@@ -182,7 +178,7 @@ def _pytorch_runners(
 
 
 def _onnx_runners(args: argparse.Namespace, scratch: Path) -> list[Runner]:
-    onnx_dir = ensure_onnx(args.model, args.onnx, scratch)
+    onnx_dir = ensure_export(args.model, args.onnx, scratch, "onnx")
     runners: list[Runner] = []
     for variant in ("fp32", "int8"):
         onnx = Extractor.from_pretrained(onnx_dir / variant, device="cpu", threads=args.threads)
@@ -195,7 +191,7 @@ def _openvino_runners(args: argparse.Namespace, scratch: Path) -> tuple[list[Run
     from inference.backends.openvino import OPENVINO_FILE, OpenVinoBackend, auto_precision
     from inference.cpu import native_bf16
 
-    openvino_dir = ensure_openvino(args.model, args.openvino, scratch)
+    openvino_dir = ensure_export(args.model, args.openvino, scratch, "openvino")
     variants = tuple(v for v in ("fp32", "int8") if (openvino_dir / v).is_dir())
     runners: list[Runner] = []
     for precision in [p for p in ("fp32", "bf16", "int8") if p != "bf16" or native_bf16()]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from benchmark_scripts import load_benchmark
 from conftest import ROOT
@@ -44,3 +46,13 @@ def test_goal_by_cpu_kind(bench) -> None:
     goals = bench._goals(ROWS, "extractor", None)
     name = f"fastest_batch1_within_0.3_points>={bench.batch1_goal():g} (onnx-int8)"
     assert goals[name] == 2.2
+
+
+def test_a_missing_export_directory_is_exported_there_and_reused(bench, busy_model: Path, tmp_path: Path):
+    given = tmp_path / "onnx"
+    assert bench.ensure_export(busy_model, given, tmp_path / "scratch", "onnx") == given
+    assert (given / "fp32" / "model.onnx").is_file() and (given / "int8" / "model.onnx").is_file()
+    written = (given / "export.json").stat().st_mtime_ns
+    assert bench.ensure_export(busy_model, given, tmp_path / "scratch", "onnx") == given
+    assert (given / "export.json").stat().st_mtime_ns == written  # an existing export is not redone
+    assert not (tmp_path / "scratch").exists()
