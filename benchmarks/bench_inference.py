@@ -272,27 +272,6 @@ def _rows(
     return rows
 
 
-def _goals(rows: list[dict[str, Any]], auto_name: str, auto_openvino: str | None) -> dict[str, float | None]:
-    def ratio(name: str, batch: int) -> float | None:
-        found = [r["speedup_vs_pipeline"] for r in rows if r["name"] == name and r["batch"] == batch]
-        return found[0] if found else None
-
-    goals = {
-        "extractor_fp32_batch1_speedup>=3": ratio("extractor", 1),
-        "extractor_fp32_batch16_speedup>=1.5": ratio("extractor", 16),
-        f"{auto_name}_batch1_speedup>=3": ratio(auto_name, 1),
-        f"{auto_name}_batch16_speedup>=1.5": ratio(auto_name, 16),
-        "onnx_int8_batch1_speedup>=5": ratio("onnx-int8", 1),
-        "openvino_int8_batch1_speedup>=5": ratio("openvino-int8", 1),
-    }
-    if auto_openvino is not None:
-        goals[f"{auto_openvino}_batch1_speedup>=3 (openvino auto)"] = ratio(auto_openvino, 1)
-    fastest, goal = fastest_within_gate(rows), batch1_goal()
-    if fastest is not None:
-        goals[f"fastest_batch1_within_{F1_GATE_POINTS}_points>={goal:g} ({fastest})"] = ratio(fastest, 1)
-    return goals
-
-
 F1_GATE_POINTS = 0.3  # issue #17: strict F1 a faster path may lose against the Extractor in float32
 
 
@@ -313,6 +292,27 @@ def fastest_within_gate(rows: list[dict[str, Any]], batch: int = 1) -> str | Non
         and row["f1_drop_points_vs_extractor"] <= F1_GATE_POINTS
     ]
     return max(kept, key=lambda row: row["speedup_vs_pipeline"])["name"] if kept else None
+
+
+def _goals(rows: list[dict[str, Any]], auto_name: str, auto_openvino: str | None) -> dict[str, float | None]:
+    def ratio(name: str, batch: int) -> float | None:
+        found = [r["speedup_vs_pipeline"] for r in rows if r["name"] == name and r["batch"] == batch]
+        return found[0] if found else None
+
+    goals = {
+        "extractor_fp32_batch1_speedup>=3": ratio("extractor", 1),
+        "extractor_fp32_batch16_speedup>=1.5": ratio("extractor", 16),
+        f"{auto_name}_batch1_speedup>=3": ratio(auto_name, 1),
+        f"{auto_name}_batch16_speedup>=1.5": ratio(auto_name, 16),
+        "onnx_int8_batch1_speedup>=5": ratio("onnx-int8", 1),
+        "openvino_int8_batch1_speedup>=5": ratio("openvino-int8", 1),
+    }
+    if auto_openvino is not None:
+        goals[f"{auto_openvino}_batch1_speedup>=3 (openvino auto)"] = ratio(auto_openvino, 1)
+    fastest, goal = fastest_within_gate(rows), batch1_goal()
+    if fastest is not None:
+        goals[f"fastest_batch1_within_{F1_GATE_POINTS}_points>={goal:g} ({fastest})"] = ratio(fastest, 1)
+    return goals
 
 
 def _print_report(report: dict[str, Any]) -> None:
