@@ -114,7 +114,18 @@ def check_model(model_dir: str | Path, precision: str = "auto") -> Path:
     backend = backend_of(model_dir)
     if backend == "openvino":
         return choose_directory(model_dir, precision)[0]
-    return check_onnx_dir(model_dir) if backend == "onnx" else check_model_dir(model_dir)
+    if backend == "onnx":
+        _check_onnx_precision(precision)
+        return check_onnx_dir(model_dir)
+    return check_model_dir(model_dir)
+
+
+def _check_onnx_precision(precision: str) -> None:
+    if precision not in ("auto", "fp32"):
+        raise ValueError(
+            f"precision {precision!r} is for the PyTorch backend; an ONNX model runs as exported "
+            "(fp32 or int8)"
+        )
 
 
 def _load_backend(
@@ -130,11 +141,7 @@ def _load_backend(
         runner, directory, id2label = load_openvino(model_dir, device, threads, precision)
         return runner, directory, id2label, load_tokenizer(directory)
     if backend == "onnx":
-        if precision not in ("auto", "fp32"):
-            raise ValueError(
-                f"precision {precision!r} is for the PyTorch backend; an ONNX model runs as exported "
-                "(fp32 or int8)"
-            )
+        _check_onnx_precision(precision)
         runner, directory, id2label = load_onnx(model_dir, device, threads)
         return runner, directory, id2label, load_tokenizer(directory)
     if backend != "torch":

@@ -133,3 +133,11 @@ def test_cli_refuses_a_bad_worker_count(value: str, capsys):
         main(["serve", "--model", "x", "--workers", value])
     assert exit_info.value.code == 2
     assert f"expected a whole number of at least 1 or 'auto', got {value!r}" in capsys.readouterr().err
+
+
+def test_workers_refuse_a_precision_the_export_cannot_run_before_starting(busy_model: Path, tmp_path: Path):
+    assert main(["export", "--model", str(busy_model), "--output", str(tmp_path / "onnx")]) == 0
+    process, _ = start_server(tmp_path / "onnx" / "fp32", "--workers", "2", "--precision", "bf16")
+    assert process.wait(timeout=60) == 2
+    log = stop(process)
+    assert "precision 'bf16' is for the PyTorch backend" in log and "could not load" not in log, log
