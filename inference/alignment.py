@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from inference.schema import DEFAULT_SCHEMA, LabelSchema
 from inference.spans import Span
 from inference.text.lexicon import MODEL_UNIT, NAMES_WITH_AND
@@ -116,13 +118,14 @@ def spans_from_unit_probs(
 ) -> list[tuple[Span, float]]:
     """Decode per-unit tag probabilities into spans with a confidence score.
 
-    Boundaries come from the argmax tags, with the outcome ignored so that a count whose tokens
-    disagree on killed/injured stays one span; its outcome is the one with the larger summed
-    probability over the span's units. ``I-`` after a different label starts a span. The labels
-    that carry an outcome, and their outcomes, are read from ``names`` (``LABEL:outcome``).
+    Boundaries come from the best well-formed tag sequence (``constrained_tags``; where the argmax
+    tags are well formed, they are that sequence), with the outcome ignored so that a count whose
+    tokens disagree on killed/injured stays one span; its outcome is the one with the larger summed
+    probability over the span's units. A span's score is the mean probability of its tags. The
+    labels that carry an outcome, and their outcomes, are read from ``names`` (``LABEL:outcome``).
     """
     outcome_columns = _outcome_columns(names)
-    best = [max(range(len(p)), key=p.__getitem__) for p in probs]
+    best = constrained_tags(probs, names)
     groups: list[tuple[str, list[int]]] = []
     for index, tag_index in enumerate(best):
         name = names[tag_index]
@@ -144,6 +147,34 @@ def spans_from_unit_probs(
         score = sum(probs[i][best[i]] for i in members) / len(members)
         spans.append((Span(units[members[0]].start, units[members[-1]].end, base, outcome), score))
     return spans
+
+
+def constrained_tags(probs: list[list[float]], names: list[str]) -> list[int]:
+    """The most probable tag sequence (Viterbi over log probabilities) in which every ``I-`` tag
+    follows a ``B-`` or ``I-`` tag of its label, outcome aside: where the argmax tags break that
+    (``O I-X``, ``B-X I-Y``), the path chooses between the readings instead of starting a span at
+    whichever unit happens to be tagged ``I-``."""
+    if not probs:
+        return []
+    matrix = np.asarray(probs, dtype=np.float64)
+    label = np.array([None if name == "O" else name.split("-", 1)[1].partition(":")[0] for name in names])
+    inside = np.array([name.startswith("I-") for name in names])
+    allowed = ~inside[None, :] | (label[:, None] == label[None, :])  # [i, j]: tag j may follow tag i
+    greedy = matrix.argmax(axis=1)
+    if not inside[greedy[0]] and allowed[greedy[:-1], greedy[1:]].all():
+        return greedy.tolist()  # already well formed, so already the best path
+    scores = np.log(np.clip(matrix, 1e-12, 1.0))
+    transition = np.where(allowed, 0.0, -np.inf)
+    best = np.where(inside, -np.inf, scores[0])
+    back = np.zeros(scores.shape, dtype=np.int64)
+    for i in range(1, len(scores)):
+        candidates = best[:, None] + transition
+        back[i] = candidates.argmax(axis=0)
+        best = candidates[back[i], np.arange(len(names))] + scores[i]
+    path = [int(best.argmax())]
+    for i in range(len(scores) - 1, 0, -1):
+        path.append(int(back[i][path[-1]]))
+    return path[::-1]
 
 
 def join_split_names(text: str, spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:

@@ -10,6 +10,7 @@ import pytest
 from inference.alignment import (
     Unit,
     assign_units,
+    constrained_tags,
     join_split_names,
     make_windows,
     spans_from_unit_probs,
@@ -85,6 +86,51 @@ def test_outcome_is_the_larger_probability_mass_and_span_stays_whole(tokenizer):
     tags = ["B-CASUALTY_COUNT:killed", "I-CASUALTY_COUNT:injured", "I-CASUALTY_COUNT:injured", "O"]
     spans = [s for s, _ in spans_from_unit_probs(units, one_hot(tags), NAMES)]
     assert spans == [Span(0, 11, "CASUALTY_COUNT", "injured")]
+
+
+def probabilities(rows: list[dict[str, float]]) -> list[list[float]]:
+    """Per unit, the given tags' probabilities; the rest of the mass on O."""
+    table = []
+    for row in rows:
+        probs = [row.get(name, 0.0) for name in NAMES]
+        probs[NAMES.index("O")] += 1.0 - sum(row.values())
+        table.append(probs)
+    return table
+
+
+def test_constrained_tags_follow_the_argmax_where_it_is_well_formed():
+    probs = probabilities([{"B-PERPETRATOR": 0.9}, {"I-PERPETRATOR": 0.8}, {}, {"B-VICTIM_TYPE": 0.7}])
+    greedy = [max(range(len(p)), key=p.__getitem__) for p in probs]
+    assert constrained_tags(probs, NAMES) == greedy
+
+
+def test_constrained_tags_never_open_a_span_with_i():
+    # argmax reads "O I-P", which greedy decoding makes a span of the second unit alone; of the
+    # well-formed readings "O O" (0.6 x 0.45) beats "B-P I-P" (0.4 x 0.55), and with a surer
+    # second unit "B-P I-P" (0.45 x 0.9) beats "O O" (0.55 x 0.1)
+    probs = probabilities([{"B-PERPETRATOR": 0.4}, {"I-PERPETRATOR": 0.55}])
+    assert [NAMES[t] for t in constrained_tags(probs, NAMES)] == ["O", "O"]
+    probs = probabilities([{"B-PERPETRATOR": 0.45}, {"I-PERPETRATOR": 0.9}])
+    assert [NAMES[t] for t in constrained_tags(probs, NAMES)] == ["B-PERPETRATOR", "I-PERPETRATOR"]
+
+
+def test_constrained_tags_keep_a_count_whole_across_outcomes():
+    probs = probabilities([{"B-CASUALTY_COUNT:killed": 0.9}, {"I-CASUALTY_COUNT:injured": 0.6}])
+    assert [NAMES[t] for t in constrained_tags(probs, NAMES)] == [
+        "B-CASUALTY_COUNT:killed",
+        "I-CASUALTY_COUNT:injured",
+    ]
+
+
+def test_decoding_reads_a_label_switch_as_one_span(tokenizer):
+    text = "Syrian regime forces"
+    units = tokenize_text(tokenizer, text).units
+    probs = probabilities(
+        [{"B-PERPETRATOR": 0.9}, {"I-PERPETRATOR": 0.45, "I-VICTIM_TYPE": 0.5}, {"I-PERPETRATOR": 0.9}]
+    )
+    # the argmax tags, "B-P I-V I-P", would make three spans: "Syrian", "regime" (a victim), "forces"
+    spans = [(s, round(score, 3)) for s, score in spans_from_unit_probs(units, probs, NAMES)]
+    assert spans == [(Span(0, 20, "PERPETRATOR"), round((0.9 + 0.45 + 0.9) / 3, 3))]
 
 
 def _long_document(words: int, seed: int = 7) -> tuple[str, list[Span]]:
