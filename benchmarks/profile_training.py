@@ -94,11 +94,14 @@ class Phases:
         before, started = rss_mb(), time.perf_counter()
         yield
         seconds = time.perf_counter() - started
+        after = rss_mb()
         self.results[name] = {
             "seconds": seconds,
             "rss_before_mb": before,
-            "rss_after_mb": rss_mb(),
-            "peak_rss_mb": peak_mb(),
+            "rss_after_mb": after,
+            # The two are read one after the other from counters the kernel syncs lazily, so the
+            # high-water mark can come out a little below the RSS read just before it.
+            "peak_rss_mb": max(peak_mb(), after),
         }
 
 

@@ -109,6 +109,26 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Pat
     return work / "model"
 
 
+def busy_head(model: Any, batch: dict[str, Any], tagged: float) -> None:
+    """Set the biases of ``model``'s random tagging head so that about ``tagged`` of the tokens of
+    ``batch`` get a tag other than O, spread over every label, and mostly ``B-`` ones: decoding
+    reads only well-formed tag sequences, so a head whose argmax were ``I-`` after O would make a
+    few long spans instead of many short ones that depend on the input."""
+    import torch
+
+    head = model.classifier
+    inside = torch.tensor([model.config.id2label[i].startswith("I-") for i in range(head.out_features)])
+    with torch.no_grad():
+        head.bias.zero_()
+        logits = model(**batch).logits[batch["attention_mask"].bool()]
+        bias = -logits.mean(dim=0)  # centred columns: no label wins everywhere
+        bias[inside] -= logits.std(dim=0)[inside]
+        head.bias.copy_(bias)
+        logits = model(**batch).logits[batch["attention_mask"].bool()]
+        margin = logits[:, 0] - logits[:, 1:].max(dim=-1).values
+        head.bias[0] -= torch.quantile(margin, tagged)
+
+
 @pytest.fixture(scope="session")
 def busy_model(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
     """``tiny_model`` with a random classifier head calibrated to tag about 40% of tokens.
@@ -131,11 +151,8 @@ def busy_model(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Pa
     head = model.classifier
     with torch.no_grad():
         head.weight.copy_(torch.randn(head.weight.shape, generator=generator))
-        head.bias.zero_()
-        texts = [d.text for d in load_documents(CORPUS / "dev.jsonl")[:4]]
-        batch = tokenizer(texts, truncation=True, max_length=64, padding=True, return_tensors="pt")
-        logits = model(**batch).logits[batch["attention_mask"].bool()]
-        margin = logits[:, 0] - logits[:, 1:].max(dim=-1).values
-        head.bias[0] = -torch.quantile(margin, 0.4)
+    texts = [d.text for d in load_documents(CORPUS / "dev.jsonl")[:4]]
+    batch = tokenizer(texts, truncation=True, max_length=64, padding=True, return_tensors="pt")
+    busy_head(model, batch, 0.4)
     model.save_pretrained(directory, safe_serialization=True)
     return directory
