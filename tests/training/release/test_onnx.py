@@ -31,7 +31,10 @@ def gold(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def exported(busy_model: Path, gold: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("export") / "onnx"
-    assert main(["export", "--model", str(busy_model), "--output", str(output), "--gold", str(gold)]) == 0
+    # A random head scores about 3 points of F1 here: what int8 moves of it says nothing about
+    # quantisation, so the gate runs but cannot refuse (its refusal is tested on its own).
+    command = ["export", "--model", str(busy_model), "--output", str(output), "--gold", str(gold)]
+    assert main([*command, "--max-f1-drop", "5"]) == 0
     return output
 
 
