@@ -133,7 +133,7 @@ def spans_from_unit_probs(
             continue
         prefix, etype = name.split("-", 1)
         base = etype.partition(":")[0]
-        if prefix == "I" and groups and groups[-1][1][-1] == index - 1 and groups[-1][0] == base:
+        if prefix == "I":  # well formed: it continues the span of its label just before it
             groups[-1][1].append(index)
         else:
             groups.append((base, [index]))
