@@ -12,7 +12,9 @@ and returns one ``inference.results.Record`` per ``CASUALTY_COUNT``; its ``to_di
 
 where a span is ``{"start", "end", "text"}``; ``victim`` / ``perpetrator`` are the first of the
 lists (coordinations such as "women and children" give two victims). Links never leave the
-sentence. The rules, in order:
+sentence (a text in lower case, or one that lost its punctuation, is cut into sentences too).
+Clauses are cut at semicolons, dashes, clause conjunctions and ", as" ("..., as army shelling
+pushed the toll to 60"). The rules, in order:
 
 Victims
   1. The victim noun the count governs: the next entity after the count is a victim, reached
@@ -33,6 +35,11 @@ Victims
      ("killed 28 and wounded 30 militants").
   5. Otherwise, ellipsis: the victims of the previous count in the sentence ("killed two
      policemen and wounded five").
+  Before 2 to 5: "the number of soldiers killed since ... has risen to 300" takes the noun after
+  "number of" in its clause; "N of them" with no total before it, and "N more" / "N others" with
+  no count before, take the nearest victim named earlier in the sentence ("a gathering of
+  soldiers ..., killing 12 of them"). Sub-groups are introduced by "including", "among them",
+  "most of them", "mostly" ..., and a victim coordinated with one is one too.
 Perpetrators
   1. In the count's clause, an agent to its right marked as such: "by the Saudi-led coalition",
      or an actor modifying an attack noun ("in Russian air strikes", "by regime shelling"),
@@ -47,14 +54,16 @@ Perpetrators
      fire"); at most 40 words away.
   A perpetrator on the left that is an appositive ("members of the Yan Sakai, a local vigilante
   force, killed") gives way to the name it describes. Perpetrators coordinated with the chosen
-  one are added ("Russian and Syrian warplanes"), and so is a name's acronym in brackets
+  one are added ("Russian and Syrian warplanes", "the regime and its allies", "terrorists of the
+  so-called X", "X backed by Y", "X, whose fighters"), and so is a name's acronym in brackets
   ("Syrian Democratic Forces (SDF)", guideline D5) and, for a bare "the militia", the earlier
   perpetrator of the sentence with that head word ("the Rapid Support militia"). A perpetrator
   of the sentence that "claimed responsibility" / "claimed the attack" / "said it carried out"
   it (guideline D8), or that is "blamed" / "accused", is the perpetrator of the sentence's
   counts that have none, across a semicolon too, and is added beside an "its fighters" / "their
-  forces". The subject of an active killing verb ("Armed bandits killed at least 58") is the
-  count's perpetrator even when a "by X" of another action follows in its clause.
+  forces"; "an attack claimed by X" adds X. The subject of an active killing verb ("Armed
+  bandits killed at least 58") is the count's perpetrator even when a "by X" of another action
+  follows in its clause.
 Sub-counts
   A count introduced by "including", "among them", "of whom" or followed by "of them" gets
   ``part_of``: the index of the record of the total it belongs to (the previous count of the
@@ -114,6 +123,7 @@ MAX_FALLBACK_WORDS = 40
 MAX_UNOWNED_VICTIM_WORDS = 12
 HEADLINE_MAX_WORDS = 25
 SMALL_TOLL = 5
+STRIPPED_MIN_WORDS = 40
 
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "gen", "lt", "col", "capt", "maj", "sgt", "cpl", "pvt", "adm", "brig",
@@ -128,9 +138,16 @@ _SENTENCE_STARTERS = {
     "Hundreds", "Several",
 }  # fmt: skip
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]?[A-Z0-9])")
+_STRIPPED_SENTENCE_START = re.compile(
+    r"(?<=[\w)])[ \t]+(?=(?:" + "|".join(sorted(_SENTENCE_STARTERS)) + r")\s)"
+)
+# a feed that lower-cased the whole text: a sentence may start with a small letter
+_SENTENCE_END_LOWER = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]?[a-z0-9])")
 _CLAUSE_BREAK = re.compile(
     r"\s*;\s*|\s+[-\u2013\u2014]+\s+|,\s*(?:and|but|while|whereas|although|though)\b"
-    r"|\s(?:while|whereas|although|but|when|after|before|because)\s",
+    r"|\s(?:while|whereas|although|but|when|after|before|because)\s"
+    # ", as army shelling pushed the toll to 60": a clause with its own subject ("as many as" is not)
+    r"|,\s*as\s+(?!(?:many|much|well|a\s+result|part|of|if|though|soon|long|far|such|usual)\b)",
     re.IGNORECASE,
 )
 _GAP_PUNCTUATION = re.compile(r"[,;:.()\"!?\[\]\u201c\u201d\u2014\u2013]")
@@ -150,7 +167,7 @@ _ATTACK = (
     r"bombs?|barrel[- ]bombs?|attacks?|assaults?|offensives?|fire|gunfire|rockets?|rocket fire|"
     r"missiles?|mortars?|mortar fire|drones?|drone strikes?|warplanes?|jets?|planes?|aircraft|"
     r"helicopters?|artillery|snipers?|counterattacks?|counter-attacks?|ambush(?:es)?|operations?|"
-    r"gunmen|militants|forces|troops|bombers?|missile strikes?|car bombs?|explosives?|mines?|IEDs?)"
+    r"gunmen|militants|forces|troops|bombers?|missile strikes?|car bombs?|explosives?|mines?|IEDs?|rounds?)"
 )
 _ATTACK_AFTER = re.compile(r"^(?:-led|'s|\u2019s)?\s+(?:[A-Za-z-]+\s+)?" + _ATTACK + r"\b", re.IGNORECASE)
 _AGENT_BEFORE = re.compile(
@@ -158,8 +175,14 @@ _AGENT_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*or|,?\s*as well as|&)\s*$", re.IGNORECASE)
+# Perpetrators named together: "Russian and Syrian warplanes", "rebel mortar rounds and army sniper
+# fire", "the regime and its allies", "terrorists of the so-called X", "X backed by Y", "X, whose
+# fighters": every one of them is the count's (a backer that takes no part is not tagged, D10).
 _COORDINATION_WITH_ATTACK = re.compile(
-    r"^(?:\s+" + _ATTACK + r")?\s*(?:,|,?\s*and|,?\s*or|,?\s*as well as)\s*(?:the\s+)?$", re.IGNORECASE
+    r"^(?:\s+(?:[A-Za-z-]+\s+)?" + _ATTACK + r")?\s*"
+    r"(?:,|,?\s*and(?:\s+(?:its|their))?|,?\s*or|,?\s*as well as|\s+of(?:\s+the)?(?:\s+so-called)?"
+    r"|,?\s*(?:backed|supported|aided)\s+by|,\s*whose)\s*(?:the\s+)?$",
+    re.IGNORECASE,
 )
 # D5: "Syrian Democratic Forces (SDF)": a name and its acronym in brackets are one actor.
 _ACRONYM = re.compile(r"^\s*\(\s*$")
@@ -172,6 +195,8 @@ _CLAIM_AFTER = re.compile(
 )
 # "officials blamed armed youth ... and said four of the dead were women": the one blamed is the
 # perpetrator of the sentence's tolls that have none, as a claimant is.
+# "..., an attack claimed by X": X is named beside the attackers of the toll before it.
+_CLAIMED_BY = re.compile(r"\bclaimed\s+by\s+(?:the\s+)?$", re.IGNORECASE)
 _BLAMED_BEFORE = re.compile(r"\b(?:blam(?:ed|es|ing)|accus(?:ed|es|ing))\s+(?:the\s+)?$", re.IGNORECASE)
 # "Armed bandits killed at least 58 ...": the subject of an active killing verb is the count's
 # agent, whatever "by X" follows in the clause ("revenge for the killing of ... by a vigilante group").
@@ -186,6 +211,7 @@ _POSSESSED = re.compile(r"\b(?:its|their)\s+$", re.IGNORECASE)
 # as its subject, so the earlier clause's subject is not its perpetrator.
 _OWN_SUBJECT = re.compile(
     r"^[\s,;]*(?:and|but|while|whereas|although|though)\s+(?:that\s+)?"
+    r"(?:(?:[\w'\u2019-]+\s+){0,3}?(?:said|says|say|reported|added)\s+(?:that\s+)?)?"
     r"(?:the\s+bodies\s+of\s+|another\s+|a\s+further\s+)?$",
     re.IGNORECASE,
 )
@@ -198,9 +224,11 @@ _SHARED_VICTIM_GAP = re.compile(
 )
 # "including three children", "among them a child": a part of a group named before, not the group.
 _MEMBER_BEFORE = re.compile(
-    r"\b(?:including|includes|included|among them|among whom|among those|of whom)\s*(?:an?\s+|the\s+)?$",
+    r"\b(?:including|includes|included|among them|among whom|among those|of whom|"
+    r"(?:most|many|the majority) of (?:them|whom)|mostly|mainly)\s*(?:an?\s+|the\s+)?$",
     re.IGNORECASE,
 )
+_MEMBER_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*or)(?:\s+[a-z-]+)?\s*$", re.IGNORECASE)
 _MEMBER_AFTER = re.compile(r"^\s+of\s+(?:them|whom)\b", re.IGNORECASE)
 # "with children among the casualties", "children and women were among those killed": a part of
 # the dead, never the category of a count nearby.
@@ -219,6 +247,8 @@ _AMONG_TOTAL = re.compile(
     r"^\s+(?:[\w'\u2019-]+\s+){0,4}?(?:(?:were|was|are|is)\s+(?:also\s+)?)?among\s+(?:the\s+)?$",
     re.IGNORECASE,
 )
+# "the number of soldiers killed since ... has risen to 300": the toll counts that noun.
+_TOLL_OF = re.compile(r"\b(?:number|toll|tally)\s+of\s+(?:the\s+)?$", re.IGNORECASE)
 _LIST_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*as well as)\s*$", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:posted|published|updated|breaking|by)\b", re.IGNORECASE)
 
@@ -246,7 +276,8 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
     cuts = {0, len(text)}
     for match in re.finditer(r"\n", text):
         cuts.add(match.end())
-    for match in _SENTENCE_END.finditer(text):
+    ends = _SENTENCE_END if any(c.isupper() for c in text) else _SENTENCE_END_LOWER
+    for match in ends.finditer(text):
         word = re.search(r"([A-Za-z]+)$", text[: match.start()])
         if word and word.group(1).lower() in _ABBREVIATIONS:
             continue  # "Gen. Ali" stays in one sentence
@@ -256,8 +287,17 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
             if not following or following.group(1) not in _SENTENCE_STARTERS:
                 continue
         cuts.add(match.end())
+    if _is_stripped(text):
+        # a feed that dropped the punctuation: "... on Friday a source said The source told ..."
+        cuts.update(match.end() for match in _STRIPPED_SENTENCE_START.finditer(text))
     ordered = sorted(cuts)
     return [(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if text[a:b].strip()]
+
+
+def _is_stripped(text: str) -> bool:
+    """Whether the text lost its sentence punctuation (fewer than one full stop in 80 words)."""
+    words = _words(text)
+    return words >= STRIPPED_MIN_WORDS and len(_SENTENCE_END.findall(text)) * 80 < words
 
 
 def clause_bounds(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -367,7 +407,16 @@ class _Linker:
         ]
         antecedent = next((c for c in reversed(earlier) if links[c.index].victims), None)
         inherited = list(links[antecedent.index].victims) if antecedent else []
+        toll_noun = self._toll_noun(count, counts)
+        if toll_noun is not None:
+            return [toll_noun.index]
         ellipsis = _ELLIPSIS_WORD.match(self.text[count.end :])
+        if not inherited and (ellipsis or _MEMBER_AFTER.match(self.text[count.end :])):
+            # "dozens more were hurt", "killing 12 of them" with no count before: the victims
+            # named before in the sentence
+            referent = self._referent(count)
+            if referent is not None:
+                return [referent.index]
         if inherited and ellipsis:
             # "killing nine people and wounding 17 others": other people of the same kind;
             # "killing nine children and 14 others": people other than those the count before
@@ -394,6 +443,31 @@ class _Linker:
                 return [nearest.index]
         return inherited
 
+    def _loose_victims_before(self, count: _Entity) -> list[_Entity]:
+        """Victims earlier in the count's sentence that no count owns and that name no sub-group."""
+        return [
+            v
+            for v in self._same_sentence(count, VICTIM_TYPE)
+            if v.end <= count.start
+            and v.owner is None
+            and not self._is_member(v)
+            and self._distance(count, v) <= MAX_FALLBACK_WORDS
+        ]
+
+    def _referent(self, count: _Entity) -> _Entity | None:
+        loose = self._loose_victims_before(count)
+        return loose[-1] if loose else None
+
+    def _toll_noun(self, count: _Entity, counts: list[_Entity]) -> _Entity | None:
+        """ "the number of soldiers killed since ... has risen to 300": the noun after "number
+        of" in the count's clause, with no other count between."""
+        for victim in reversed(self._loose_victims_before(count)):
+            if victim.clause != count.clause or any(victim.end <= c.start < count.start for c in counts):
+                continue
+            if _TOLL_OF.search(self.text[max(0, victim.start - 20) : victim.start]):
+                return victim
+        return None
+
     def _shared_victims(self, count: _Entity, counts: list[_Entity], links: dict[int, _Links]) -> list[int]:
         """The victims of the next count when the two are objects of a verb pair ("killed 28 and
         wounded 30 militants")."""
@@ -409,7 +483,7 @@ class _Linker:
             after = self.text[count.end : count.end + 40]
             dead = _OF_THE_DEAD.match(after)
             following = counts[position + 1] if position + 1 < len(counts) else None
-            if self._is_member(count) or _MEMBER_AFTER.match(after):
+            if self._is_member(count) or (_MEMBER_AFTER.match(after) and self._has_total(count, counts)):
                 self.members[count.index] = "listed"
             elif (
                 following is not None
@@ -461,6 +535,15 @@ class _Linker:
             return position
         return None
 
+    def _has_total(self, count: _Entity, counts: list[_Entity]) -> bool:
+        """Whether an earlier count of the sentence, of the same outcome, can be the total of
+        "N of them" ("40 people, 27 of them children"); without one, "them" is a group named
+        before ("a gathering of soldiers ..., killing 12 of them")."""
+        return any(
+            c.sentence == count.sentence and c.start < count.start and c.outcome == count.outcome
+            for c in counts
+        )
+
     def _after_uncounted_member(self, count: _Entity) -> bool:
         """Whether the count is coordinated with a sub-group that has no count ("killed 11
         civilians among them a child and two women")."""
@@ -475,8 +558,20 @@ class _Linker:
         )
 
     def _is_member(self, entity: _Entity) -> bool:
-        """A sub-count or sub-group: "including three children", "among them a child"."""
-        return bool(_MEMBER_BEFORE.search(self.text[max(0, entity.start - 40) : entity.start]))
+        """A sub-count or sub-group: "including three children", "among them a child", and a
+        victim listed after one ("among them deminers and children")."""
+        if _MEMBER_BEFORE.search(self.text[max(0, entity.start - 40) : entity.start]):
+            return True
+        position = self.entities.index(entity)
+        previous = self.entities[position - 1] if position else None
+        return (
+            entity.label == VICTIM_TYPE
+            and previous is not None
+            and previous.label == VICTIM_TYPE
+            and previous.sentence == entity.sentence
+            and bool(_MEMBER_COORDINATION.match(self.text[previous.end : entity.start]))
+            and self._is_member(previous)
+        )
 
     # perpetrators ------------------------------------------------------------------------
     def _distance(self, a: _Entity, b: _Entity) -> int:
@@ -497,6 +592,11 @@ class _Linker:
         ]
         if claimants and (not group or any(self._is_possessed(p) for p in group)):
             group += self._coordinated(claimants[0], candidates)  # D8: "X claimed responsibility"
+        group += [
+            p
+            for p in candidates
+            if p.start > count.end and _CLAIMED_BY.search(self.text[max(0, p.start - 20) : p.start])
+        ]
         unique = {p.index: p for p in group}.values()
         return [p.index for p in sorted(unique, key=lambda e: e.start)]
 

@@ -174,6 +174,11 @@ def _links(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--output", required=True, help="corpus file to write (may be the input)")
     q = links.add_parser("score", help="the rule linker on gold spans against the file's relations")
     q.add_argument("corpus")
+    q.add_argument(
+        "--relations",
+        metavar="FILE",
+        help="score against this relation file (the 'apply' format) instead of the corpus's own relations",
+    )
     p.set_defaults(func=cmd_links)
 
 
@@ -425,18 +430,20 @@ def cmd_links(args: argparse.Namespace) -> int:
         for document in documents[: args.limit]:
             print(render(document, suggest=not args.no_suggest))
         return 0
-    if args.links_command == "apply":
+    if args.relations:
         documents, errors = apply_relations(Path(args.corpus), Path(args.relations))
         for error in errors:
             print(error, file=sys.stderr)
         if errors:
-            print(f"{len(errors)} problem(s); nothing written", file=sys.stderr)
+            print(f"{len(errors)} problem(s) in {args.relations}; nothing written", file=sys.stderr)
             return 1
+    else:
+        documents = load_documents(args.corpus)
+    if args.links_command == "apply":
         write_documents(args.output, documents)
         linked = sum(d.relations is not None for d in documents)
         print(f"wrote {len(documents)} documents ({linked} with relations) to {args.output}")
         return 0
-    documents = load_documents(args.corpus)
     scores = relation_scores(documents, link_gold_spans(documents))
     print(format_relation_report("rule linker on gold spans", scores))
     return 0
@@ -479,5 +486,3 @@ def _annotation_choice(value: str) -> int | str:
     raise argparse.ArgumentTypeError(
         f"expected a number (0 = first), 'latest' or 'ground-truth', got {value!r}"
     )
-
-
