@@ -10,7 +10,7 @@ strings as ids; ``load_actor_table(path)`` reads a replacement of the same shape
 
 Lookup (see the YAML file's header): the whole normalised span, then the phrase after "of" /
 "from" / "loyal to" / "linked to" / "led by", then either with generic words stripped from the
-end and then from the start. A span that matches no alias gets ``None``: unknown stays unknown.
+end, from the start, and from both. A span that matches no alias gets ``None``: unknown stays unknown.
 """
 
 from __future__ import annotations
@@ -117,7 +117,12 @@ class ActorTable:
                 phrase = " ".join(words[::-1] if reverse else words)
                 if phrase in self.aliases:
                     return self.aliases[phrase]
-        return None
+        core = list(first)  # then off both ends: "Takfiri ISIL group" -> "isil"
+        while len(core) > 1 and core[-1] in self.generic_words:
+            core = core[:-1]
+        while len(core) > 1 and core[0] in self.generic_words:
+            core = core[1:]
+        return self.aliases.get(" ".join(core))
 
     def _spell(self, word: str) -> str:
         if word in self.vocabulary or len(word) < 5 or not word.isalpha():

@@ -73,6 +73,20 @@ def test_most_perpetrators_of_syrian_war_documents_are_normalised():
         ("female suicide bomber", "unknown"),
         ("army", "syrian government or russian troops"),
         ("US-led", "international coalition forces"),  # "US-led air strikes"
+        # generic words off both ends, "coalition" and "jihadists" among them
+        ("Takfiri ISIL group", "the organization of the islamic state in iraq and the levant - isis"),
+        (
+            "Islamic State group jihadists",
+            "the organization of the islamic state in iraq and the levant - isis",
+        ),
+        ("U.S.-led coalition", "international coalition forces"),
+        ("Russian Aerospace Forces", "syrian government or russian troops"),
+        ("the air force", "syrian government or russian troops"),
+        ("Syrian army men", "syrian government or russian troops"),
+        ("Kurdish SDF troops", "self administration forces"),
+        ("Syrian Islamist rebels", "armed opposition groups"),
+        ("Takfiri terrorists", "unknown"),
+        ("Saudi-led coalition", None),
         ("Turkish army", None),  # not "army": Turkey has no id in the table
         ("Turkish", None),
         ("forces", None),
