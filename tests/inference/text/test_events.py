@@ -334,6 +334,22 @@ def test_event_benchmark_skips_without_fakes_and_refuses_other_splits(tmp_path: 
         assert "refused" in said[-1]
 
 
+def test_held_out_articles_are_those_after_the_ones_the_model_trained_on(tmp_path: Path) -> None:
+    module = event_benchmark()
+    standoff = tmp_path / "train.standoff.jsonl"
+    standoff.write_text("".join(json.dumps({"id": str(i), "spans": []}) + "\n" for i in range(10)))
+    model = tmp_path / "model"
+    model.mkdir()
+    with pytest.raises(module.BenchmarkError, match="no training record"):
+        module.held_out_ids(model, standoff)
+    record = {"fakes": {"documents": 6}, "config": {"fakes_calibration_documents": 1}}
+    (model / "training_record.json").write_text(json.dumps(record))
+    assert module.held_out_ids(model, standoff) == ["7", "8", "9"]
+    (model / "training_record.json").write_text(json.dumps({"fakes": {"documents": 10}}))
+    with pytest.raises(module.BenchmarkError, match="none is held out"):
+        module.held_out_ids(model, standoff)
+
+
 def test_an_open_figure_counts_as_written() -> None:
     # recorders code "more than 40" as 40; the record keeps counts' 41
     markup = "Strikes killed [[more than 40|K]] [[civilians|V]] and [[over 100|K]] [[fighters|V]] on Sunday."
