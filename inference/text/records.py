@@ -21,7 +21,7 @@ Victims
      over at most a few words and no punctuation or clause word ("12 civilians", "dozens of
      people", "three of his cousins", "four of the dead were police officers", "12 of whom were
      children"), plus victims coordinated with it ("women and children"). Such victims are
-     *owned* by that count.
+     *owned* by that count, and so is a victim's acronym in brackets (D5).
   2. A count followed by "others" / "more" takes the victims of the previous count in the
      sentence ("killing nine people and wounding 17 others"); sub-counts ("including three
      children", "among them two women") are skipped when looking for that previous count. Of
@@ -34,7 +34,9 @@ Victims
   4. Otherwise the victims the next count governs when the two are the objects of a verb pair
      ("killed 28 and wounded 30 militants").
   5. Otherwise, ellipsis: the victims of the previous count in the sentence ("killed two
-     policemen and wounded five").
+     policemen and wounded five"), and of the counts listed with it ("killing four fighters and
+     two civilians and wounding nine"); a running total ("..., bringing the toll to 30") takes
+     none.
   Before 2 to 5: "the number of soldiers killed since ... has risen to 300" takes the noun after
   "number of" in its clause; "N of them" with no total before it, and "N more" / "N others" with
   no count before, take the nearest victim named earlier in the sentence ("a gathering of
@@ -55,15 +57,17 @@ Perpetrators
   A perpetrator on the left that is an appositive ("members of the Yan Sakai, a local vigilante
   force, killed") gives way to the name it describes. Perpetrators coordinated with the chosen
   one are added ("Russian and Syrian warplanes", "the regime and its allies", "terrorists of the
-  so-called X", "X backed by Y", "X, whose fighters"), and so is a name's acronym in brackets
+  so-called X", "X backed by Y", "X accompanied by Y", "X, whose fighters"), and so is a name's
+  acronym in brackets
   ("Syrian Democratic Forces (SDF)", guideline D5) and, for a bare "the militia", the earlier
   perpetrator of the sentence with that head word ("the Rapid Support militia"). A perpetrator
   of the sentence that "claimed responsibility" / "claimed the attack" / "said it carried out"
   it (guideline D8), or that is "blamed" / "accused", is the perpetrator of the sentence's
   counts that have none, across a semicolon too, and is added beside an "its fighters" / "their
-  forces"; "an attack claimed by X" adds X. The subject of an active killing verb ("Armed
-  bandits killed at least 58") is the count's perpetrator even when a "by X" of another action
-  follows in its clause.
+  forces" (also with an appositive: "JNIM, al Qaeda's affiliate, claimed the attack"); "an
+  attack claimed by X" adds X. The subject of an active killing verb ("Armed bandits killed at
+  least 58", "regime airstrikes kill 11") is the count's perpetrator even when a "by X" of another
+  action or another attacker follows in its clause.
 Sub-counts
   A count introduced by "including", "among them", "of whom" or followed by "of them" gets
   ``part_of``: the index of the record of the total it belongs to (the previous count of the
@@ -132,7 +136,7 @@ _ABBREVIATIONS = {
 }  # fmt: skip
 _SENTENCE_STARTERS = {
     "The", "A", "An", "Another", "It", "He", "She", "They", "We", "I", "In", "On", "At", "But", "This",
-    "That", "These", "Those", "There", "Some", "Many", "Most", "His", "Her", "Their", "Its", "Also",
+    "That", "These", "Those", "There", "Some", "Many", "Most", "His", "Her", "Their", "Its", "Our", "Also",
     # a toll opening a sentence after "3 a.m." or "the U.N.": "3 a.m. Three of the dead were ..."
     "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Dozens",
     "Hundreds", "Several",
@@ -181,7 +185,8 @@ _COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*or|,?\s*as well as|&)\s*$", 
 _COORDINATION_WITH_ATTACK = re.compile(
     r"^(?:\s+(?:[A-Za-z-]+\s+)?" + _ATTACK + r")?\s*"
     r"(?:,|,?\s*and(?:\s+(?:its|their))?|,?\s*or|,?\s*as well as|\s+of(?:\s+the)?(?:\s+so-called)?"
-    r"|,?\s*(?:backed|supported|aided)\s+by|,\s*whose)\s*(?:the\s+)?$",
+    r"|,?\s*(?:backed|supported|aided|accompanied|assisted)\s+by|,?\s*(?:alongside|along\s+with|together\s+with)"
+    r"|,\s*whose)\s*(?:the\s+)?$",
     re.IGNORECASE,
 )
 # D5: "Syrian Democratic Forces (SDF)": a name and its acronym in brackets are one actor.
@@ -189,7 +194,8 @@ _ACRONYM = re.compile(r"^\s*\(\s*$")
 # D8: "X claimed responsibility", "X said it carried out the attack": X is the perpetrator of the
 # sentence's tolls, even across a semicolon ("17 were killed; ISKP claimed responsibility").
 _CLAIM_AFTER = re.compile(
-    r"^\s+(?:\w+\s+){0,2}?(?:claim(?:ed|s|ing)?\s+(?:responsibility|the\s+(?:attack|bombing|strike|killing)s?)"
+    r"^(?:\s*,[^,;.]{1,60},)?\s+(?:\w+\s+){0,2}?"  # "JNIM, al Qaeda's affiliate in the Sahel, claimed"
+    r"(?:claim(?:ed|s|ing)?\s+(?:responsibility|the\s+(?:attack|bombing|strike|killing)s?)"
     r"|said\s+it\s+(?:had\s+)?(?:carried\s+out|planted|was\s+behind|staged))\b",
     re.IGNORECASE,
 )
@@ -201,8 +207,8 @@ _BLAMED_BEFORE = re.compile(r"\b(?:blam(?:ed|es|ing)|accus(?:ed|es|ing))\s+(?:th
 # "Armed bandits killed at least 58 ...": the subject of an active killing verb is the count's
 # agent, whatever "by X" follows in the clause ("revenge for the killing of ... by a vigilante group").
 _ACTIVE_VERB_GAP = re.compile(
-    r"^\s+(?:(?:have|has|had|reportedly|allegedly)\s+)?(?:kill(?:s|ed)?|shot|massacred|executed|"
-    r"wound(?:s|ed)?|injur(?:es|ed))\s+$",
+    r"^(?:\s+" + _ATTACK + r")?\s+(?:(?:have|has|had|reportedly|allegedly)\s+)?"  # "X airstrikes kill N"
+    r"(?:kill(?:s|ed)?|shot|massacred|executed|wound(?:s|ed)?|injur(?:es|ed))\s+$",
     re.IGNORECASE,
 )
 _DEFINITE = re.compile(r"\bthe\s+$", re.IGNORECASE)
@@ -249,6 +255,10 @@ _AMONG_TOTAL = re.compile(
 )
 # "the number of soldiers killed since ... has risen to 300": the toll counts that noun.
 _TOLL_OF = re.compile(r"\b(?:number|toll|tally)\s+of\s+(?:the\s+)?$", re.IGNORECASE)
+# "..., bringing the toll to 30", "raising the number recovered ... to 130": a running total
+_RAISING = re.compile(
+    r"\b(?:rais|bring|push|tak)\w*\s+the\s+(?:\w+\s+)?(?:toll|number|tally)\b[^.;]*$", re.IGNORECASE
+)
 _LIST_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*as well as)\s*$", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:posted|published|updated|breaking|by)\b", re.IGNORECASE)
 
@@ -390,9 +400,8 @@ class _Linker:
             return []
         owned = [first]
         for entity in following[1:]:
-            if entity.label != VICTIM_TYPE or not _COORDINATION.match(
-                self.text[owned[-1].end : entity.start]
-            ):
+            gap = self.text[owned[-1].end : entity.start]
+            if entity.label != VICTIM_TYPE or not (_COORDINATION.match(gap) or _ACRONYM.match(gap)):
                 break
             owned.append(entity)
         for victim in owned:
@@ -406,7 +415,9 @@ class _Linker:
             if c.sentence == count.sentence and c.start < count.start and c.index not in self.members
         ]
         antecedent = next((c for c in reversed(earlier) if links[c.index].victims), None)
-        inherited = list(links[antecedent.index].victims) if antecedent else []
+        inherited = self._victims_of_list(antecedent, earlier, links) if antecedent else []
+        if _RAISING.search(self.text[max(self.sentences[count.sentence][0], count.start - 80) : count.start]):
+            inherited = []  # "..., bringing the toll to 30": a running total, not those victims
         toll_noun = self._toll_noun(count, counts)
         if toll_noun is not None:
             return [toll_noun.index]
@@ -442,6 +453,24 @@ class _Linker:
             if not (antecedent and inherited and nearest.start < antecedent.start):
                 return [nearest.index]
         return inherited
+
+    def _victims_of_list(
+        self, antecedent: _Entity, earlier: list[_Entity], links: dict[int, _Links]
+    ) -> list[int]:
+        """The antecedent's victims, with those of the counts listed with it ("killing four
+        fighters and two civilians and wounding nine": fighters and civilians)."""
+        victims = list(links[antecedent.index].victims)
+        position = earlier.index(antecedent)
+        while position > 0:
+            previous = earlier[position - 1]
+            owned = [e for e in self.entities if e.index in links[previous.index].victims]
+            if previous.outcome != antecedent.outcome or not owned:
+                break
+            if not _LIST_COORDINATION.match(self.text[max(e.end for e in owned) : earlier[position].start]):
+                break
+            victims = list(links[previous.index].victims) + victims
+            position -= 1
+        return victims
 
     def _loose_victims_before(self, count: _Entity) -> list[_Entity]:
         """Victims earlier in the count's sentence that no count owns and that name no sub-group."""

@@ -477,7 +477,8 @@ def test_victims_of_parts_and_references(markup, expected):
         (  # ", as" opens a clause with its own subject
             "[[Rebels|P]] fired rockets at the town, killing [[two|K]] [[people|V]] and wounding "
             "[[30|I]], as [[army|P]] shelling pushed the toll in the valley to [[60|K]].",
-            [("two", ["people"], ["Rebels"]), ("30", ["people"], ["Rebels"]), ("60", ["people"], ["army"])],
+            # the toll the shelling pushed up is a running total: no earlier toll's victims
+            [("two", ["people"], ["Rebels"]), ("30", ["people"], ["Rebels"]), ("60", [], ["army"])],
         ),
         (  # a reported clause the count opens keeps no earlier toll's perpetrator
             "The group said its [[fighters|P]] killed [[14|K]] [[guards|V]], while officials said "
@@ -492,6 +493,53 @@ def test_victims_of_parts_and_references(markup, expected):
     ],
 )
 def test_clauses_sub_counts_and_lower_case_sentences(markup, expected):
+    assert summary(records_of(markup)) == expected
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        (  # "X accompanied by Y": both
+            "[[Soldiers|P]] accompanied by [[foreign paramilitaries|P]] shot dead [[six|K]] [[herders|V]].",
+            [("six", ["herders"], ["Soldiers", "foreign paramilitaries"])],
+        ),
+        (  # "Our" opens a sentence after "a.m.", so the next toll is not in the first one's clause
+            "Volunteers recovered the bodies of [[seven|K]] [[civilians|V]] after [[Russian|P]] warplanes "
+            "hit the market at 11:40 a.m. Our teams rescued [[19|I]] injured [[civilians|V]].",
+            [("seven", ["civilians"], ["Russian"]), ("19", ["civilians"], [])],
+        ),
+        (  # a claimant with an appositive, beside its fighters
+            "[[The Front|P]], an affiliate of the network, claimed the attack, saying its [[fighters|P]] "
+            "had killed [[70|K]] [[soldiers|V]].",
+            [("70", ["soldiers"], ["The Front", "fighters"])],
+        ),
+        (  # "X airstrikes kill N": the subject keeps its count against a later attacker
+            "[[regime|P]] and [[allied|P]] airstrikes kill [[11|K]] [[civilians|V]], [[rebel|P]] ambush "
+            "kills [[9|K]] [[soldiers|V]]",
+            [("11", ["civilians"], ["regime", "allied"]), ("9", ["soldiers"], ["rebel"])],
+        ),
+        (  # a victim and its acronym in brackets (D5)
+            "[[At least 42|K]] [[soldiers|V]] and [[members of the Home Guard|V]] ([[HG|V]]) were killed "
+            "when [[fighters|P]] attacked the base.",
+            [("At least 42", ["soldiers", "members of the Home Guard", "HG"], ["fighters"])],
+        ),
+        (  # "wounding nine" after a list of tolls takes the victims of the whole list
+            "A [[suicide bomber|P]] blew himself up, killing [[four|K]] [[fighters|V]] and [[two|K]] "
+            "[[civilians|V]] and wounding [[nine|I]].",
+            [
+                ("four", ["fighters"], ["suicide bomber"]),
+                ("two", ["civilians"], ["suicide bomber"]),
+                ("nine", ["fighters", "civilians"], ["suicide bomber"]),
+            ],
+        ),
+        (  # a running total takes no earlier toll's victims
+            "Search teams recovered the bodies of [[12|K]] more [[people|V]], raising the number recovered "
+            "since June to [[at least 130|K]].",
+            [("12", ["people"], []), ("at least 130", [], [])],
+        ),
+    ],
+)
+def test_second_round_of_train_links(markup, expected):
     assert summary(records_of(markup)) == expected
 
 
@@ -524,10 +572,10 @@ def test_the_train_links_fit_the_corpus_and_the_linker_keeps_its_score():
     documents, problems = apply_relations(CORPUS / "train.jsonl", CORPUS / "train.relations")
     assert not problems, [str(p) for p in problems]
     linked = [d for d in documents if d.relations is not None]
-    assert len(linked) == 60
+    assert len(linked) == 120
     scores = relation_scores(documents, link_gold_spans(documents))
-    assert scores["records"]["support"] == 370
-    assert scores["records"]["f1"] >= 0.97  # 0.978 when the rules were last changed
+    assert scores["records"]["support"] == 795
+    assert scores["records"]["f1"] >= 0.95  # 0.962 when the rules were last changed
 
 
 def test_relation_scores_count_links_and_whole_records():
