@@ -346,9 +346,13 @@ class _Linker:
         )
         self.sentences = sentence_bounds(text)
         self.clauses: list[list[tuple[int, int]]] = [clause_bounds(text, a, b) for a, b in self.sentences]
+        self.position = {id(e): i for i, e in enumerate(self.entities)}
+        self.by_sentence: dict[tuple[int, str], list[_Entity]] = {}
         for entity in self.entities:
             entity.sentence = self._locate(entity.start)
             entity.clause = self._locate_clause(entity.sentence, entity.start)
+            self.by_sentence.setdefault((entity.sentence, entity.label), []).append(entity)
+        self._member_cache: dict[int, bool] = {}
         # sub-counts: count index -> "listed" (including / among them / of them), "of the dead" or
         # "among" ("three children were among 19 killed");
         # a count coordinated with a sub-count ("including 29 civilians, 32 rebels and 24
@@ -372,7 +376,7 @@ class _Linker:
         return 0
 
     def _same_sentence(self, entity: _Entity, label: str) -> list[_Entity]:
-        return [e for e in self.entities if e.label == label and e.sentence == entity.sentence]
+        return self.by_sentence.get((entity.sentence, label), [])
 
     def link(self) -> dict[int, _Links]:
         counts = [e for e in self.entities if e.label == CASUALTY_COUNT]
@@ -389,7 +393,7 @@ class _Linker:
 
     # victims -----------------------------------------------------------------------------
     def _own_victims(self, count: _Entity) -> list[int]:
-        position = self.entities.index(count)
+        position = self.position[id(count)]
         following = self.entities[position + 1 :]
         if not following:
             return []
@@ -576,7 +580,7 @@ class _Linker:
     def _after_uncounted_member(self, count: _Entity) -> bool:
         """Whether the count is coordinated with a sub-group that has no count ("killed 11
         civilians among them a child and two women")."""
-        position = self.entities.index(count)
+        position = self.position[id(count)]
         previous = self.entities[position - 1] if position else None
         return (
             previous is not None
@@ -589,18 +593,28 @@ class _Linker:
     def _is_member(self, entity: _Entity) -> bool:
         """A sub-count or sub-group: "including three children", "among them a child", and a
         victim listed after one ("among them deminers and children")."""
-        if _MEMBER_BEFORE.search(self.text[max(0, entity.start - 40) : entity.start]):
-            return True
-        position = self.entities.index(entity)
-        previous = self.entities[position - 1] if position else None
-        return (
-            entity.label == VICTIM_TYPE
-            and previous is not None
-            and previous.label == VICTIM_TYPE
-            and previous.sentence == entity.sentence
-            and bool(_MEMBER_COORDINATION.match(self.text[previous.end : entity.start]))
-            and self._is_member(previous)
-        )
+        chain = [entity]  # the entity and the victims it is listed after, back to the first
+        while chain[-1].index not in self._member_cache:
+            last = chain[-1]
+            if _MEMBER_BEFORE.search(self.text[max(0, last.start - 40) : last.start]):
+                self._member_cache[last.index] = True
+                break
+            position = self.position[id(last)]
+            previous = self.entities[position - 1] if position else None
+            if not (
+                last.label == VICTIM_TYPE
+                and previous is not None
+                and previous.label == VICTIM_TYPE
+                and previous.sentence == last.sentence
+                and _MEMBER_COORDINATION.match(self.text[previous.end : last.start])
+            ):
+                self._member_cache[last.index] = False
+                break
+            chain.append(previous)
+        answer = self._member_cache[chain[-1].index]
+        for listed in chain:
+            self._member_cache[listed.index] = answer
+        return answer
 
     # perpetrators ------------------------------------------------------------------------
     def _distance(self, a: _Entity, b: _Entity) -> int:

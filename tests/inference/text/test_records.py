@@ -543,6 +543,12 @@ def test_second_round_of_train_links(markup, expected):
     assert summary(records_of(markup)) == expected
 
 
+def test_a_very_long_list_of_sub_groups_is_read_without_recursion():
+    members = " and ".join(["[[women|V]]"] * 3000)
+    markup = f"[[Rebels|P]] killed [[12|K]] [[villagers|V]], among them {members}."
+    assert summary(records_of(markup)) == [("12", ["villagers"], ["Rebels"])]
+
+
 def linked_documents(tmp_path: Path) -> list[Document]:
     documents, errors = read_markup(DATA / "linked_reports.txt")
     assert not errors
