@@ -180,8 +180,9 @@ _AGENT_BEFORE = re.compile(
 )
 _COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*or|,?\s*as well as|&)\s*$", re.IGNORECASE)
 # Perpetrators named together: "Russian and Syrian warplanes", "rebel mortar rounds and army sniper
-# fire", "the regime and its allies", "terrorists of the so-called X", "X backed by Y", "X, whose
-# fighters": every one of them is the count's (a backer that takes no part is not tagged, D10).
+# fire", "the regime and its allies", "terrorists of the so-called X", "X backed by / accompanied
+# by Y", "X, whose fighters": every one of them is the count's (a backer that takes no part is not
+# tagged, D10).
 _COORDINATION_WITH_ATTACK = re.compile(
     r"^(?:\s+(?:[A-Za-z-]+\s+)?" + _ATTACK + r")?\s*"
     r"(?:,|,?\s*and(?:\s+(?:its|their))?|,?\s*or|,?\s*as well as|\s+of(?:\s+the)?(?:\s+so-called)?"
@@ -199,10 +200,10 @@ _CLAIM_AFTER = re.compile(
     r"|said\s+it\s+(?:had\s+)?(?:carried\s+out|planted|was\s+behind|staged))\b",
     re.IGNORECASE,
 )
-# "officials blamed armed youth ... and said four of the dead were women": the one blamed is the
-# perpetrator of the sentence's tolls that have none, as a claimant is.
 # "..., an attack claimed by X": X is named beside the attackers of the toll before it.
 _CLAIMED_BY = re.compile(r"\bclaimed\s+by\s+(?:the\s+)?$", re.IGNORECASE)
+# "officials blamed armed youth ... and said four of the dead were women": the one blamed is the
+# perpetrator of the sentence's tolls that have none, as a claimant is.
 _BLAMED_BEFORE = re.compile(r"\b(?:blam(?:ed|es|ing)|accus(?:ed|es|ing))\s+(?:the\s+)?$", re.IGNORECASE)
 # "Armed bandits killed at least 58 ...": the subject of an active killing verb is the count's
 # agent, whatever "by X" follows in the clause ("revenge for the killing of ... by a vigilante group").
