@@ -38,7 +38,7 @@ Victims
      two civilians and wounding nine"); a running total ("..., bringing the toll to 30") takes
      none.
   Before 2 to 5: "the number of soldiers killed since ... has risen to 300" takes the noun after
-  "number of" in its clause; "N of them" with no total before it, and "N more" / "N others" with
+  "number of" in its sentence; "N of them" with no total before it, and "N more" / "N others" with
   no count before, take the nearest victim named earlier in the sentence ("a gathering of
   soldiers ..., killing 12 of them"). Sub-groups are introduced by "including", "among them",
   "most of them", "mostly" ..., and a victim coordinated with one is one too.
@@ -57,12 +57,13 @@ Perpetrators
   A perpetrator on the left that is an appositive ("members of the Yan Sakai, a local vigilante
   force, killed") gives way to the name it describes. Perpetrators coordinated with the chosen
   one are added ("Russian and Syrian warplanes", "the regime and its allies", "terrorists of the
-  so-called X", "X backed by Y", "X accompanied by Y", "X, whose fighters"), and so is a name's
-  acronym in brackets
+  so-called X", "X backed by Y", "X accompanied by Y", "X, whose fighters", "rebel groups,
+  including X and Y", "X, among them Y"), and so is a name's acronym in brackets
   ("Syrian Democratic Forces (SDF)", guideline D5) and, for a bare "the militia", the earlier
   perpetrator of the sentence with that head word ("the Rapid Support militia"). A perpetrator
   of the sentence that "claimed responsibility" / "claimed the attack" / "said it carried out"
-  it (guideline D8), or that is "blamed" / "accused", is the perpetrator of the sentence's
+  it (guideline D8), or that is "blamed" / "accused" ("officials blame X", a title's "X blamed"),
+  is the perpetrator of the sentence's
   counts that have none, across a semicolon too, and is added beside an "its fighters" / "their
   forces" (also with an appositive: "JNIM, al Qaeda's affiliate, claimed the attack"); "an
   attack claimed by X" adds X. The subject of an active killing verb ("Armed bandits killed at
@@ -171,14 +172,17 @@ _ATTACK = (
     r"bombs?|barrel[- ]bombs?|attacks?|assaults?|offensives?|fire|gunfire|rockets?|rocket fire|"
     r"missiles?|mortars?|mortar fire|drones?|drone strikes?|warplanes?|jets?|planes?|aircraft|"
     r"helicopters?|artillery|snipers?|counterattacks?|counter-attacks?|ambush(?:es)?|operations?|"
-    r"gunmen|militants|forces|troops|bombers?|missile strikes?|car bombs?|explosives?|mines?|IEDs?|rounds?)"
+    r"gunmen|militants|forces|troops|bombers?|missile strikes?|car bombs?|explosives?|mines?|IEDs?|rounds?|"
+    r"air power)"
 )
 _ATTACK_AFTER = re.compile(r"^(?:-led|'s|\u2019s)?\s+(?:[A-Za-z-]+\s+)?" + _ATTACK + r"\b", re.IGNORECASE)
 _AGENT_BEFORE = re.compile(
     r"\b(?:by|at the hands of|blamed on|attributed to)\s+(?:the\s+|a\s+|an\s+)?(?:[\w'\u2019-]+\s+){0,2}$",
     re.IGNORECASE,
 )
-_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*or|,?\s*as well as|&)\s*$", re.IGNORECASE)
+_COORDINATION = re.compile(
+    r"^\s*(?:,|,?\s*and(?:\s+(?:its|their))?|,?\s*or|,?\s*as well as|&)\s*$", re.IGNORECASE
+)
 # Perpetrators named together: "Russian and Syrian warplanes", "rebel mortar rounds and army sniper
 # fire", "the regime and its allies", "terrorists of the so-called X", "X backed by / accompanied
 # by Y", "X, whose fighters": every one of them is the count's (a backer that takes no part is not
@@ -187,7 +191,7 @@ _COORDINATION_WITH_ATTACK = re.compile(
     r"^(?:\s+(?:[A-Za-z-]+\s+)?" + _ATTACK + r")?\s*"
     r"(?:,|,?\s*and(?:\s+(?:its|their))?|,?\s*or|,?\s*as well as|\s+of(?:\s+the)?(?:\s+so-called)?"
     r"|,?\s*(?:backed|supported|aided|accompanied|assisted)\s+by|,?\s*(?:alongside|along\s+with|together\s+with)"
-    r"|,\s*whose)\s*(?:the\s+)?$",
+    r"|,\s*whose|,?\s*among\s+them|,?\s*including(?:\s+(?:[\w-]+\s+){0,3}by)?)\s*(?:the\s+)?$",
     re.IGNORECASE,
 )
 # D5: "Syrian Democratic Forces (SDF)": a name and its acronym in brackets are one actor.
@@ -204,7 +208,8 @@ _CLAIM_AFTER = re.compile(
 _CLAIMED_BY = re.compile(r"\bclaimed\s+by\s+(?:the\s+)?$", re.IGNORECASE)
 # "officials blamed armed youth ... and said four of the dead were women": the one blamed is the
 # perpetrator of the sentence's tolls that have none, as a claimant is.
-_BLAMED_BEFORE = re.compile(r"\b(?:blam(?:ed|es|ing)|accus(?:ed|es|ing))\s+(?:the\s+)?$", re.IGNORECASE)
+_BLAMED_BEFORE = re.compile(r"\b(?:blam(?:e|ed|es|ing)|accus(?:e|ed|es|ing))\s+(?:the\s+)?$", re.IGNORECASE)
+_BLAMED_AFTER = re.compile(r"^\s+(?:(?:was|were|is|are)\s+)?blamed\b", re.IGNORECASE)  # a title's "3R blamed"
 # "Armed bandits killed at least 58 ...": the subject of an active killing verb is the count's
 # agent, whatever "by X" follows in the clause ("revenge for the killing of ... by a vigilante group").
 _ACTIVE_VERB_GAP = re.compile(
@@ -494,9 +499,9 @@ class _Linker:
 
     def _toll_noun(self, count: _Entity, counts: list[_Entity]) -> _Entity | None:
         """ "the number of soldiers killed since ... has risen to 300": the noun after "number
-        of" in the count's clause, with no other count between."""
+        of" in the count's sentence, with no other count between."""
         for victim in reversed(self._loose_victims_before(count)):
-            if victim.clause != count.clause or any(victim.end <= c.start < count.start for c in counts):
+            if any(victim.end <= c.start < count.start for c in counts):
                 continue
             if _TOLL_OF.search(self.text[max(0, victim.start - 20) : victim.start]):
                 return victim
@@ -633,6 +638,7 @@ class _Linker:
             for p in candidates
             if _CLAIM_AFTER.match(self.text[p.end : p.end + 60])
             or _BLAMED_BEFORE.search(self.text[max(0, p.start - 20) : p.start])
+            or _BLAMED_AFTER.match(self.text[p.end : p.end + 20])
         ]
         if claimants and (not group or any(self._is_possessed(p) for p in group)):
             group += self._coordinated(claimants[0], candidates)  # D8: "X claimed responsibility"

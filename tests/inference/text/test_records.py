@@ -543,6 +543,47 @@ def test_second_round_of_train_links(markup, expected):
     assert summary(records_of(markup)) == expected
 
 
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        (  # members of a perpetrator group listed with "including" / "among them"
+            "[[Rebel groups|P]], including the [[North Front|P]] and [[Hill Brigade|P]], said they had "
+            "killed [[14|K]] [[soldiers|V]].",
+            [("14", ["soldiers"], ["Rebel groups", "North Front", "Hill Brigade"])],
+        ),
+        (
+            "[[Government forces|P]], including air strikes by the [[air force|P]], killed [[90|K]] "
+            "[[civilians|V]].",
+            [("90", ["civilians"], ["Government forces", "air force"])],
+        ),
+        (  # "X air power and Y fighters"
+            "The offensive with the help of [[Russian|P]] air power and [[allied fighters|P]] has killed "
+            "[[465|K]] [[civilians|V]].",
+            [("465", ["civilians"], ["Russian", "allied fighters"])],
+        ),
+        (  # "officials blame X" (present tense) and a headline's "X blamed"
+            "Strike toll rises to [[41|K]]; officials blame [[IS|P]] gunmen",
+            [("41", [], ["IS"])],
+        ),
+        (
+            "Landmine blast kills [[four|K]] on the border road; [[3R|P]] blamed",
+            [("four", [], ["3R"])],
+        ),
+        (  # "the number of X killed when ... rose to N": X across the "when" clause
+            "The number of [[civilians|V]] killed when an air strike brought down a house rose to [[41|K]].",
+            [("41", ["civilians"], [])],
+        ),
+        (  # victims "X and their Y"
+            "Its [[fighters|P]] stormed the camp, killing [[100|K]] [[soldiers|V]] and their "
+            "[[foreign allies|V]].",
+            [("100", ["soldiers", "foreign allies"], ["fighters"])],
+        ),
+    ],
+)
+def test_third_round_of_train_links(markup, expected):
+    assert summary(records_of(markup)) == expected
+
+
 def test_a_very_long_list_of_sub_groups_is_read_without_recursion():
     members = " and ".join(["[[women|V]]"] * 3000)
     markup = f"[[Rebels|P]] killed [[12|K]] [[villagers|V]], among them {members}."
@@ -578,10 +619,10 @@ def test_the_train_links_fit_the_corpus_and_the_linker_keeps_its_score():
     documents, problems = apply_relations(CORPUS / "train.jsonl", CORPUS / "train.relations")
     assert not problems, [str(p) for p in problems]
     linked = [d for d in documents if d.relations is not None]
-    assert len(linked) == 180
+    assert len(linked) == 240
     scores = relation_scores(documents, link_gold_spans(documents))
-    assert scores["records"]["support"] == 1254
-    assert scores["records"]["f1"] >= 0.94  # 0.948 when the rules were last changed
+    assert scores["records"]["support"] == 1690
+    assert scores["records"]["f1"] >= 0.95  # 0.957 when the rules were last changed
 
 
 def test_relation_scores_count_links_and_whole_records():
