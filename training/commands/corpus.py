@@ -435,7 +435,8 @@ def cmd_links(args: argparse.Namespace) -> int:
         for error in errors:
             print(error, file=sys.stderr)
         if errors:
-            print(f"{len(errors)} problem(s) in {args.relations}; nothing written", file=sys.stderr)
+            written = "; nothing written" if args.links_command == "apply" else ""
+            print(f"{len(errors)} problem(s) in {args.relations}{written}", file=sys.stderr)
             return 1
     else:
         documents = load_documents(args.corpus)
