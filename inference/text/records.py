@@ -353,6 +353,7 @@ class _Linker:
         self.sentences = sentence_bounds(text)
         self.clauses: list[list[tuple[int, int]]] = [clause_bounds(text, a, b) for a, b in self.sentences]
         self.position = {id(e): i for i, e in enumerate(self.entities)}
+        self.by_index = {e.index: e for e in self.entities}  # input position -> entity
         self.by_sentence: dict[tuple[int, str], list[_Entity]] = {}
         for entity in self.entities:
             entity.sentence = self._locate(entity.start)
@@ -473,7 +474,7 @@ class _Linker:
         position = earlier.index(antecedent)
         while position > 0:
             previous = earlier[position - 1]
-            owned = [e for e in self.entities if e.index in links[previous.index].victims]
+            owned = [self.by_index[i] for i in links[previous.index].victims]
             if previous.outcome != antecedent.outcome or not owned:
                 break
             if not _LIST_COORDINATION.match(self.text[max(e.end for e in owned) : earlier[position].start]):
@@ -537,7 +538,7 @@ class _Linker:
                 self.members[count.index] = "listed"  # "among them a child and two women"
             elif position:
                 previous = counts[position - 1]
-                owned = [e for e in self.entities if e.index in links[previous.index].victims]
+                owned = [self.by_index[i] for i in links[previous.index].victims]
                 edge = max([previous.end, *(e.end for e in owned)])
                 if (
                     previous.index in self.members
@@ -867,14 +868,13 @@ def build_records(text: str, entities: Sequence[Located], actors: ActorTable | N
     """
     linker = _Linker(text, entities)
     links = linker.link()
-    by_index = {e.index: e for e in linker.entities}
     records = []
     count_entities = [e for e in linker.entities if e.label == CASUALTY_COUNT]
     for entity in count_entities:
         known = getattr(entities[entity.index], "count", None)
         value = known if known is not None else CountValue.of(parse_count(text[entity.start : entity.end]))
-        victims = [_span(text, by_index[i]) for i in links[entity.index].victims]
-        perpetrators = [_span(text, by_index[i]) for i in links[entity.index].perpetrators]
+        victims = [_span(text, linker.by_index[i]) for i in links[entity.index].victims]
+        perpetrators = [_span(text, linker.by_index[i]) for i in links[entity.index].perpetrators]
         records.append(
             Record(
                 count=RecordCount(
