@@ -127,6 +127,8 @@ class ActorTable:
     def _spell(self, word: str) -> str:
         if word in self.vocabulary or len(word) < 5 or not word.isalpha():
             return word
+        if word.endswith("s") and word[:-1] in self.vocabulary:
+            return word[:-1]  # a possessive whose apostrophe a feed dropped: "Russias" is not "Russian"
         candidates = edits1(word) & self.vocabulary
         return candidates.pop() if len(candidates) == 1 else word
 

@@ -12,7 +12,9 @@ with 0 where nothing is reported (``records``: the indices of the main event's t
 
 Main event
   1. The *anchor* is the first killed total of the text (a text with no killed count: its first
-     injured total; with no count at all there is no main event and everything is 0).
+     injured total; with no count at all there is no main event and everything is 0). The war's
+     toll so far (``_war_toll``: 1,000 or more in a sentence of "war" / "conflict" and "since" /
+     "began" / "so far") is background, passed over while the text has another total.
   2. A vague anchor ("dozens", "hundreds", no digit) gives way to the first figure of the same
      outcome and a compatible victim (below) in the next ``LOOKAHEAD`` sentences: "Hundreds
      killed ... At least 412 people were killed" is 412; a sub-count of the vague total counts
@@ -183,6 +185,14 @@ _ONE_VICTIM = re.compile(r"\b(?:a|an|his|her|their)\s+(?:[\w-]+\s+){0,2}$", re.I
 _KILLED_CUE = re.compile(r"\b(?:kill\w*|dead|died|deaths?|lives?|massacre\w*)\b", re.IGNORECASE)
 _INJURED_CUE = re.compile(r"\b(?:injur\w*|wound\w*|hurt)\b", re.IGNORECASE)
 _STATED_OPEN = re.compile(r"^\W*(?:more than|over|upwards of|in excess of|above)\b", re.IGNORECASE)
+# The war's toll so far, a report's background: "the war, which began in 2011, has killed more than
+# 280,000", "killed since the conflict began". A figure of at least WAR_TOLL_MINIMUM in a sentence
+# with both; a smaller one there is the event ("the first blast since the war began killed four").
+_WAR = re.compile(r"\b(?:war|conflict|uprising|rebellion|revolution|crisis)\b", re.IGNORECASE)
+_SO_FAR = re.compile(
+    r"\b(?:since|so far|to date|began|begun|started|erupted|broke out|outbreak)\b", re.IGNORECASE
+)
+WAR_TOLL_MINIMUM = 1000
 
 
 def _sentence_of(bounds: list[tuple[int, int]], offset: int) -> int:
@@ -230,6 +240,7 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
     if not candidates:
         return None, []
     bounds = sentence_bounds(text)
+    candidates = [i for i in candidates if not _war_toll(text, bounds, records[i])] or candidates
     sentence = [_sentence_of(bounds, r.count.start) for r in records]
     distinct = _distinct_positions(text, bounds)
 
@@ -262,6 +273,15 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
             rest = [i for i in members if records[i].count.best != same]
             return in_order(there)[0], in_order(rest + there)
     return anchor, in_order(members)
+
+
+def _war_toll(text: str, bounds: list[tuple[int, int]], record: Record) -> bool:
+    """A toll of the war so far (``_WAR``, ``_SO_FAR``), never a report's main event while it has another."""
+    if (record.count.best or 0) < WAR_TOLL_MINIMUM:
+        return False
+    start, end = bounds[_sentence_of(bounds, record.count.start)]
+    sentence = text[start:end]
+    return bool(_WAR.search(sentence) and _SO_FAR.search(sentence))
 
 
 def _figure_for_vague(

@@ -86,6 +86,10 @@ def test_most_perpetrators_of_syrian_war_documents_are_normalised():
         ("Kurdish SDF troops", "self administration forces"),
         ("Syrian Islamist rebels", "armed opposition groups"),
         ("Takfiri terrorists", "unknown"),
+        # feeds drop the apostrophe of a possessive: "Russias" is "Russia's", not "Russian"
+        ("Russias", "syrian government or russian troops"),
+        ("Russias Aerospace Forces", "syrian government or russian troops"),
+        ("Assads forces", "syrian government or russian troops"),
         ("Saudi-led coalition", None),
         ("Turkish army", None),  # not "army": Turkey has no id in the table
         ("Turkish", None),

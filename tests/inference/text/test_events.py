@@ -520,3 +520,21 @@ def test_a_victimless_toll_takes_the_victims_of_its_repeat() -> None:
         "[[border guards|V]] when they overran the post on Friday, a monitoring group said."
     )
     assert killed(markup) == {**ZERO, "non_civilians": 45}
+
+
+def test_the_wars_toll_since_it_began_is_background_not_the_main_event() -> None:
+    markup = (
+        "Rebels launch assault in divided Aleppo. Once an economic powerhouse, Aleppo has been ravaged "
+        "by the war that began in 2011 and which has since killed [[more than 280,000|K]] [[people|V]]. "
+        "The monitor said [[19|K]] [[soldiers|V]] were killed on Monday when [[rebels|P]] blew up a tunnel."
+    )
+    assert killed(markup) == {**ZERO, "non_civilians": 19}
+    # a report that gives no other toll keeps it: it is still what the text reports
+    assert killed(
+        "The war, which began in 2011, has killed [[more than 280,000|K]] [[people|V]], the monitor said."
+    ) == {**ZERO, "civilians": 280000}
+    # the event itself may be the first since the war began
+    assert killed(
+        "The blast, the first in the town since the war began in 2011, killed [[four|K]] [[people|V]]. "
+        "[[More than 280,000|K]] [[people|V]] have been killed in Syria since the conflict began."
+    ) == {**ZERO, "civilians": 4}
