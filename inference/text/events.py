@@ -13,8 +13,10 @@ with 0 where nothing is reported (``records``: the indices of the main event's t
 Main event
   1. The *anchor* is the first killed total of the text (a text with no killed count: its first
      injured total; with no count at all there is no main event and everything is 0). The war's
-     toll so far (``_war_toll``: 1,000 or more in a sentence of "war" / "conflict" and "since" /
-     "began" / "so far") is background, passed over while the text has another total.
+     toll so far (1,000 or more in a sentence of "war" / "conflict" and "since" / "began" / "so
+     far") and, after a title with a toll, the tolls of a page's related headlines ("Views 1430
+     Related ...", to the end of that sentence) are background (``_background``), left out
+     while the text has another total.
   2. A vague anchor ("dozens", "hundreds", no digit) gives way to the first figure of the same
      outcome and a compatible victim (below) in the next ``LOOKAHEAD`` sentences: "Hundreds
      killed ... At least 412 people were killed" is 412; a sub-count of the vague total counts
@@ -193,6 +195,10 @@ _SO_FAR = re.compile(
     r"\b(?:since|so far|to date|began|begun|started|erupted|broke out|outbreak)\b", re.IGNORECASE
 )
 WAR_TOLL_MINIMUM = 1000
+# A news page's links to other stories, run into the text by a feed: "... Print Tweet Views 1430
+# Related Syrias Assad says ... 43 civilians dead in bombardment ...": from "Related" after a number
+# to the end of that sentence, the tolls are other articles'.
+_RELATED = re.compile(r"(?<=\d)\)?\s+Related\b")
 
 
 def _sentence_of(bounds: list[tuple[int, int]], offset: int) -> int:
@@ -234,13 +240,14 @@ def _is_vague(record: Record) -> bool:
 
 def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[int]]:
     """The anchor record's index and the indices of the main event's totals (see the module doc)."""
+    bounds = sentence_bounds(text)
     totals = [i for i, r in enumerate(records) if _is_total(r)]
+    first = min((records[i].count.start for i in totals), default=0)
+    totals = [i for i in totals if not _background(text, bounds, records[i], first)] or totals
     killed = [i for i in totals if records[i].count.outcome == "killed"]
     candidates = sorted(killed or totals, key=lambda i: records[i].count.start)
     if not candidates:
         return None, []
-    bounds = sentence_bounds(text)
-    candidates = [i for i in candidates if not _war_toll(text, bounds, records[i])] or candidates
     sentence = [_sentence_of(bounds, r.count.start) for r in records]
     distinct = _distinct_positions(text, bounds)
 
@@ -275,13 +282,17 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
     return anchor, in_order(members)
 
 
-def _war_toll(text: str, bounds: list[tuple[int, int]], record: Record) -> bool:
-    """A toll of the war so far (``_WAR``, ``_SO_FAR``), never a report's main event while it has another."""
-    if (record.count.best or 0) < WAR_TOLL_MINIMUM:
-        return False
+def _background(text: str, bounds: list[tuple[int, int]], record: Record, first: int) -> bool:
+    """A toll that is never part of a report's main event while it has another: the war's so far
+    (``_WAR``, ``_SO_FAR``), or one in a web page's list of related headlines (``_RELATED``) when
+    the title before it (``first``: where the text's first total starts) gave a toll."""
     start, end = bounds[_sentence_of(bounds, record.count.start)]
     sentence = text[start:end]
-    return bool(_WAR.search(sentence) and _SO_FAR.search(sentence))
+    related = _RELATED.search(text, start, end)
+    if related and first < related.start() and related.end() <= record.count.start:
+        return True
+    large = (record.count.best or 0) >= WAR_TOLL_MINIMUM
+    return large and bool(_WAR.search(sentence) and _SO_FAR.search(sentence))
 
 
 def _figure_for_vague(

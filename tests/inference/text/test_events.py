@@ -538,3 +538,19 @@ def test_the_wars_toll_since_it_began_is_background_not_the_main_event() -> None
         "The blast, the first in the town since the war began in 2011, killed [[four|K]] [[people|V]]. "
         "[[More than 280,000|K]] [[people|V]] have been killed in Syria since the conflict began."
     ) == {**ZERO, "civilians": 4}
+
+
+def test_the_tolls_of_a_pages_related_headlines_are_other_articles() -> None:
+    # a feed runs the page's links to other stories into the text, between the title and the lead
+    markup = (
+        "Tunnel blast kills [[38|K]] [[soldiers|V]] in Aleppo AFP Print Tweet Views 1430 Related "
+        "Talks stall in Geneva [[43|K]] [[civilians|V]] dead in bombardment of rebel-held areas "
+        "Nearly [[40|K]] [[soldiers|V]] were killed when [[rebels|P]] blew up a tunnel, a monitor said."
+    )
+    assert killed(markup) == {**ZERO, "non_civilians": 38}
+    # with no toll in the title, the lead run into the links is where the toll is
+    assert killed(
+        "Tunnel blast in Aleppo AFP Print Tweet Views 1430 Related Talks stall in Geneva Nearly "
+        "[[40|K]] [[soldiers|V]] were killed when [[rebels|P]] blew up a tunnel, a monitor said. "
+        "On Tuesday shelling killed [[three|K]] [[civilians|V]] in Idlib."
+    ) == {**ZERO, "non_civilians": 40}
