@@ -241,14 +241,14 @@ def _is_vague(record: Record) -> bool:
 def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[int]]:
     """The anchor record's index and the indices of the main event's totals (see the module doc)."""
     bounds = sentence_bounds(text)
+    sentence = [_sentence_of(bounds, r.count.start) for r in records]
     totals = [i for i, r in enumerate(records) if _is_total(r)]
     first = min((records[i].count.start for i in totals), default=0)
-    totals = [i for i in totals if not _background(text, bounds, records[i], first)] or totals
+    totals = [i for i in totals if not _background(text, bounds[sentence[i]], records[i], first)] or totals
     killed = [i for i in totals if records[i].count.outcome == "killed"]
     candidates = sorted(killed or totals, key=lambda i: records[i].count.start)
     if not candidates:
         return None, []
-    sentence = [_sentence_of(bounds, r.count.start) for r in records]
     distinct = _distinct_positions(text, bounds)
 
     def in_order(indices: list[int]) -> list[int]:
@@ -282,11 +282,12 @@ def main_event(text: str, records: Sequence[Record]) -> tuple[int | None, list[i
     return anchor, in_order(members)
 
 
-def _background(text: str, bounds: list[tuple[int, int]], record: Record, first: int) -> bool:
+def _background(text: str, sentence_span: tuple[int, int], record: Record, first: int) -> bool:
     """A toll that is never part of a report's main event while it has another: the war's so far
     (``_WAR``, ``_SO_FAR``), or one in a web page's list of related headlines (``_RELATED``) when
-    the title before it (``first``: where the text's first total starts) gave a toll."""
-    start, end = bounds[_sentence_of(bounds, record.count.start)]
+    the title before it (``first``: where the text's first total starts) gave a toll.
+    ``sentence_span``: the bounds of the record's sentence."""
+    start, end = sentence_span
     sentence = text[start:end]
     related = _RELATED.search(text, start, end)
     if related and first < related.start() and related.end() <= record.count.start:
