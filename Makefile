@@ -6,7 +6,7 @@ MODEL := runs/default/model
 REPORTS := runs/default/reports
 FAKES := ../shared/datasets/fa-kes/gold-dev.jsonl
 
-.PHONY: setup run soup mpnet mpnet-run test clean
+.PHONY: setup run soup mpnet mpnet-run distil test clean
 
 setup: $(VENV)/.installed
 
@@ -66,6 +66,16 @@ mpnet-run: setup mpnet
 	$(PY) -m training.cli card --model $(MPNET_RUN)/model --reports $(MPNET_RUN)/reports/*.json --output $(MPNET_RUN)/card.md
 	$(PY) -m training.cli export --format openvino --model $(MPNET_RUN)/model --output $(MPNET_RUN)/openvino --overwrite \
 		--gold data/annotations/test.jsonl --calibration data/annotations/train.jsonl
+
+# Optional, after `make mpnet-run`: the default config distilled from the mpnet model
+# (training/configs/distil.yaml; README: Distilling a larger model).
+DISTIL := runs/distil
+distil: setup
+	test -d $(MPNET_RUN)/model || { echo "make distil needs $(MPNET_RUN)/model: run make mpnet-run first"; exit 1; }
+	$(PY) -m training.cli train --config training/configs/distil.yaml --output $(DISTIL)/model --overwrite
+	rm -rf $(DISTIL)/reports
+	$(PY) -m training.cli evaluate --model $(DISTIL)/model --precision fp32 --data data/annotations/test.jsonl --output $(DISTIL)/reports/test.json
+	if [ -f $(FAKES) ]; then $(PY) -m training.cli evaluate --model $(DISTIL)/model --precision fp32 --data $(FAKES) --output $(DISTIL)/reports/fakes-gold-dev.json; fi
 
 test: setup
 	$(PY) -m ruff check inference training tests benchmarks

@@ -21,8 +21,8 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml
 MIXED_PRECISIONS = ("auto", "no", "bf16", "fp16")
 DROPOUT_MASKS = ("torch", "packed")
 FAKES = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "fa-kes"
-PATH_KEYS = ("train_file", "dev_file", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
-OPTIONAL_KEYS = ("base_model", "test_file", "fakes_dir", "fakes_annotations", "cache_dir")
+PATH_KEYS = ("train_file", "dev_file", "test_file", "fakes_dir", "fakes_annotations", "cache_dir", "teacher")
+OPTIONAL_KEYS = ("base_model", "test_file", "fakes_dir", "fakes_annotations", "cache_dir", "teacher")
 LABEL_CHOICES = ("default", "from_corpus")
 # Perpetrators weigh double in the loss (measured: RESULTS.md, fourth session).
 DEFAULT_LABEL_WEIGHTS = {"PERPETRATOR": 2.0}
@@ -96,6 +96,13 @@ class TrainConfig:
     # "default" (CASUALTY_COUNT/VICTIM_TYPE/PERPETRATOR), "from_corpus" (the train files' labels), a
     # list of labels, or a mapping {labels, outcomes, roles} (inference/schema.py).
     labels: Any = "default"
+    # Knowledge distillation (training/finetune/distil.py): a trained model directory with the same
+    # tags whose probabilities on the training documents the model also learns from; None = none.
+    teacher: str | None = None
+    # The loss is (1 - teacher_weight) x the gold tags' + teacher_weight x the teacher's, the latter
+    # as a KL divergence at teacher_temperature (scaled by its square, as Hinton et al. do).
+    teacher_weight: float = 0.5
+    teacher_temperature: float = 2.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -288,6 +295,8 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
             "mixed_precision must be auto, no, bf16 or fp16",
         ),
         (config.dropout_masks in DROPOUT_MASKS, "dropout_masks must be torch or packed"),
+        (0 <= config.teacher_weight <= 1, "teacher_weight must be in [0, 1]"),
+        (config.teacher_temperature > 0, "teacher_temperature must be positive"),
     ]
     for ok, message in checks:
         if not ok:

@@ -1,4 +1,5 @@
-"""One optimizer step: the token loss (optionally weighted by label), micro-batches, clipping.
+"""One optimizer step: the token loss (optionally weighted by label, optionally mixed with a teacher's
+(``distil``)), micro-batches, clipping.
 
 A batch may be split into micro-batches of ``micro_batch_size`` windows that go forward and
 backward one after another: the loss of each is its share of the whole batch's loss (summed over
@@ -33,12 +34,17 @@ class StepSettings:
     max_grad_norm: float = 1.0
     micro_batch_size: int = 0  # 0 = the whole batch at once
     tag_weights: tuple[float, ...] | None = None  # per tag id; None = every tag weighs 1
+    teacher_weight: float = 0.0  # share of the loss that is the teacher's (batches with "teacher")
+    teacher_temperature: float = 1.0
 
 
 def step_settings(config: Any, schema: LabelSchema) -> StepSettings:
     """The step settings of a training config: ``label_weights`` become one weight per tag."""
     weights = tag_weights(config.label_weights, schema)
-    return StepSettings(config.max_grad_norm, config.micro_batch_size, weights)
+    teacher_weight = config.teacher_weight if config.teacher else 0.0
+    return StepSettings(
+        config.max_grad_norm, config.micro_batch_size, weights, teacher_weight, config.teacher_temperature
+    )
 
 
 def tag_weights(label_weights: dict[str, float], schema: LabelSchema) -> tuple[float, ...] | None:
@@ -77,6 +83,31 @@ def token_loss_sum(logits: Any, labels: Any, weights: Any | None) -> Any:
     )
 
 
+def teacher_loss_sum(logits: Any, teacher: Any, labels: Any, weights: Any | None, temperature: float) -> Any:
+    """KL divergence from the teacher's tag distribution to the model's, both softened by
+    ``temperature``, times its square (so that its gradients keep their scale as it changes),
+    summed over the labelled tokens, each weighted by its gold tag's weight as in ``token_loss_sum``."""
+    import torch
+
+    labelled = labels != IGNORED
+    log_model = torch.log_softmax(logits.float()[labelled] / temperature, dim=-1)
+    log_teacher = torch.log_softmax(teacher[labelled].clamp(min=1e-12).log() / temperature, dim=-1)
+    divergence = (log_teacher.exp() * (log_teacher - log_model)).sum(-1) * temperature**2
+    if weights is not None:
+        divergence = divergence * weights[labels[labelled]]
+    return divergence.sum()
+
+
+def piece_loss_sum(logits: Any, piece: dict[str, Any], weights: Any | None, settings: StepSettings) -> Any:
+    """The gold tags' loss of a (micro-)batch, mixed with the teacher's when it carries one."""
+    gold = token_loss_sum(logits, piece["labels"], weights)
+    share = settings.teacher_weight
+    if "teacher" not in piece or share == 0:
+        return gold
+    soft = teacher_loss_sum(logits, piece["teacher"], piece["labels"], weights, settings.teacher_temperature)
+    return (1 - share) * gold + share * soft
+
+
 def loss_total(labels: Any, weights: Any | None) -> Any:
     """What the summed loss is divided by: the labelled tokens (their weights, when weighted), as
     ``cross_entropy``'s mean does."""
@@ -110,8 +141,8 @@ def train_step(
         # Gradients are reduced across processes once, after the last piece.
         sync = index == len(pieces) - 1
         with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-            inputs = {key: value for key, value in piece.items() if key != "labels"}
-            piece_loss = token_loss_sum(model(**inputs).logits, piece["labels"], weights) / total
+            inputs = {key: value for key, value in piece.items() if key not in ("labels", "teacher")}
+            piece_loss = piece_loss_sum(model(**inputs).logits, piece, weights, settings) / total
             mark("forward")
             accelerator.backward(piece_loss)
             mark("backward")

@@ -29,6 +29,7 @@ from training.corpus.store import CorpusError, corpus_hash, corpus_schema, load_
 from training.finetune.calibrate import tune_min_scores
 from training.finetune.checkpoint import Checkpoints, Progress
 from training.finetune.config import ConfigError, TrainConfig, label_schema, resolve_mixed_precision
+from training.finetune.distil import check_teacher, teacher_collator, teacher_rows
 from training.finetune.dropout import apply_dropout_masks
 from training.finetune.features import WindowFeatures, training_windows
 from training.finetune.step import StepSettings, limit_kernel_cache, peak_memory_mb, step_settings, train_step
@@ -56,6 +57,8 @@ def train(
     # Everything that can fail on bad input is checked before any training work.
     check_output(output, overwrite)
     data = load_data(config, log)
+    if config.teacher:
+        check_teacher(config.teacher, data.schema.tag_names())
     settings = step_settings(config, data.schema)
     base_model = resolve_base_model(config.base_model)
 
@@ -66,7 +69,8 @@ def train(
     model, tokenizer = load_base_model(base_model, data.schema, config.attention_dropout)
     apply_dropout_masks(model, config.dropout_masks)
     features, data_step = cached_windows(data, tokenizer, model, config, output, accelerator, log)
-    loader, sampler = training_loader(features, tokenizer, config.batch_size, config.seed)
+    tags = len(data.schema.tag_names())
+    loader, sampler = training_loader(features, tokenizer, config.batch_size, config.seed, tags)
     optimizer, scheduler = build_optimizer(model, config, steps=len(loader) * config.epochs)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
 
@@ -222,16 +226,18 @@ PAD_TO_MULTIPLE_OF = 16
 
 
 def training_loader(
-    features: list[WindowFeatures], tokenizer: Any, batch_size: int, seed: int
+    features: list[WindowFeatures], tokenizer: Any, batch_size: int, seed: int, tags: int = 0
 ) -> tuple[Any, LengthGroupedBatchSampler]:
-    """A loader of padded, length-grouped batches, and its batch sampler (for ``set_epoch``)."""
+    """A loader of padded, length-grouped batches, and its batch sampler (for ``set_epoch``).
+    Windows with a teacher's rows get them as a ``teacher`` tensor of ``tags`` columns."""
     import torch
 
     sampler = LengthGroupedBatchSampler([len(f.input_ids) for f in features], batch_size, seed)
     collate = window_collator(tokenizer, pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
-    loader = torch.utils.data.DataLoader(
-        [asdict(f) for f in features], batch_sampler=sampler, collate_fn=collate
-    )
+    if features and features[0].teacher is not None:
+        collate = teacher_collator(collate, tags)
+    rows = [{key: value for key, value in asdict(f).items() if value is not None} for f in features]
+    loader = torch.utils.data.DataLoader(rows, batch_sampler=sampler, collate_fn=collate)
     return loader, sampler
 
 
@@ -471,8 +477,12 @@ def cached_windows(
     started = time.perf_counter()
     cache = window_cache(config, output)
     with accelerator.main_process_first():  # one process tokenizes and caches, the others read it
+        teacher = None
+        if config.teacher:
+            tags = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+            teacher = teacher_rows(data.train, config.teacher, tags, cache, log)
         features, cached = training_windows(
-            data.train, tokenizer, model.config.label2id, config.max_length, config.stride, cache
+            data.train, tokenizer, model.config.label2id, config.max_length, config.stride, cache, teacher
         )
     step = {"seconds": time.perf_counter() - started, "cached": cached}
     log(

@@ -435,6 +435,7 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> list[tu
     best = next((h for h in record["history"] if h["epoch"] == record["best_epoch"]), None)
     return [
         ("base model", f"{base_model_name(base)} (licence: {licence_text(base)})"),
+        *_teacher(config),
         (
             "epochs run / best epoch (dev strict F1)",
             f"{len(record['history'])} / {record['best_epoch']}"
@@ -455,6 +456,18 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> list[tu
         *([("peak resident memory", f"{record['peak_rss_mb']:.0f} MB")] if record.get("peak_rss_mb") else []),
         ("libraries", ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())),
         *_soup(record.get("soup")),
+    ]
+
+
+def _teacher(config: dict[str, Any]) -> list[tuple[str, str]]:
+    if not config.get("teacher"):
+        return []
+    return [
+        (
+            "distilled from (`teacher`)",
+            f"`{_shown(config['teacher'])}`: loss weight {config['teacher_weight']}, "
+            f"temperature {config['teacher_temperature']}",
+        )
     ]
 
 

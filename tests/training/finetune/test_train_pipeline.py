@@ -499,3 +499,11 @@ def test_a_bool_key_takes_a_bool_and_an_int_key_refuses_one(monkeypatch):
         config_module._typed("flag", 1, "test.yaml")
     with pytest.raises(ConfigError, match="epochs must be int, got bool True"):
         config_module._typed("epochs", True, "test.yaml")
+
+
+def test_distil_yaml_is_the_default_with_the_mpnet_teacher():
+    default = load_config(DEFAULT_YAML).to_dict()
+    distil = load_config(ROOT / "training/configs/distil.yaml").to_dict()
+    changed = {key: distil[key] for key in default if distil[key] != default[key]}
+    assert changed == {"teacher": str(ROOT / "runs/mpnet/model")}
+    assert list(yaml.safe_load((ROOT / "training/configs/distil.yaml").read_text())) == list(default)

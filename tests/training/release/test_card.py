@@ -299,3 +299,17 @@ def test_the_committed_default_card_loads_with_huggingface_hub():
     card = ModelCard.load(ROOT / "model_cards" / "conflict-ie-default.md")
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert {r.dataset_type for r in card.data.eval_results} == {"conflict-ie", "fa-kes"}
+
+
+def test_a_distilled_model_s_card_names_its_teacher_and_an_undistilled_one_none(card_inputs, tmp_path):
+    model, _ = card_inputs
+    assert "distilled from" not in build_card(model, [])
+    record = json.loads((model / "training_record.json").read_text())
+    teacher = {"teacher": "/models/mpnet", "teacher_weight": 0.5, "teacher_temperature": 2.0}
+    directory = tmp_path / "distilled"
+    directory.mkdir()
+    (directory / "training_record.json").write_text(
+        json.dumps({**record, "config": {**record["config"], **teacher}})
+    )
+    card = build_card(directory, [])
+    assert "| distilled from (`teacher`) | `/models/mpnet`: loss weight 0.5, temperature 2.0 |" in card
