@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -29,7 +28,7 @@ def test_training_batches_are_padded_on_the_right_with_ignored_labels(tokenizer,
     collate = window_collator(tokenizer)
     for begin in range(0, len(windows), 7):
         items = windows[begin : begin + 7]
-        batch = collate([asdict(item) for item in items])
+        batch = collate([item.row() for item in items])
         width = max(len(item.input_ids) for item in items)
         assert set(batch) == {"input_ids", "attention_mask", "labels"}
         for row, item in enumerate(items):
@@ -42,7 +41,7 @@ def test_training_batches_are_padded_on_the_right_with_ignored_labels(tokenizer,
 
 
 def test_padding_to_a_multiple_adds_only_masked_ignored_positions(tokenizer, windows):
-    items = [asdict(w) for w in windows[:7]]
+    items = [w.row() for w in windows[:7]]
     plain = window_collator(tokenizer)(items)
     rounded = window_collator(tokenizer, pad_to_multiple_of=16)(items)
     width = plain["input_ids"].shape[1]
@@ -67,7 +66,7 @@ def test_training_batches_come_in_few_shapes(tokenizer, windows):
 def test_extractor_batches_are_the_same_padding_as_numpy_arrays(tokenizer, windows):
     items = windows[:9]
     as_numpy = window_collator(tokenizer, return_tensors="np")([{"input_ids": w.input_ids} for w in items])
-    as_torch = window_collator(tokenizer)([asdict(w) for w in items])
+    as_torch = window_collator(tokenizer)([w.row() for w in items])
     assert set(as_numpy) == {"input_ids", "attention_mask"}
     for name in as_numpy:
         assert as_numpy[name].dtype == np.int64

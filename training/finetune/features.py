@@ -24,6 +24,11 @@ class WindowFeatures:
     # With a teacher (``distil``): per position its tag probabilities, [] where the label is ignored.
     teacher: list[list[float]] | None = None
 
+    def row(self) -> dict[str, Any]:
+        """What the batch collator takes: ``input_ids``, ``labels`` and any ``teacher`` rows."""
+        row: dict[str, Any] = {"input_ids": self.input_ids, "labels": self.labels}
+        return row if self.teacher is None else {**row, "teacher": self.teacher}
+
 
 class UnalignedSpanError(ValueError):
     pass

@@ -13,7 +13,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -236,7 +236,7 @@ def training_loader(
     collate = window_collator(tokenizer, pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
     if features and features[0].teacher is not None:
         collate = teacher_collator(collate, tags)
-    rows = [{key: value for key, value in asdict(f).items() if value is not None} for f in features]
+    rows = [f.row() for f in features]
     loader = torch.utils.data.DataLoader(rows, batch_sampler=sampler, collate_fn=collate)
     return loader, sampler
 
