@@ -103,9 +103,10 @@ def unit_targets(starts: list[int], gold: list[int], rows: TeacherRows, tags: in
 
 def _fingerprint(documents: list[Document], teacher_dir: str | Path, tag_names: list[str]) -> str:
     digest = hashlib.sha256(json.dumps([_FORMAT, tag_names, [d.text for d in documents]]).encode())
-    for path in sorted(Path(teacher_dir).iterdir()):
+    # Every file below the directory: an OpenVINO export keeps its weights in fp32/ and int8/.
+    for path in sorted(Path(teacher_dir).rglob("*")):
         if path.is_file():
-            digest.update(path.name.encode())
+            digest.update(str(path.relative_to(teacher_dir)).encode())
             with path.open("rb") as handle:
                 for block in iter(lambda: handle.read(1 << 22), b""):
                     digest.update(block)
