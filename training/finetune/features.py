@@ -61,13 +61,13 @@ def document_windows(
     for window in make_windows(tokenized, max_length - special.count, stride):
         input_ids = special.wrap(tokenized.token_ids[window.start : window.end])
         labels = [IGNORE_INDEX] * len(input_ids)
-        soft: list[list[float]] = [[] for _ in input_ids]
+        soft: list[list[float]] | None = None if targets is None else [[] for _ in input_ids]
         for index, unit in enumerate(tokenized.units):
             if window.start <= unit.token < window.end:
                 labels[prefix + unit.token - window.start] = gold[index]
-                if targets is not None:
+                if soft is not None and targets is not None:
                     soft[prefix + unit.token - window.start] = targets[index]
-        features.append(WindowFeatures(input_ids, labels, soft if targets is not None else None))
+        features.append(WindowFeatures(input_ids, labels, soft))
     return features
 
 
