@@ -10,7 +10,8 @@ strings as ids; ``load_actor_table(path)`` reads a replacement of the same shape
 
 Lookup (see the YAML file's header): the whole normalised span, then the phrase after "of" /
 "from" / "loyal to" / "linked to" / "led by", then either with generic words stripped from the
-end, from the start, and from both. A span that matches no alias gets ``None``: unknown stays unknown.
+end, from the start, and from both, then an alias inside the span (``ActorTable._within``). A span
+that matches no alias gets ``None``: unknown stays unknown.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from inference.text.counts import edits1
 from inference.text.lexicon import ARTICLES
 
 DEFAULT_TABLE = "actors_syria.yaml"
+UNKNOWN_ACTOR = "unknown"  # the shipped table's id for attackers the text does not identify
+_FUNCTION_WORDS = frozenset({"of", "from", "by", "to", "and", "with"})
 _AFTER = re.compile(r"\b(?:of|from|loyal to|linked to|led by|affiliated with)\s+(.+)$")
 
 
@@ -91,8 +94,9 @@ class ActorTable:
     def ids(self) -> list[str]:
         return sorted(set(self.aliases.values()))
 
-    def lookup(self, text: str) -> str | None:
-        """The actor id of a perpetrator span, or None when no alias matches."""
+    def lookup(self, text: str, inside: bool = True) -> str | None:
+        """The actor id of a perpetrator span, or None when no alias matches; ``inside=False``
+        leaves out aliases found inside a longer span (for phrases that are not tagged spans)."""
         key = " ".join(self._spell(w) for w in actor_key(text).split())
         if not key:
             return None
@@ -104,7 +108,7 @@ class ActorTable:
             found = self._match(candidate)
             if found is not None:
                 return found
-        return None
+        return self._within(key.split()) if inside else None
 
     def _match(self, key: str) -> str | None:
         if key in self.aliases:
@@ -123,6 +127,27 @@ class ActorTable:
         while len(core) > 1 and core[0] in self.generic_words:
             core = core[1:]
         return self.aliases.get(" ".join(core))
+
+    def _within(self, words: list[str]) -> str | None:
+        """An alias inside a longer span ("suicide bomber from al-Qaeda's Syrian affiliate al-Nusra
+        Front", "Nusra Front-linked terrorist"): named actors before ``unknown``, then the longest,
+        then the last. A one-word alias is taken at the start of the span or after a generic or
+        function word only: any other word qualifies it ("Turkish army", "Saudi-led coalition",
+        "al-Qaeda loyalists")."""
+        best: tuple[tuple[bool, int, int], str] | None = None
+        for n in range(len(words) - 1, 0, -1):
+            for i in range(len(words) - n + 1):
+                actor = self.aliases.get(" ".join(words[i : i + n]))
+                if actor is None or (n == 1 and i > 0 and words[i - 1] not in self._unqualifying):
+                    continue
+                rank = (actor != UNKNOWN_ACTOR, n, i)
+                if best is None or rank > best[0]:
+                    best = (rank, actor)
+        return best[1] if best else None
+
+    @property
+    def _unqualifying(self) -> frozenset[str]:
+        return self.generic_words | ARTICLES | _FUNCTION_WORDS
 
     def _spell(self, word: str) -> str:
         if word in self.vocabulary or len(word) < 5 or not word.isalpha():
@@ -164,6 +189,6 @@ def default_actor_table() -> ActorTable:
     return load_actor_table()
 
 
-def normalise_actor(text: str, table: ActorTable | None = None) -> str | None:
+def normalise_actor(text: str, table: ActorTable | None = None, inside: bool = True) -> str | None:
     """Actor id for a perpetrator span's text (``None`` if the table does not know it)."""
-    return (table or default_actor_table()).lookup(text)
+    return (table or default_actor_table()).lookup(text, inside)

@@ -86,7 +86,9 @@ Sub-counts
   child dead"), where it adds 1 to civilians too. A woman named so ("a
   pregnant woman") is not counted: on FA-KES it gained one `train` article and lost one `dev`.
 Actor
-  The actor id of the anchor, else of the main event's other totals (in text order), else the
+  The actor id of the anchor, else of the main event's other totals (in text order), a named
+  actor before ``unknown`` (a title's "terrorist attack", then "Nusra Front militants" in the
+  body's toll of the same event), else the
   most frequent actor id of the document's records, else of its perpetrator spans (ties: the
   earliest), else an actor named as the agent of an attack in the first ``HEADLINE_CHARS``
   characters, where FA-KES's feeds put the dateline and headline ("Syrian regime warplanes pound
@@ -112,7 +114,7 @@ from typing import Any
 
 from inference.results import Event, Record, RecordCount, Toll
 from inference.spans import CASUALTY_COUNT, PERPETRATOR, VICTIM_TYPE
-from inference.text.actors import ActorTable, normalise_actor
+from inference.text.actors import UNKNOWN_ACTOR, ActorTable, normalise_actor
 from inference.text.categories import CHILD, COMBATANT, UNKNOWN, WOMAN, singular, victim_category_at
 from inference.text.records import Located, sentence_bounds
 
@@ -173,7 +175,6 @@ _RISING = re.compile(
 )
 RISING_WINDOW = 80
 HEADLINE_CHARS = 150
-UNKNOWN_ACTOR = "unknown"
 # Up to four words naming who attacked, then the means: "Syrian regime warplanes", "US-led air strikes".
 _AGENT_OF_ATTACK = re.compile(
     r"((?:[\w.'-]+\s+){1,4})(?:air ?strikes?|airstrikes?|air raids?|raids?|warplanes?|war planes|jets?|"
@@ -719,6 +720,8 @@ def _actors(
         if e.label == PERPETRATOR
     ]
     span_ids = [a for a in span_ids if a]
+    named = [a for a in main_ids if a != UNKNOWN_ACTOR]
+    main_ids = named[:1] + main_ids
     ordered = list(dict.fromkeys(main_ids + record_ids + span_ids))
     if main_ids:
         return main_ids[0], ordered
@@ -735,7 +738,7 @@ def _headline_actor(text: str, table: ActorTable | None) -> str | None:
     for match in _AGENT_OF_ATTACK.finditer(text[:HEADLINE_CHARS]):
         words = match.group(1).split()
         for start in range(len(words)):  # the longest phrase ending before the means that names one
-            actor = normalise_actor(" ".join(words[start:]), table)
+            actor = normalise_actor(" ".join(words[start:]), table, inside=False)
             if actor and actor != UNKNOWN_ACTOR:
                 return actor
     return None

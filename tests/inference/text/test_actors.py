@@ -90,6 +90,16 @@ def test_most_perpetrators_of_syrian_war_documents_are_normalised():
         ("Russias", "syrian government or russian troops"),
         ("Russias Aerospace Forces", "syrian government or russian troops"),
         ("Assads forces", "syrian government or russian troops"),
+        # an alias inside a longer span: named actors before "unknown", then the longest
+        (
+            "suicide bomber from al-Qaedas Syrian affiliate al-Nusra Front",
+            "al-nusra front",
+        ),
+        ("Nusra Front-linked terrorists", "al-nusra front"),
+        ("militant Syrian rebel groups", "armed opposition groups"),
+        ("motorcycle bomber", None),  # a one-word alias after a word the table does not know
+        ("Al-Qaeda loyalists", None),  # is qualified by it: not the government's "loyalists"
+        ("Syria regime", "syrian government or russian troops"),
         ("Saudi-led coalition", None),
         ("Turkish army", None),  # not "army": Turkey has no id in the table
         ("Turkish", None),

@@ -248,6 +248,18 @@ def test_actor_of_the_main_event_wins_over_a_more_frequent_one() -> None:
     assert event_of(markup).actor == "international coalition forces"
 
 
+def test_a_named_actor_of_the_main_event_wins_over_an_unknown_one() -> None:
+    # the headline's "Terrorists" says nobody; the same event's second toll names the group
+    markup = (
+        "[[Terrorists|P]] killed [[three|K]] [[officers|V]] near Deir Ezzor, and [[Islamic State|P]] "
+        "fighters killed [[two|K]] [[soldiers|V]] there."
+    )
+    event = event_of(markup)
+    assert event.actor == "the organization of the islamic state in iraq and the levant - isis"
+    assert event.actors == [event.actor, "unknown"]
+    assert event_of("[[Terrorists|P]] killed [[three|K]] [[officers|V]].").actor == "unknown"
+
+
 def test_without_an_actor_span_the_headline_names_the_actor_of_the_attack() -> None:
     # the tagger missed the perpetrator; the headline names who struck, before the means
     markup = (
