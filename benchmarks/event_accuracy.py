@@ -19,9 +19,10 @@ train). Only ``train`` and ``dev`` articles are read; any other split is refused
 folder the benchmark says so and exits 0.
 
 ``--split heldout`` scores the annotated ``train`` articles that the model was *not* trained on:
-those after the first ``fakes.documents`` (plus any calibration articles) of the standoff file, as
-its ``training_record.json`` says (train one with ``--set fakes_max_documents=N``), beside the
-rules on their gold spans. That is real news on which event rules may be developed and tuned with
+those not among the first ``fakes.documents`` (plus any calibration articles) of the annotation
+file its ``training_record.json`` names (train one with ``--set fakes_max_documents=N``, or on a
+file of some of the articles, ``--set fakes_annotations=FOLD``), beside the rules on their gold
+spans. That is real news on which event rules may be developed and tuned with
 a model's spans, which neither ``dev`` (measured only) nor the default model's ``train`` allow.
 """
 
@@ -164,21 +165,31 @@ def classifier_answers(
 
 
 def held_out_ids(model_dir: Path, standoff: Path) -> list[str]:
-    """The annotated train articles (standoff order) that the model's training did not read."""
+    """The annotated train articles (``standoff`` order) that the model's training did not read:
+    not among the first ``fakes.documents`` (plus calibration articles) of the annotation file its
+    training record names, or of ``standoff`` when it names none."""
     record_path = model_dir / "training_record.json"
     if not record_path.is_file():
         raise BenchmarkError(f"{record_path}: no training record, so the articles it trained on are unknown")
     record = json.loads(record_path.read_text(encoding="utf-8"))
     used = (record.get("fakes") or {}).get("documents", 0)
     used += (record.get("config") or {}).get("fakes_calibration_documents", 0) or 0
-    lines = standoff.read_text(encoding="utf-8").splitlines()
-    ids = [json.loads(line)["id"] for line in lines if line.strip()]
-    if used >= len(ids):
+    trained_on = Path((record.get("fakes") or {}).get("annotations") or standoff)
+    if not trained_on.is_file():
+        raise BenchmarkError(f"{record_path}: the annotation file it trained on, {trained_on}, is missing")
+    ids = _standoff_ids(standoff)
+    read = set(_standoff_ids(trained_on)[:used])
+    held = [i for i in ids if i not in read]
+    if not held:
         raise BenchmarkError(
             f"{model_dir} was trained on all {len(ids)} annotated FA-KES train articles: none is held out "
             "(train one with --set fakes_max_documents=N)"
         )
-    return ids[used:]
+    return held
+
+
+def _standoff_ids(path: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def gold_span_events(

@@ -362,6 +362,23 @@ def test_held_out_articles_are_those_after_the_ones_the_model_trained_on(tmp_pat
         module.held_out_ids(model, standoff)
 
 
+def test_held_out_articles_of_a_model_trained_on_another_annotation_file(tmp_path: Path) -> None:
+    # two folds: a model trained on the last five articles holds out the first five
+    module = event_benchmark()
+    standoff = tmp_path / "train.standoff.jsonl"
+    standoff.write_text("".join(json.dumps({"id": str(i), "spans": []}) + "\n" for i in range(10)))
+    fold = tmp_path / "fold.standoff.jsonl"
+    fold.write_text("".join(json.dumps({"id": str(i), "spans": []}) + "\n" for i in range(5, 10)))
+    model = tmp_path / "model"
+    model.mkdir()
+    record = {"fakes": {"annotations": str(fold), "documents": 5}}
+    (model / "training_record.json").write_text(json.dumps(record))
+    assert module.held_out_ids(model, standoff) == ["0", "1", "2", "3", "4"]
+    fold.unlink()
+    with pytest.raises(module.BenchmarkError, match="fold.standoff.jsonl"):
+        module.held_out_ids(model, standoff)
+
+
 def test_an_open_figure_counts_as_written() -> None:
     # recorders code "more than 40" as 40; the record keeps counts' 41
     markup = "Strikes killed [[more than 40|K]] [[civilians|V]] and [[over 100|K]] [[fighters|V]] on Sunday."
