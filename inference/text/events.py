@@ -98,10 +98,13 @@ Actor
   gave 39 right against 34 for None; the whole text 28). ``actors``: every actor id of the main
   event, then of the document's records and spans, in order of first mention.
 Cause
-  Cue words (``CAUSE_CUES``) in the sentence of the main event's first total, else in the text up
-  to the end of that sentence, else anywhere; within that part, the first class in the order
-  chemical, execution, explosion, shelling, shooting that has a cue wins ("car bomb" is an
-  explosion even in a sentence with "shelling"). None when no cue word is found.
+  Cue words (``CAUSE_CUES``) in the sentence of the main event's first total: the first class in
+  the order chemical, execution, explosion, shelling, shooting that has a cue wins ("car bomb" is
+  an explosion even in a sentence with "shelling"). Else the class with the most cue words in the
+  text up to the end of that sentence, else in the whole text (ties in that order): across a
+  report the means it keeps naming is the event's, not the one named once ("rocket shells ...
+  shelling ... an explosive device ... shells": shelling; on the 439 annotated FA-KES `train`
+  articles 365 right against 361 for the order there too). None when no cue word is found.
 """
 
 from __future__ import annotations
@@ -759,7 +762,15 @@ def _cause(text: str, records: Sequence[Record], anchor: int | None, members: li
     bounds = sentence_bounds(text)
     first = min(records[i].count.start for i in [anchor, *members])
     a, b = bounds[_sentence_of(bounds, first)]
-    return find_cause(text, a, b) or find_cause(text, 0, b) or find_cause(text)
+    return find_cause(text, a, b) or _most_named_cause(text, 0, b) or _most_named_cause(text)
+
+
+def _most_named_cause(text: str, start: int = 0, end: int | None = None) -> str | None:
+    """The cause class with the most cue words in ``text[start:end]`` (ties: ``CAUSE_CUES`` order)."""
+    part = text[start:end]
+    counts = [(len(pattern.findall(part)), -rank, cause) for rank, (cause, pattern) in enumerate(CAUSE_CUES)]
+    n, _, cause = max(counts)
+    return cause if n else None
 
 
 def build_event(

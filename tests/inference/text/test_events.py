@@ -227,6 +227,19 @@ def test_cause_is_read_in_the_main_event_first() -> None:
     assert event_of(markup).cause == "shooting"
 
 
+def test_outside_the_main_event_s_sentence_the_most_named_cause_wins() -> None:
+    # the toll's sentence names no means; the report is about shelling, with one explosive device
+    markup = (
+        "[[Seven|K]] [[people|V]] were killed and [[72|I]] [[others|V]] injured in Aleppo on Monday. "
+        "Terrorists fired rocket shells at residential neighbourhoods, and shelling hit a school. "
+        "Police defused an explosive device near the market. More shells fell on the old city."
+    )
+    assert event_of(markup).cause == "shelling"
+    # within the sentence the order still decides: a car bomb among shells is an explosion
+    in_one_sentence = "A car bomb and shells killed [[nine|K]] [[people|V]] after shelling."
+    assert event_of(in_one_sentence).cause == "explosion"
+
+
 def test_actor_falls_back_to_the_most_frequent_in_the_document() -> None:
     markup = (
         "[[Nine|K]] [[civilians|V]] died in the town on Monday. The [[Islamic State|P]] group has held "
