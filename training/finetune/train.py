@@ -66,7 +66,7 @@ def train(
     if not accelerator.is_main_process:
         log = _silent
     set_seed(config.seed)
-    model, tokenizer = load_base_model(base_model, data.schema, config.attention_dropout)
+    model, tokenizer = load_base_model(base_model, data.schema, config.attention_dropout, log)
     apply_dropout_masks(model, config.dropout_masks)
     features, data_step = cached_windows(data, tokenizer, model, config, output, accelerator, log)
     tags = len(data.schema.tag_names())
@@ -164,10 +164,17 @@ ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout", "
 
 
 def load_base_model(
-    base_model: str, schema: LabelSchema = DEFAULT_SCHEMA, attention_dropout: float | None = None
+    base_model: str,
+    schema: LabelSchema = DEFAULT_SCHEMA,
+    attention_dropout: float | None = None,
+    log: Callable[[str], None] = _silent,
 ) -> tuple[Any, Any]:
-    """The base encoder with a fresh token-classification head over the schema's tags, and its
-    tokenizer; ``attention_dropout`` (None: the base model's own) replaces its attention dropout."""
+    """The base encoder with a token-classification head over the schema's tags, and its tokenizer;
+    ``attention_dropout`` (None: the base model's own) replaces its attention dropout.
+
+    The head is fresh unless ``base_model`` is itself a trained tagger (retraining on new
+    annotations): then each tag the schema shares with it keeps its trained row, matched by name.
+    """
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
     names = schema.tag_names()
@@ -176,9 +183,9 @@ def load_base_model(
         raise ConfigError(f"base_model {base_model!r} has no fast tokenizer (offsets are needed)")
     if tokenizer.pad_token_id is None:
         raise ConfigError(f"base_model {base_model!r}: its tokenizer has no padding token")
+    base_config = AutoConfig.from_pretrained(base_model)
     overrides = {}
     if attention_dropout is not None:
-        base_config = AutoConfig.from_pretrained(base_model)
         key = next((k for k in ATTENTION_DROPOUT_KEYS if hasattr(base_config, k)), None)
         if key is None:
             raise ConfigError(
@@ -186,14 +193,52 @@ def load_base_model(
                 f"(none of {', '.join(ATTENTION_DROPOUT_KEYS)} in its config); leave it null"
             )
         overrides[key] = attention_dropout
+    trained = _trained_tags(base_config)
     model = AutoModelForTokenClassification.from_pretrained(
         base_model,
         **overrides,
         num_labels=len(names),
         id2label=dict(enumerate(names)),
         label2id={name: i for i, name in enumerate(names)},
+        ignore_mismatched_sizes=trained is not None and trained != names,
     )
+    if trained == names:
+        log(f"base_model {base_model} is a trained tagger with these tags: training continues from its head")
+    elif trained is not None:
+        old = AutoModelForTokenClassification.from_pretrained(base_model, **overrides)
+        _copy_head_rows(model, old, trained, names, base_model, log)
     return model, tokenizer
+
+
+def _trained_tags(config: Any) -> list[str] | None:
+    """The tags of a trained token-classification head, in row order; None for an encoder."""
+    if not any(name.endswith("ForTokenClassification") for name in config.architectures or []):
+        return None
+    return [config.id2label[i] for i in range(config.num_labels)]
+
+
+def _copy_head_rows(
+    model: Any, old: Any, trained: list[str], names: list[str], base_model: str, log: Callable[[str], None]
+) -> None:
+    """A fresh head, then the trained row of each tag ``names`` shares with ``trained``."""
+    import torch
+
+    head, old_head = model.classifier, old.classifier
+    with torch.no_grad():
+        # The loaded rows may be the trained head's in its own order; start every row fresh.
+        head.weight.normal_(mean=0.0, std=model.config.initializer_range)
+        head.bias.zero_()
+        for row, tag in enumerate(names):
+            if tag in trained:
+                head.weight[row] = old_head.weight[trained.index(tag)]
+                head.bias[row] = old_head.bias[trained.index(tag)]
+    new = [tag for tag in names if tag not in trained]
+    dropped = [tag for tag in trained if tag not in names]
+    log(
+        f"base_model {base_model} is a trained tagger with other tags: its head's rows are kept for "
+        f"{len(names) - len(new)} of {len(names)} tags (fresh: {', '.join(new) or 'none'}; "
+        f"dropped: {', '.join(dropped) or 'none'})"
+    )
 
 
 class LengthGroupedBatchSampler:

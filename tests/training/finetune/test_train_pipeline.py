@@ -507,3 +507,63 @@ def test_distil_yaml_is_the_default_with_the_mpnet_teacher():
     changed = {key: distil[key] for key in default if distil[key] != default[key]}
     assert changed == {"teacher": str(ROOT / "runs/mpnet/model")}
     assert list(yaml.safe_load((ROOT / "training/configs/distil.yaml").read_text())) == list(default)
+
+
+def _head(model_dir) -> tuple[list[str], object]:
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(model_dir)
+    tags = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    return tags, model.classifier
+
+
+def test_a_trained_model_as_base_model_keeps_its_head(tiny_model):
+    """Retraining from a trained model (new annotations) continues from its head, not a fresh one."""
+    import torch
+
+    from training.finetune.train import load_base_model
+
+    tags, head = _head(tiny_model)
+    model, _ = load_base_model(str(tiny_model))
+    assert [model.config.id2label[i] for i in range(len(tags))] == tags
+    assert torch.equal(model.classifier.weight, head.weight)
+    assert torch.equal(model.classifier.bias, head.bias)
+
+
+def test_a_trained_base_with_other_tags_keeps_the_rows_of_the_tags_both_have(tiny_model):
+    """A schema that drops, reorders and adds labels: each shared tag keeps its trained row, found by
+    name (never by position), and a new tag gets a fresh one."""
+    import torch
+
+    from inference.schema import LabelSchema
+    from training.finetune.train import load_base_model
+
+    tags, head = _head(tiny_model)
+    schema = LabelSchema.from_dict({"labels": ["WEAPON", "PERPETRATOR"], "outcomes": {}, "roles": {}}, "test")
+    notes: list[str] = []
+    model, _ = load_base_model(str(tiny_model), schema, log=notes.append)
+    names = schema.tag_names()
+    assert [model.config.id2label[i] for i in range(len(names))] == names
+    for i, tag in enumerate(names):
+        if tag in tags:
+            assert torch.equal(model.classifier.weight[i], head.weight[tags.index(tag)]), tag
+        else:
+            assert not any(torch.equal(model.classifier.weight[i], row) for row in head.weight), tag
+    assert any("B-WEAPON" in note and "CASUALTY_COUNT" in note for note in notes), notes
+
+
+def test_training_continues_from_a_trained_model(tmp_path, tiny_model):
+    """End to end: at a learning rate too small to move a weight, the saved head is the base's."""
+    import torch
+
+    work = tmp_path / "work"
+    work.mkdir()
+    write_documents(work / "train.jsonl", load_documents(ROOT / "data/annotations/train.jsonl")[24:32])
+    write_documents(work / "dev.jsonl", load_documents(ROOT / "data/annotations/dev.jsonl")[:4])
+    config = config_from_dict(tiny_training_config(tiny_model, work, epochs=1, learning_rate=1e-12))
+    notes: list[str] = []
+    record = train(config, tmp_path / "model", log=notes.append)
+    assert record["base_model"] == str(tiny_model)
+    assert any("continues from its head" in note for note in notes), notes
+    (_, before), (_, after) = _head(tiny_model), _head(tmp_path / "model")
+    assert torch.allclose(after.weight, before.weight, atol=1e-6)
