@@ -406,6 +406,7 @@ def training_record(
     return {
         "config": config.to_dict(),
         "base_model": base_model,
+        "continued_from": base_training_record(base_model),
         "corpus_sha256": data.corpus_sha256,
         "train_documents": len(data.train),
         **data.counts,
@@ -424,6 +425,12 @@ def training_record(
         "versions": library_versions(),
         "warnings": quality_warnings(progress.best_f1, config),
     }
+
+
+def base_training_record(base_model: str) -> dict[str, Any] | None:
+    """The training record of a trained model used as the base (its lineage, chained), else None."""
+    path = Path(base_model) / RECORD_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def save_best(

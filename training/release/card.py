@@ -171,6 +171,26 @@ def base_model_info(record: dict[str, Any]) -> dict[str, Any]:
     return {"id": hub_id, "licence": licence, "path": given}
 
 
+def first_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The training record at the start of a chain of retrainings (``continued_from``)."""
+    while record.get("continued_from"):
+        record = record["continued_from"]
+    return record
+
+
+def _continued_from(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """One row per trained model the training went on from, nearest first."""
+    rows = []
+    while record.get("continued_from"):
+        parent = record["continued_from"]
+        best = next((h for h in parent["history"] if h["epoch"] == parent["best_epoch"]), None)
+        score = f", dev strict F1 {_f(best['dev_f1'])}" if best else ""
+        trained = f"trained {len(parent['history'])} epochs (best epoch {parent['best_epoch']}{score})"
+        rows.append(("continued from", f"`{_shown(record['base_model'])}`: {trained}"))
+        record = parent
+    return rows
+
+
 def _contains(parts: tuple[str, ...], run: tuple[str, ...]) -> bool:
     return any(parts[i : i + len(run)] == run for i in range(len(parts) - len(run) + 1))
 
@@ -253,7 +273,7 @@ def build_card(model_dir: Path, report_paths: list[Path], name: str | None = Non
     reports = load_reports(report_paths, model_dir)
     name = name or card_name(model_dir)
     entries = sorted(((describe_dataset(r), r) for r in reports), key=lambda e: _dataset_order(e[0]))
-    base = base_model_info(record)
+    base = base_model_info(first_record(record))
     config = record["config"]
     card = ModelCard.from_template(
         card_data(name, base, entries),
@@ -435,6 +455,7 @@ def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> list[tu
     best = next((h for h in record["history"] if h["epoch"] == record["best_epoch"]), None)
     return [
         ("base model", f"{base_model_name(base)} (licence: {licence_text(base)})"),
+        *_continued_from(record),
         *_teacher(config),
         (
             "epochs run / best epoch (dev strict F1)",

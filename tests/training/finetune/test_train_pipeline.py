@@ -564,6 +564,9 @@ def test_training_continues_from_a_trained_model(tmp_path, tiny_model):
     notes: list[str] = []
     record = train(config, tmp_path / "model", log=notes.append)
     assert record["base_model"] == str(tiny_model)
+    base_record = json.loads((tiny_model / "training_record.json").read_text())
+    assert record["continued_from"] == base_record
+    assert base_record["continued_from"] is None  # the tiny model started from an encoder
     assert any("continues from its head" in note for note in notes), notes
     (_, before), (_, after) = _head(tiny_model), _head(tmp_path / "model")
     assert torch.allclose(after.weight, before.weight, atol=1e-6)

@@ -313,3 +313,24 @@ def test_a_distilled_model_s_card_names_its_teacher_and_an_undistilled_one_none(
     )
     card = build_card(directory, [])
     assert "| distilled from (`teacher`) | `/models/mpnet`: loss weight 0.5, temperature 2.0 |" in card
+
+
+def test_a_continued_model_s_card_names_the_first_base_and_the_model_it_went_on_from(
+    card_inputs, base_model_path, tmp_path
+):
+    """Retrained from a trained model: the encoder it all started from is the base (Hub id, licence);
+    each trained model it went on from gets a row."""
+    model, _ = card_inputs
+    record = json.loads((model / "training_record.json").read_text())
+    first = {**record, "base_model": base_model_path, "continued_from": None}
+    directory = tmp_path / "continued"
+    directory.mkdir()
+    continued = {**record, "base_model": "/models/first", "continued_from": first}
+    (directory / "training_record.json").write_text(json.dumps(continued))
+    card = build_card(directory, [])
+    metadata = front_matter(card)
+    assert metadata["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert metadata["license"] == "apache-2.0"
+    epochs, best = len(first["history"]), first["best_epoch"]
+    assert f"| continued from | `/models/first`: trained {epochs} epochs (best epoch {best}" in card
+    assert "continued from" not in build_card(model, [])
