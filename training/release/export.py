@@ -136,6 +136,7 @@ def _build(
         "int8_kept_float": kept_float,
         "max_f1_drop_points": max_f1_drop,
         "strict_f1": None,
+        "int8_left_out": None,
     }
     if documents is None:
         log("no --gold file: F1 not checked")
@@ -144,25 +145,43 @@ def _build(
     for name, directory in (("onnx-fp32", fp32_dir), ("onnx-int8", int8_dir)):
         scores[name] = strict_f1(directory, documents)
     manifest["strict_f1"] = scores
-    check_f1_gate(scores, len(documents), max_f1_drop, log)
+    leave_out_int8(staging, manifest, check_f1_gate(scores, len(documents), max_f1_drop, log))
     return manifest
 
 
 def check_f1_gate(
     scores: dict[str, float], documents: int, max_f1_drop: float, log: Callable[[str], None]
-) -> None:
-    """Log every strict F1 and refuse if any variant loses more than ``max_f1_drop`` points
-    against ``scores["pytorch"]``."""
+) -> dict[str, float]:
+    """Log every strict F1 and refuse if a float variant loses more than ``max_f1_drop`` points
+    against ``scores["pytorch"]``. An int8 variant (``*-int8``) that does is left out instead, not
+    the whole export: returns those with the points each loses."""
     for name, value in scores.items():
         log(f"  strict F1 {name:14s} {100 * value:6.2f}")
     losses = {name: 100 * (scores["pytorch"] - value) for name, value in scores.items() if name != "pytorch"}
     too_much = {name: loss for name, loss in losses.items() if loss > max_f1_drop + 1e-9}
-    if too_much:
-        detail = ", ".join(f"{name} loses {loss:.2f}" for name, loss in too_much.items())
+    refused = {name: loss for name, loss in too_much.items() if not name.endswith("-int8")}
+    if refused:
+        detail = ", ".join(f"{name} loses {loss:.2f}" for name, loss in refused.items())
         raise ExportError(
             f"refused: {detail} points of strict F1 on {documents} gold documents "
             f"(PyTorch {100 * scores['pytorch']:.2f}; at most {max_f1_drop} allowed); nothing written"
         )
+    for name, loss in too_much.items():
+        log(
+            f"{name} left out: it loses {loss:.2f} points of strict F1 on {documents} gold documents "
+            f"(at most {max_f1_drop} allowed); the float model is written without it"
+        )
+    return too_much
+
+
+def leave_out_int8(staging: Path, manifest: dict[str, Any], left_out: dict[str, float]) -> None:
+    """Remove the int8 model the F1 gate left out, and say why in the manifest."""
+    if left_out:
+        shutil.rmtree(staging / "int8")
+    reasons = [
+        f"{name} lost {loss:.2f} points of strict F1 on the gold file" for name, loss in left_out.items()
+    ]
+    manifest["int8_left_out"] = "; ".join(reasons) or None
 
 
 def _make_parents(directory: Path) -> list[Path]:

@@ -38,6 +38,7 @@ def build_openvino(
         ExportError,
         check_f1_gate,
         copy_support_files,
+        leave_out_int8,
         probe_inputs,
         strict_f1,
     )
@@ -60,6 +61,7 @@ def build_openvino(
         "calibration_windows": None,
         "max_f1_drop_points": max_f1_drop,
         "strict_f1": None,
+        "int8_left_out": None,
     }
     if calibration is None:
         log("no --calibration corpus: no int8 model")
@@ -84,7 +86,9 @@ def build_openvino(
     for precision, variant in runs:
         scores[f"openvino-{precision}"] = strict_f1(variants[variant], documents, precision)
     manifest["strict_f1"] = scores
-    check_f1_gate(scores, len(documents), max_f1_drop, log)
+    leave_out_int8(staging, manifest, check_f1_gate(scores, len(documents), max_f1_drop, log))
+    if manifest["int8_left_out"]:
+        manifest["auto_precision"] = auto_precision(tuple(v for v in variants if v != "int8"))
     return manifest
 
 

@@ -160,3 +160,31 @@ def test_onnx_dirs_are_checked_with_clear_errors(exported: Path, busy_model: Pat
         Extractor.from_pretrained(broken)
     with pytest.raises(ValueError, match="precision 'bf16' is for the PyTorch backend"):
         Extractor.from_pretrained(exported / "int8", precision="bf16")
+
+
+def test_an_int8_model_that_loses_too_much_is_left_out_and_the_float_one_written(
+    busy_model: Path, tmp_path: Path
+):
+    """all-mpnet-base-v2 loses all its F1 in ONNX Runtime's dynamic int8; its exact fp32 export
+    should not be refused with it. Here the gold is the PyTorch model's own output, so fp32 scores
+    100 and int8 only what its rounding keeps."""
+    from inference.spans import Document, Span
+
+    texts = [d.text for d in load_documents(ROOT / "data" / "annotations" / "dev.jsonl")[:30]]
+    predicted = Extractor.from_pretrained(busy_model, device="cpu", precision="fp32").extract(texts)
+    silver = tmp_path / "silver.jsonl"
+    documents = [
+        Document(f"d{i}", text, [Span(e.start, e.end, e.label, e.outcome) for e in entities])
+        for i, (text, entities) in enumerate(zip(texts, predicted, strict=True))
+    ]
+    write_documents(silver, documents)
+    notes: list[str] = []
+    manifest = export(busy_model, tmp_path / "onnx", silver, max_f1_drop=0.5, log=notes.append)
+    scores = manifest["strict_f1"]
+    assert scores["pytorch"] == pytest.approx(1.0) and scores["onnx-fp32"] >= 0.995
+    assert 100 * (scores["pytorch"] - scores["onnx-int8"]) > 0.5
+    assert manifest["int8_left_out"].startswith("onnx-int8 lost")
+    assert any(note.startswith("onnx-int8 left out") for note in notes), notes
+    assert (tmp_path / "onnx" / "fp32" / "model.onnx").is_file() and not (tmp_path / "onnx" / "int8").exists()
+    on_disk = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert on_disk["int8_left_out"] == manifest["int8_left_out"]
