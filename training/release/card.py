@@ -171,23 +171,23 @@ def base_model_info(record: dict[str, Any]) -> dict[str, Any]:
     return {"id": hub_id, "licence": licence, "path": given}
 
 
-def first_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The training record at the start of a chain of retrainings (``continued_from``)."""
+def lineage(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(``base_model`` as given, that model's training record) for each trained model a training
+    went on from (``continued_from``), nearest first."""
+    chain = []
     while record.get("continued_from"):
+        chain.append((record["base_model"], record["continued_from"]))
         record = record["continued_from"]
-    return record
+    return chain
 
 
-def _continued_from(record: dict[str, Any]) -> list[tuple[str, str]]:
-    """One row per trained model the training went on from, nearest first."""
+def _continued_from(chain: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
     rows = []
-    while record.get("continued_from"):
-        parent = record["continued_from"]
+    for given, parent in chain:
         best = next((h for h in parent["history"] if h["epoch"] == parent["best_epoch"]), None)
         score = f", dev strict F1 {_f(best['dev_f1'])}" if best else ""
         trained = f"trained {len(parent['history'])} epochs (best epoch {parent['best_epoch']}{score})"
-        rows.append(("continued from", f"`{_shown(record['base_model'])}`: {trained}"))
-        record = parent
+        rows.append(("continued from", f"`{_shown(given)}`: {trained}"))
     return rows
 
 
@@ -273,7 +273,8 @@ def build_card(model_dir: Path, report_paths: list[Path], name: str | None = Non
     reports = load_reports(report_paths, model_dir)
     name = name or card_name(model_dir)
     entries = sorted(((describe_dataset(r), r) for r in reports), key=lambda e: _dataset_order(e[0]))
-    base = base_model_info(first_record(record))
+    chain = lineage(record)
+    base = base_model_info(chain[-1][1] if chain else record)
     config = record["config"]
     card = ModelCard.from_template(
         card_data(name, base, entries),
@@ -290,7 +291,7 @@ def build_card(model_dir: Path, report_paths: list[Path], name: str | None = Non
         tags=record["labels"],
         outcome_labels=bool(schema.outcomes),
         records_on=schema.count if schema.has_records else None,
-        procedure=_training_procedure(record, base),
+        procedure=_training_procedure(record, base, chain),
         limitations=_limitations(entries),
         train_file=_shown(config["train_file"]),
         max_length=config["max_length"],
@@ -450,12 +451,14 @@ def _meaning(label: str, schema: LabelSchema) -> str:
     return "; ".join(parts)
 
 
-def _training_procedure(record: dict[str, Any], base: dict[str, str]) -> list[tuple[str, str]]:
+def _training_procedure(
+    record: dict[str, Any], base: dict[str, str], chain: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[str, str]]:
     config = record["config"]
     best = next((h for h in record["history"] if h["epoch"] == record["best_epoch"]), None)
     return [
         ("base model", f"{base_model_name(base)} (licence: {licence_text(base)})"),
-        *_continued_from(record),
+        *_continued_from(chain),
         *_teacher(config),
         (
             "epochs run / best epoch (dev strict F1)",
