@@ -61,6 +61,7 @@ def train(
         check_teacher(config.teacher, data.schema.tag_names())
     settings = step_settings(config, data.schema)
     base_model = resolve_base_model(config.base_model)
+    base_record = base_training_record(base_model)
 
     accelerator = start_accelerator(config)
     if not accelerator.is_main_process:
@@ -89,7 +90,7 @@ def train(
         report = evaluate_model(unwrapped, tokenizer, data.dev, config, str(accelerator.device), data.schema)
         end_epoch(progress, checkpoints, unwrapped, epoch, trained, report, log)
 
-    record = training_record(config, base_model, data, progress, accelerator, resume, started)
+    record = training_record(config, base_model, base_record, data, progress, accelerator, resume, started)
     record["data_step"] = data_step
     record["dropout_masks"] = config.dropout_masks
     accelerator.wait_for_everyone()
@@ -395,6 +396,7 @@ def end_epoch(
 def training_record(
     config: TrainConfig,
     base_model: str,
+    base_record: dict[str, Any] | None,
     data: TrainingData,
     progress: Progress,
     accelerator: Any,
@@ -406,7 +408,7 @@ def training_record(
     return {
         "config": config.to_dict(),
         "base_model": base_model,
-        "continued_from": base_training_record(base_model),
+        "continued_from": base_record,
         "corpus_sha256": data.corpus_sha256,
         "train_documents": len(data.train),
         **data.counts,
@@ -430,7 +432,12 @@ def training_record(
 def base_training_record(base_model: str) -> dict[str, Any] | None:
     """The training record of a trained model used as the base (its lineage, chained), else None."""
     path = Path(base_model) / RECORD_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"base_model: {path}: invalid JSON ({error})") from error
 
 
 def save_best(

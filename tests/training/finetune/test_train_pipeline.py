@@ -570,3 +570,22 @@ def test_training_continues_from_a_trained_model(tmp_path, tiny_model):
     assert any("continues from its head" in note for note in notes), notes
     (_, before), (_, after) = _head(tiny_model), _head(tmp_path / "model")
     assert torch.allclose(after.weight, before.weight, atol=1e-6)
+
+
+def test_a_base_model_with_a_broken_training_record_is_refused_before_any_work(tmp_path, tiny_model, capsys):
+    """Its record goes into the new one (``continued_from``): read at the start, not after the epochs."""
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model, base)
+    (base / "training_record.json").write_text("{not json", encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    write_documents(work / "train.jsonl", load_documents(ROOT / "data/annotations/train.jsonl")[24:28])
+    write_documents(work / "dev.jsonl", load_documents(ROOT / "data/annotations/dev.jsonl")[:2])
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(tiny_training_config(base, work, epochs=1)))
+    assert main(["train", "--config", str(config), "--output", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert f"{base / 'training_record.json'}: invalid JSON" in captured.err
+    assert "training on" not in captured.out and not (tmp_path / "out").exists()
