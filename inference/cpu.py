@@ -97,6 +97,13 @@ def native_bf16(flags: frozenset[str] | None = None) -> bool:
     return cpu_kind(flags) in ("amx", "avx512_bf16")
 
 
+def int8_pairs_saturate(flags: frozenset[str] | None = None) -> bool:
+    """True where ONNX Runtime multiplies uint8 activations by int8 weights with VPMADDUBSW (no
+    VNNI, no AMX), which adds each pair of products in 16 signed bits: weights of 8 bits can
+    overflow it (255 x 127 x 2 > 32767), weights of 7 bits cannot."""
+    return cpu_kind(flags) == "avx2"
+
+
 def cpu_description() -> dict[str, Any]:
     """This CPU for benchmarks and reports: model name, kind and its low-precision flags."""
     cpu = this_cpu()

@@ -8,12 +8,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from inference.cpu import cpu_flags, int8_pairs_saturate
 from inference.model_dir import ModelDirError, check_tokenizer_files, read_settings
+
+logger = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
 EXPORT_VARIANTS = ("fp32", "int8")
@@ -114,6 +118,23 @@ def load_onnx(
     """Backend, checked directory and tag names of an ONNX model directory."""
     directory = check_onnx_dir(model_dir)
     id2label = read_id2label(directory)
-    precision = str(read_settings(directory).get("precision", "fp32"))
+    settings = read_settings(directory)
+    precision = str(settings.get("precision", "fp32"))
     backend = OnnxBackend(directory / ONNX_FILE, resolve_onnx_device(device), threads, precision)
+    warning = saturation_warning(directory, settings, cpu_flags()) if backend.device == "cpu" else None
+    if warning:
+        logger.warning(warning)
     return backend, directory, id2label
+
+
+def saturation_warning(directory: Path, settings: dict[str, Any], flags: frozenset[str]) -> str | None:
+    """What to tell whoever runs an int8 model with 8-bit weights (exports older than the
+    ``int8_weight_bits`` setting had them) on a CPU whose int8 products can overflow; else None."""
+    bits = settings.get("int8_weight_bits", 8)
+    if settings.get("precision") != "int8" or bits != 8 or not int8_pairs_saturate(flags):
+        return None
+    return (
+        f"{directory} has 8-bit int8 weights, whose products can saturate on this CPU (no VNNI or "
+        "AMX): its F1 may fall far below the float model's (all-mpnet-base-v2 fell to 0); "
+        "re-export it with conflict-ie export (7-bit weights by default) or load its fp32 model"
+    )

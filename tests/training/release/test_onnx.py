@@ -16,7 +16,7 @@ from inference.model_dir import ModelDirError
 from inference.results import Entity
 from training.cli import main
 from training.corpus.store import load_documents, write_documents
-from training.release.export import ExportError, export
+from training.release.export import ExportError, export, feed_forward_outputs, int8_recipes
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -162,29 +162,148 @@ def test_onnx_dirs_are_checked_with_clear_errors(exported: Path, busy_model: Pat
         Extractor.from_pretrained(exported / "int8", precision="bf16")
 
 
+def silver_gold(model: Path, path: Path, documents: int = 30) -> Path:
+    """Corpus dev texts with ``model``'s own fp32 entities as gold: fp32 scores 100 against it."""
+    from inference.spans import Document, Span
+
+    texts = [d.text for d in load_documents(ROOT / "data" / "annotations" / "dev.jsonl")[:documents]]
+    predicted = Extractor.from_pretrained(model, device="cpu", precision="fp32").extract(texts)
+    write_documents(
+        path,
+        [
+            Document(f"d{i}", text, [Span(e.start, e.end, e.label, e.outcome) for e in entities])
+            for i, (text, entities) in enumerate(zip(texts, predicted, strict=True))
+        ],
+    )
+    return path
+
+
 def test_an_int8_model_that_loses_too_much_is_left_out_and_the_float_one_written(
     busy_model: Path, tmp_path: Path
 ):
     """all-mpnet-base-v2 loses all its F1 in ONNX Runtime's dynamic int8; its exact fp32 export
     should not be refused with it. Here the gold is the PyTorch model's own output, so fp32 scores
     100 and int8 only what its rounding keeps."""
-    from inference.spans import Document, Span
-
-    texts = [d.text for d in load_documents(ROOT / "data" / "annotations" / "dev.jsonl")[:30]]
-    predicted = Extractor.from_pretrained(busy_model, device="cpu", precision="fp32").extract(texts)
-    silver = tmp_path / "silver.jsonl"
-    documents = [
-        Document(f"d{i}", text, [Span(e.start, e.end, e.label, e.outcome) for e in entities])
-        for i, (text, entities) in enumerate(zip(texts, predicted, strict=True))
-    ]
-    write_documents(silver, documents)
+    silver = silver_gold(busy_model, tmp_path / "silver.jsonl")
     notes: list[str] = []
     manifest = export(busy_model, tmp_path / "onnx", silver, max_f1_drop=0.5, log=notes.append)
     scores = manifest["strict_f1"]
     assert scores["pytorch"] == pytest.approx(1.0) and scores["onnx-fp32"] >= 0.995
     assert 100 * (scores["pytorch"] - scores["onnx-int8"]) > 0.5
     assert manifest["int8_left_out"].startswith("onnx-int8 lost")
+    assert list(manifest["int8_recipes_f1"]) == list(int8_recipes(tmp_path / "onnx" / "fp32" / "model.onnx"))
     assert any(note.startswith("onnx-int8 left out") for note in notes), notes
     assert (tmp_path / "onnx" / "fp32" / "model.onnx").is_file() and not (tmp_path / "onnx" / "int8").exists()
     on_disk = json.loads((tmp_path / "onnx" / "export.json").read_text())
     assert on_disk["int8_left_out"] == manifest["int8_left_out"]
+
+
+def int8_weights(path: Path) -> list[np.ndarray]:
+    """The int8 weight tensors of a quantized ONNX graph (the activations are quantized at run time)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    return [
+        numpy_helper.to_array(tensor)
+        for tensor in graph.initializer
+        if tensor.data_type == onnx.TensorProto.INT8 and tensor.dims
+    ]
+
+
+def test_int8_weights_fit_seven_bits_so_no_cpu_saturates_them(exported: Path):
+    """ONNX Runtime multiplies uint8 activations by int8 weights with VPMADDUBSW on a CPU without
+    VNNI, which sums each pair of products into 16 bits: 8-bit weights overflow it (255 x 127 x 2),
+    7-bit ones cannot (255 x 64 x 2). all-mpnet-base-v2 lost all its F1 that way on an AVX2 CPU."""
+    weights = int8_weights(exported / "int8" / "model.onnx")
+    assert weights and max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64
+    assert json.loads((exported / "export.json").read_text())["int8_weight_bits"] == 7
+    assert json.loads((exported / "int8" / "conflict_ie.json").read_text())["int8_weight_bits"] == 7
+
+
+def test_eight_bit_weights_on_request_with_a_warning_where_they_can_saturate(
+    busy_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    from inference.backends.onnx import saturation_warning
+    from inference.cpu import cpu_kind
+
+    assert (
+        main(
+            ["export", "--model", str(busy_model), "--output", str(tmp_path / "e"), "--int8-weight-bits", "8"]
+        )
+        == 0
+    )
+    int8 = tmp_path / "e" / "int8"
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in int8_weights(int8 / "model.onnx")) > 64
+    settings = json.loads((int8 / "conflict_ie.json").read_text())
+    assert settings["int8_weight_bits"] == 8
+    avx2, vnni = frozenset({"avx2", "fma"}), frozenset({"avx2", "avx512f", "avx512_vnni"})
+    message = saturation_warning(int8, settings, avx2)
+    assert message and str(int8) in message and "re-export" in message
+    assert saturation_warning(int8, settings, vnni) is None
+    assert saturation_warning(int8, {**settings, "int8_weight_bits": 7}, avx2) is None
+    assert saturation_warning(int8, {"precision": "int8"}, avx2)  # an export from before the key: 8-bit
+    assert saturation_warning(tmp_path / "e" / "fp32", {"precision": "fp32"}, avx2) is None
+    with caplog.at_level("WARNING", logger="inference.backends.onnx"):
+        Extractor.from_pretrained(int8)
+    assert any("can saturate" in r.getMessage() for r in caplog.records) == (cpu_kind() == "avx2")
+    with pytest.raises(SystemExit):
+        main(
+            ["export", "--model", str(busy_model), "--output", str(tmp_path / "x"), "--int8-weight-bits", "6"]
+        )
+    with pytest.raises(ExportError, match="--int8-weight-bits is for --format onnx"):
+        export(busy_model, tmp_path / "ov", format="openvino", int8_weight_bits=8)
+    assert not (tmp_path / "ov").exists()
+
+
+def test_feed_forward_outputs_are_the_products_after_each_gelu(exported: Path):
+    import onnx
+
+    found = feed_forward_outputs(exported / "fp32" / "model.onnx")
+    layers = onnx.load(str(exported / "fp32" / "model.onnx")).graph
+    products = [n.name for n in layers.node if n.op_type == "MatMul"]
+    assert found and set(found) < set(products)
+    assert all("/output/dense/" in name and "attention" not in name for name in found)
+    assert len(found) == len({name.split("/layer.")[1].split("/")[0] for name in found})  # one a layer
+
+
+@pytest.fixture(scope="module")
+def outlier_model(busy_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``busy_model`` whose every layer has one feed-forward unit firing at about 2000 that the
+    output projection ignores: the float model computes the same, but one int8 scale for that
+    projection's input rounds every other unit to a few levels, as all-mpnet-base-v2's outliers did."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    directory = tmp_path_factory.mktemp("outlier") / "model"
+    shutil.copytree(busy_model, directory)
+    model = AutoModelForTokenClassification.from_pretrained(directory, use_safetensors=True).eval()
+    with torch.no_grad():
+        for layer in model.base_model.encoder.layer:
+            layer.intermediate.dense.bias[0] = 2000.0
+            layer.output.dense.weight[:, 0] = 0.0
+    model.save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def test_int8_keeps_the_feed_forward_outputs_float_when_quantizing_them_fails_the_gate(
+    outlier_model: Path, tmp_path: Path
+):
+    import onnx
+
+    silver = silver_gold(outlier_model, tmp_path / "silver.jsonl")
+    notes: list[str] = []
+    manifest = export(outlier_model, tmp_path / "onnx", silver, max_f1_drop=6.0, log=notes.append)
+    fp32, int8 = tmp_path / "onnx" / "fp32" / "model.onnx", tmp_path / "onnx" / "int8" / "model.onnx"
+    fast, careful = int8_recipes(fp32)
+    tried = manifest["int8_recipes_f1"]
+    assert 100 * (1 - tried[fast]) > 6, tried  # one scale for the outliers and the rest
+    assert manifest["int8_recipe"] == careful and manifest["int8_left_out"] is None
+    assert manifest["strict_f1"]["onnx-int8"] == tried[careful] > tried[fast]
+    assert set(feed_forward_outputs(fp32)) <= set(manifest["int8_kept_float"])
+    ops = {node.name: node.op_type for node in onnx.load(str(int8)).graph.node}
+    assert all(ops[name] == "MatMul" for name in feed_forward_outputs(fp32))
+    assert "MatMulInteger" in ops.values() or "QAttention" in ops.values()
+    assert sum(careful in note for note in notes) == 1, notes
