@@ -307,3 +307,4 @@ def test_int8_keeps_the_feed_forward_outputs_float_when_quantizing_them_fails_th
     assert all(ops[name] == "MatMul" for name in feed_forward_outputs(fp32))
     assert "MatMulInteger" in ops.values() or "QAttention" in ops.values()
     assert sum(careful in note for note in notes) == 1, notes
+    assert any(note.strip().startswith(f"int8 by {fast}: strict F1") for note in notes), notes
