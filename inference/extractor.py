@@ -108,24 +108,15 @@ def backend_of(model_dir: str | Path) -> str:
 def check_model(model_dir: str | Path, precision: str = "auto") -> Path:
     """Refuse a directory that ``Extractor.from_pretrained`` could not load, without loading it, with
     the checks of the backend ``auto`` would use. Returns the directory that would be loaded."""
-    from inference.backends.onnx import check_onnx_dir
+    from inference.backends.onnx import choose_onnx_directory
     from inference.backends.openvino import choose_directory
 
     backend = backend_of(model_dir)
     if backend == "openvino":
         return choose_directory(model_dir, precision)[0]
     if backend == "onnx":
-        _check_onnx_precision(precision)
-        return check_onnx_dir(model_dir)
+        return choose_onnx_directory(model_dir, precision)
     return check_model_dir(model_dir)
-
-
-def _check_onnx_precision(precision: str) -> None:
-    if precision not in ("auto", "fp32"):
-        raise ValueError(
-            f"precision {precision!r} is for the PyTorch backend; an ONNX model runs as exported "
-            "(fp32 or int8)"
-        )
 
 
 def _load_backend(
@@ -141,8 +132,7 @@ def _load_backend(
         runner, directory, id2label = load_openvino(model_dir, device, threads, precision)
         return runner, directory, id2label, load_tokenizer(directory)
     if backend == "onnx":
-        _check_onnx_precision(precision)
-        runner, directory, id2label = load_onnx(model_dir, device, threads)
+        runner, directory, id2label = load_onnx(model_dir, device, threads, precision)
         return runner, directory, id2label, load_tokenizer(directory)
     if backend != "torch":
         raise ValueError(f"unknown backend {backend!r}: use 'auto', 'torch', 'onnx' or 'openvino'")

@@ -31,15 +31,42 @@ def is_onnx_dir(path: str | Path) -> bool:
     )
 
 
+def choose_onnx_directory(
+    path: str | Path, precision: str = "auto", device: str = "cpu", flags: frozenset[str] | None = None
+) -> Path:
+    """The ONNX model directory to load, checked: ``path`` itself when it holds a ``model.onnx``,
+    else the export's ``fp32/`` or ``int8/`` below it. ``precision`` "auto" takes int8 on a CPU (the
+    fastest path on every CPU measured, RESULTS.md) unless the export has none or its 8-bit
+    weights can saturate on this CPU (``flags``, this CPU's by default), and fp32 on a GPU; "fp32"
+    and "int8" ask for one. A model directory runs as exported: "int8" refuses a float one."""
+    directory = Path(path)
+    if precision not in ("auto", *EXPORT_VARIANTS):
+        raise ValueError(
+            f"precision {precision!r} is for the PyTorch backend; an ONNX model runs as exported "
+            "(auto, fp32 or int8)"
+        )
+    variants = [v for v in EXPORT_VARIANTS if (directory / v / ONNX_FILE).is_file()]
+    if (directory / ONNX_FILE).is_file() or not variants:
+        checked = check_onnx_dir(directory)
+        exported = str(read_settings(checked).get("precision", "fp32"))
+        if precision == "int8" and exported != "int8":
+            raise ValueError(f"{directory} holds the {exported} export; precision 'int8' needs the int8 one")
+        return checked
+    if precision == "auto":
+        int8 = directory / "int8"
+        cpu = flags or cpu_flags()
+        usable = "int8" in variants and not saturation_warning(int8, read_settings(int8), cpu)
+        precision = "int8" if usable and device == "cpu" else "fp32"
+    if precision not in variants:
+        raise ModelDirError(f"{directory}: no {precision}/ model (its export.json says why)")
+    return check_onnx_dir(directory / precision)
+
+
 def check_onnx_dir(path: str | Path) -> Path:
     directory = Path(path)
     if not directory.is_dir():
         raise ModelDirError(f"model directory {directory} does not exist")
     if not (directory / ONNX_FILE).is_file():
-        variants = [v for v in EXPORT_VARIANTS if (directory / v / ONNX_FILE).is_file()]
-        if variants:
-            choices = " or ".join(str(directory / v) for v in variants)
-            raise ModelDirError(f"{directory} is an export directory; load one of its models: {choices}")
         raise ModelDirError(f"{directory}: no {ONNX_FILE}; not an ONNX model directory")
     if not (directory / "config.json").is_file():
         raise ModelDirError(f"{directory}: no config.json (needed for the tag names)")
@@ -113,14 +140,16 @@ class OnnxBackend:
 
 
 def load_onnx(
-    model_dir: str | Path, device: str = "auto", threads: int | None = None
+    model_dir: str | Path, device: str = "auto", threads: int | None = None, precision: str = "auto"
 ) -> tuple[OnnxBackend, Path, dict[int, str]]:
-    """Backend, checked directory and tag names of an ONNX model directory."""
-    directory = check_onnx_dir(model_dir)
+    """Backend, checked directory and tag names of an ONNX model directory, or of the variant of an
+    export directory that ``precision`` chooses (``choose_onnx_directory``)."""
+    resolved = resolve_onnx_device(device)
+    directory = choose_onnx_directory(model_dir, precision, "cpu" if resolved == "cpu" else "cuda")
     id2label = read_id2label(directory)
     settings = read_settings(directory)
-    precision = str(settings.get("precision", "fp32"))
-    backend = OnnxBackend(directory / ONNX_FILE, resolve_onnx_device(device), threads, precision)
+    exported = str(settings.get("precision", "fp32"))
+    backend = OnnxBackend(directory / ONNX_FILE, resolved, threads, exported)
     warning = saturation_warning(directory, settings, cpu_flags()) if backend.device == "cpu" else None
     if warning:
         logger.warning(warning)

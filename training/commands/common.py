@@ -10,7 +10,8 @@ from typing import Any
 
 PRECISION_HELP = (
     "PyTorch models: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32; "
-    "OpenVINO exports: auto = the fastest the CPU supports, or fp32, bf16, int8"
+    "OpenVINO exports: auto = the fastest the CPU supports, or fp32, bf16, int8; "
+    "ONNX exports: auto = int8 on a CPU (fp32 where it would saturate, and on CUDA), or fp32, int8"
 )
 BATCH_SIZE_HELP = "windows per forward pass (default: 16 on CPU, 64 on CUDA)"
 DEFAULT_SPLITS = [f"data/annotations/{split}.jsonl" for split in ("train", "dev", "test")]

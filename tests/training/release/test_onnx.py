@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -149,8 +150,6 @@ def test_export_refuses_to_overwrite_and_bad_arguments(exported: Path, busy_mode
 
 
 def test_onnx_dirs_are_checked_with_clear_errors(exported: Path, busy_model: Path, tmp_path: Path):
-    with pytest.raises(ModelDirError, match="is an export directory; load one of its models"):
-        Extractor.from_pretrained(exported)
     with pytest.raises(ModelDirError, match="no model.onnx; not an ONNX model directory"):
         Extractor.from_pretrained(busy_model, backend="onnx")
     broken = tmp_path / "broken"
@@ -272,8 +271,6 @@ def outlier_model(busy_model: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """``busy_model`` whose every layer has one feed-forward unit firing at about 2000 that the
     output projection ignores: the float model computes the same, but one int8 scale for that
     projection's input rounds every other unit to a few levels, as all-mpnet-base-v2's outliers did."""
-    import shutil
-
     import torch
     from transformers import AutoModelForTokenClassification
 
@@ -308,3 +305,31 @@ def test_int8_keeps_the_feed_forward_outputs_float_when_quantizing_them_fails_th
     assert "MatMulInteger" in ops.values() or "QAttention" in ops.values()
     assert sum(careful in note for note in notes) == 1, notes
     assert any(note.strip().startswith(f"int8 by {fast}: strict F1") for note in notes), notes
+
+
+def test_an_export_directory_loads_the_variant_its_precision_chooses(
+    exported: Path, busy_model: Path, tmp_path: Path
+):
+    """``auto`` takes int8 on a CPU, fp32 where int8 was left out or its 8-bit weights would
+    saturate on this CPU (and on a GPU); ``fp32``/``int8`` ask for one."""
+    from inference.backends.onnx import choose_onnx_directory
+    from inference.extractor import check_model
+
+    avx2, vnni = frozenset({"avx2"}), frozenset({"avx2", "avx512_vnni"})
+    assert Extractor.from_pretrained(exported).backend.precision == "int8"
+    assert Extractor.from_pretrained(exported, precision="fp32").backend.precision == "fp32"
+    assert check_model(exported) == exported / "int8" and check_model(exported, "fp32") == exported / "fp32"
+    assert choose_onnx_directory(exported, "auto", "cpu", avx2) == exported / "int8"  # 7-bit weights
+    assert choose_onnx_directory(exported, "auto", "cuda") == exported / "fp32"
+    assert choose_onnx_directory(exported / "int8", "fp32") == exported / "int8"  # runs as exported
+    with pytest.raises(ValueError, match="holds the fp32 export; precision 'int8' needs the int8 one"):
+        choose_onnx_directory(exported / "fp32", "int8")
+    eight = tmp_path / "eight"
+    export(busy_model, eight, int8_weight_bits=8, log=lambda _: None)
+    assert choose_onnx_directory(eight, "auto", "cpu", avx2) == eight / "fp32"
+    assert choose_onnx_directory(eight, "auto", "cpu", vnni) == eight / "int8"
+    assert choose_onnx_directory(eight, "int8", "cpu", avx2) == eight / "int8"  # asked for: it warns
+    shutil.rmtree(eight / "int8")  # as an export whose int8 model failed the gate
+    assert choose_onnx_directory(eight, "auto", "cpu", vnni) == eight / "fp32"
+    with pytest.raises(ModelDirError, match=r"no int8/ model \(its export.json says why\)"):
+        Extractor.from_pretrained(eight, precision="int8")
