@@ -54,7 +54,7 @@ def choose_onnx_directory(
         return checked
     if precision == "auto":
         int8 = directory / "int8"
-        cpu = flags or cpu_flags()
+        cpu = cpu_flags() if flags is None else flags
         usable = "int8" in variants and not saturation_warning(int8, read_settings(int8), cpu)
         precision = "int8" if usable and device == "cpu" else "fp32"
     if precision not in variants:

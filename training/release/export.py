@@ -190,12 +190,14 @@ def int8_recipes(path: Path) -> dict[str, list[str]]:
     """The matrix products each int8 recipe keeps float, fastest recipe first: the export takes the
     first whose F1 passes the gate. The second also keeps the feed-forward outputs, whose input (the
     GELU's output, 4x the hidden size) has outliers that one activation scale rounds away:
-    all-mpnet-base-v2 lost 2.3 points of strict F1 with the first and 0.2 with the second."""
+    all-mpnet-base-v2 lost 2.3 points of strict F1 with the first and 0.2 with the second. A graph
+    with no GELU (or none past the first layer) has only the first."""
     first = first_layer_nodes(path)
-    return {
-        "first-layer-float": first,
-        "first-layer-and-feed-forward-outputs-float": first + feed_forward_outputs(path, exclude=first),
-    }
+    recipes = {"first-layer-float": first}
+    after_gelu = feed_forward_outputs(path, exclude=first)
+    if after_gelu:
+        recipes["first-layer-and-feed-forward-outputs-float"] = first + after_gelu
+    return recipes
 
 
 def _quantize_logged(

@@ -333,3 +333,21 @@ def test_an_export_directory_loads_the_variant_its_precision_chooses(
     assert choose_onnx_directory(eight, "auto", "cpu", vnni) == eight / "fp32"
     with pytest.raises(ModelDirError, match=r"no int8/ model \(its export.json says why\)"):
         Extractor.from_pretrained(eight, precision="int8")
+
+
+def test_a_graph_without_gelu_has_one_int8_recipe(tmp_path: Path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((4, 4), dtype=np.float32), "w")
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="/encoder/layer.1/intermediate/dense/MatMul"),
+        helper.make_node("Relu", ["h"], ["r"], name="relu"),
+        helper.make_node("MatMul", ["r", "w"], ["y"], name="/encoder/layer.1/output/dense/MatMul"),
+    ]
+    value = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in ("x", "y")]
+    graph = helper.make_graph(nodes, "relu", [value[0]], [value[1]], [weight])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert feed_forward_outputs(path) == []
+    assert list(int8_recipes(path)) == ["first-layer-float"]
