@@ -55,7 +55,7 @@ def choose_onnx_directory(
     if precision == "auto":
         int8 = directory / "int8"
         cpu = cpu_flags() if flags is None else flags
-        usable = "int8" in variants and not saturation_warning(int8, read_settings(int8), cpu)
+        usable = "int8" in variants and not saturates_here(read_settings(int8), cpu)
         precision = "int8" if usable and device == "cpu" else "fp32"
     if precision not in variants:
         raise ModelDirError(f"{directory}: no {precision}/ model (its export.json says why)")
@@ -156,11 +156,16 @@ def load_onnx(
     return backend, directory, id2label
 
 
+def saturates_here(settings: dict[str, Any], flags: frozenset[str]) -> bool:
+    """True for an int8 model with 8-bit weights (exports older than the ``int8_weight_bits``
+    setting had them) on a CPU whose int8 products can overflow."""
+    eight_bits = settings.get("int8_weight_bits", 8) == 8
+    return settings.get("precision") == "int8" and eight_bits and int8_pairs_saturate(flags)
+
+
 def saturation_warning(directory: Path, settings: dict[str, Any], flags: frozenset[str]) -> str | None:
-    """What to tell whoever runs an int8 model with 8-bit weights (exports older than the
-    ``int8_weight_bits`` setting had them) on a CPU whose int8 products can overflow; else None."""
-    bits = settings.get("int8_weight_bits", 8)
-    if settings.get("precision") != "int8" or bits != 8 or not int8_pairs_saturate(flags):
+    """What to tell whoever runs the model of ``directory`` where it ``saturates_here``; else None."""
+    if not saturates_here(settings, flags):
         return None
     return (
         f"{directory} has 8-bit int8 weights, whose products can saturate on this CPU (no VNNI or "
