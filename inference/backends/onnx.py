@@ -145,7 +145,7 @@ def load_onnx(
     """Backend, checked directory and tag names of an ONNX model directory, or of the variant of an
     export directory that ``precision`` chooses (``choose_onnx_directory``)."""
     resolved = resolve_onnx_device(device)
-    directory = choose_onnx_directory(model_dir, precision, "cpu" if resolved == "cpu" else "cuda")
+    directory = choose_onnx_directory(model_dir, precision, resolved)
     id2label = read_id2label(directory)
     settings = read_settings(directory)
     exported = str(settings.get("precision", "fp32"))
