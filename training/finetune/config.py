@@ -50,6 +50,9 @@ class TrainConfig:
     # 12-layer encoder fine-tuned at a rate it tolerates (5e-5) moves its new head too slowly and
     # stays at the label prior; the head can take a far larger one.
     head_learning_rate: float | None = None
+    # Layer-wise learning-rate decay: the encoder's layer i of L trains at learning_rate x
+    # decay^(L-1-i), its embeddings at decay^L (training/finetune/train.py); 1.0 = one rate.
+    layer_lr_decay: float = 1.0
     epochs: int = 5
     batch_size: int = 16
     warmup_ratio: float = 0.1
@@ -270,6 +273,7 @@ def _check_ranges(config: TrainConfig, source: str) -> None:
             config.head_learning_rate is None or config.head_learning_rate > 0,
             "head_learning_rate must be null or positive",
         ),
+        (0 < config.layer_lr_decay <= 1, "layer_lr_decay must be in (0, 1] (1 = one rate for every layer)"),
         (config.max_grad_norm > 0, "max_grad_norm must be positive"),
         (config.epochs >= 1, "epochs must be at least 1"),
         (config.batch_size >= 1, "batch_size must be at least 1"),

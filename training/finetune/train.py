@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -296,26 +297,58 @@ def set_epoch(loader: Any, sampler: LengthGroupedBatchSampler, epoch: int) -> No
 
 
 def parameter_groups(
-    model: Any, weight_decay: float, head_learning_rate: float | None = None
+    model: Any,
+    weight_decay: float,
+    learning_rate: float,
+    head_learning_rate: float | None = None,
+    layer_decay: float = 1.0,
 ) -> list[dict[str, Any]]:
-    """AdamW groups: weight decay for weight matrices and embeddings, none for biases and
-    normalisation weights (the usual practice: decaying them only pulls scales and shifts to 0).
-    With ``head_learning_rate``, the parameters outside the encoder (``model.base_model``: the
-    new classification head) form groups of their own at that rate."""
-    encoder = {id(p) for p in model.base_model.parameters()} if head_learning_rate else None
-    groups: dict[tuple[bool, bool], list[Any]] = {}
+    """AdamW groups, each with its learning rate (``parameter_rates``): weight decay for weight
+    matrices and embeddings, none for biases and normalisation weights (the usual practice:
+    decaying them only pulls scales and shifts to 0)."""
+    rates = parameter_rates(model, learning_rate, head_learning_rate, layer_decay)
+    groups: dict[tuple[bool, float, bool], list[Any]] = {}
     for module in model.modules():
         is_norm = "norm" in type(module).__name__.lower()
         for name, parameter in module.named_parameters(recurse=False):
-            is_head = encoder is not None and id(parameter) not in encoder
-            groups.setdefault((is_head, is_norm or name == "bias"), []).append(parameter)
-    result = []
-    for (is_head, no_decay), parameters in sorted(groups.items()):
-        group = {"params": parameters, "weight_decay": 0.0 if no_decay else weight_decay}
-        if is_head:
-            group["lr"] = head_learning_rate
-        result.append(group)
-    return result
+            is_head, rate = rates[id(parameter)]
+            groups.setdefault((is_head, rate, is_norm or name == "bias"), []).append(parameter)
+    return [
+        {"params": parameters, "lr": rate, "weight_decay": 0.0 if no_decay else weight_decay}
+        for (_, rate, no_decay), parameters in sorted(groups.items(), key=lambda item: item[0])
+    ]
+
+
+_LAYER = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
+
+
+def parameter_rates(
+    model: Any, learning_rate: float, head_learning_rate: float | None = None, layer_decay: float = 1.0
+) -> dict[int, tuple[bool, float]]:
+    """Each parameter's (is it the new head's, learning rate), by ``id``.
+
+    The head (everything outside ``model.base_model``) trains at ``head_learning_rate`` or
+    ``learning_rate``. With ``layer_decay`` d < 1 the encoder's rates fall layer by layer from the
+    top (layer-wise learning-rate decay, Howard & Ruder 2018; Clark et al. 2020): the top layer
+    trains at ``learning_rate``, the one under it at d times that, layer i of L at d^(L-1-i), the
+    embeddings at d^L. Encoder parameters in no numbered layer and not the embeddings (all-mpnet-
+    base-v2's shared relative-attention bias) train at ``learning_rate``."""
+    encoder = dict(model.base_model.named_parameters())
+    layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
+    rates: dict[int, tuple[bool, float]] = {}
+    for name, parameter in encoder.items():
+        match = _LAYER.search(name)
+        if match:
+            depth = layers - 1 - int(match.group(1))
+        elif name.startswith("embeddings."):
+            depth = layers
+        else:
+            depth = 0
+        rates[id(parameter)] = (False, learning_rate * layer_decay ** max(depth, 0))
+    head = head_learning_rate or learning_rate
+    for parameter in model.parameters():
+        rates.setdefault(id(parameter), (head_learning_rate is not None, head))
+    return rates
 
 
 def build_optimizer(model: Any, config: TrainConfig, steps: int) -> tuple[Any, Any]:
@@ -326,7 +359,9 @@ def build_optimizer(model: Any, config: TrainConfig, steps: int) -> tuple[Any, A
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    groups = parameter_groups(model, config.weight_decay, config.head_learning_rate)
+    groups = parameter_groups(
+        model, config.weight_decay, config.learning_rate, config.head_learning_rate, config.layer_lr_decay
+    )
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, fused=True)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(steps * config.warmup_ratio), steps)
     return optimizer, scheduler

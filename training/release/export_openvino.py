@@ -63,6 +63,7 @@ def build_openvino(
         "strict_f1": None,
         "int8_left_out": None,
     }
+    scores = {} if documents is None else _float_scores(source, fp32_dir, documents, max_f1_drop, log)
     if calibration is None:
         log("no --calibration corpus: no int8 model")
     else:
@@ -80,16 +81,29 @@ def build_openvino(
     if documents is None:
         log("no --gold file: F1 not checked")
         return manifest
-    scores = {"pytorch": strict_f1(source, documents)}
-    runs = [("fp32", "fp32"), ("bf16", "fp32")] if native_bf16() else [("fp32", "fp32")]
-    runs += [("int8", "int8")] if "int8" in variants else []
-    for precision, variant in runs:
-        scores[f"openvino-{precision}"] = strict_f1(variants[variant], documents, precision)
+    float_scores = len(scores)
+    if "int8" in variants:
+        scores["openvino-int8"] = strict_f1(variants["int8"], documents, "int8")
     manifest["strict_f1"] = scores
-    leave_out_int8(staging, manifest, check_f1_gate(scores, len(documents), max_f1_drop, log))
+    left_out = check_f1_gate(scores, len(documents), max_f1_drop, log, logged=float_scores)
+    leave_out_int8(staging, manifest, left_out)
     if manifest["int8_left_out"]:
         manifest["auto_precision"] = auto_precision(tuple(v for v in variants if v != "int8"))
     return manifest
+
+
+def _float_scores(
+    source: Path, fp32_dir: Path, documents: list[Document], max_f1_drop: float, log: Callable[[str], None]
+) -> dict[str, float]:
+    """Strict F1 of PyTorch and of the OpenVINO float model (fp32, and bf16 where the CPU has it);
+    refuses the export here, before any int8 work, if a float one loses too much."""
+    from training.release.export import check_f1_gate, strict_f1
+
+    scores = {"pytorch": strict_f1(source, documents)}
+    for precision in ("fp32", "bf16") if native_bf16() else ("fp32",):
+        scores[f"openvino-{precision}"] = strict_f1(fp32_dir, documents, precision)
+    check_f1_gate(scores, len(documents), max_f1_drop, log)
+    return scores
 
 
 def _convert(source: Path, probe: dict[str, np.ndarray]) -> tuple[Any, np.ndarray]:

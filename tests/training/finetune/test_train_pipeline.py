@@ -422,7 +422,7 @@ def test_adamw_is_the_fused_kernel_and_steps_as_the_default_one(tiny_base):
     config = config_from_dict({"weight_decay": 0.05, "learning_rate": 1e-3, "warmup_ratio": 0.0})
     optimizer, _ = build_optimizer(model, config, steps=10)
     assert all(group["fused"] for group in optimizer.param_groups)
-    plain = torch.optim.AdamW(parameter_groups(reference, 0.05), lr=1e-3, foreach=True)
+    plain = torch.optim.AdamW(parameter_groups(reference, 0.05, 1e-3), foreach=True)
     torch.manual_seed(0)
     for _ in range(3):
         for p, q in zip(model.parameters(), reference.parameters(), strict=True):
@@ -451,6 +451,42 @@ def test_head_learning_rate_gives_the_new_head_groups_of_its_own(tiny_base):
     optimizer.step()
     scheduler.step()  # the linear schedule scales both rates alike
     assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.9e-5, 0.9e-5, 0.9e-3, 0.9e-3])
+
+
+def test_layer_lr_decay_lowers_each_encoder_layer_from_the_top(tiny_base):
+    from training.finetune.train import build_optimizer, load_base_model
+
+    model, _ = load_base_model(str(tiny_base))
+    layers = model.config.num_hidden_layers
+    assert layers >= 2
+    settings = {"learning_rate": 1e-3, "layer_lr_decay": 0.5, "warmup_ratio": 0.0}
+    optimizer, _ = build_optimizer(model, config_from_dict(settings), steps=10)
+    rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    named = dict(model.named_parameters())
+    assert len(rate) == len(named)
+    for name, parameter in named.items():
+        if name.startswith("classifier."):
+            expected = 1e-3
+        elif ".embeddings." in name:
+            expected = 1e-3 * 0.5**layers
+        else:
+            layer = int(name.split(".layer.")[1].split(".")[0])
+            expected = 1e-3 * 0.5 ** (layers - 1 - layer)
+        assert rate[id(parameter)] == pytest.approx(expected), name
+    top = f"bert.encoder.layer.{layers - 1}.output.dense.weight"
+    assert rate[id(named[top])] == rate[id(named["classifier.weight"])] == 1e-3
+
+
+def test_layer_lr_decay_of_one_keeps_one_rate_and_is_checked(tiny_base):
+    from training.finetune.train import build_optimizer, load_base_model
+
+    model, _ = load_base_model(str(tiny_base))
+    optimizer, _ = build_optimizer(model, config_from_dict({"learning_rate": 1e-3}), steps=10)
+    assert {group["initial_lr"] for group in optimizer.param_groups} == {1e-3}
+    assert len(optimizer.param_groups) == 2
+    for bad in (0, 1.5, -0.9):
+        with pytest.raises(ConfigError, match="layer_lr_decay must be in"):
+            config_from_dict({"layer_lr_decay": bad})
 
 
 def test_mpnet_yaml_differs_from_the_default_only_where_it_says():

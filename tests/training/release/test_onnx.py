@@ -134,10 +134,13 @@ def test_onnx_int8_runs_and_gives_well_formed_entities(exported: Path, texts):
 
 def test_a_lossy_export_is_refused_and_leaves_nothing(busy_model: Path, gold: Path, tmp_path: Path):
     output = tmp_path / "new" / "onnx"
+    notes: list[str] = []
     # Demanding a gain of 100 points makes every variant "lose too much": the real refusal path.
     with pytest.raises(ExportError, match=r"refused: onnx-fp32 loses .* nothing written"):
-        export(busy_model, output, gold, max_f1_drop=-100.0, log=lambda _: None)
+        export(busy_model, output, gold, max_f1_drop=-100.0, log=notes.append)
     assert list(tmp_path.iterdir()) == []
+    # Refused as soon as the float model is scored: no int8 recipe is quantized and scored first.
+    assert not any("quantizing" in note or "int8" in note for note in notes), notes
 
 
 def test_export_refuses_to_overwrite_and_bad_arguments(exported: Path, busy_model: Path, capsys):

@@ -121,9 +121,19 @@ def test_auto_picks_by_cpu_kind(exported: Path):
 
 def test_a_lossy_openvino_export_is_refused_and_leaves_nothing(busy_model: Path, gold: Path, tmp_path: Path):
     output = tmp_path / "new" / "openvino"
+    notes: list[str] = []
     with pytest.raises(ExportError, match=r"refused: openvino-fp32 loses .* nothing written"):
-        export(busy_model, output, gold, max_f1_drop=-100.0, format="openvino", log=lambda _: None)
+        export(
+            busy_model,
+            output,
+            gold,
+            max_f1_drop=-100.0,
+            format="openvino",
+            calibration=gold,
+            log=notes.append,
+        )
     assert list(tmp_path.iterdir()) == []
+    assert not any("quantizing" in note or "int8" in note for note in notes), notes
 
 
 def test_bad_openvino_requests_get_clear_errors(exported: Path, busy_model: Path, tmp_path: Path, capsys):
