@@ -467,7 +467,7 @@ def _training_procedure(
         ),
         (
             "learning rate, warm-up ratio, weight decay",
-            f"{config['learning_rate']}, {config['warmup_ratio']}, {config['weight_decay']}",
+            f"{_rates(config)}, {config['warmup_ratio']}, {config['weight_decay']}",
         ),
         ("batch size per process, processes", f"{config['batch_size']}, {record['processes']}"),
         ("window, stride (tokens)", f"{config['max_length']}, {config['stride']}"),
@@ -481,6 +481,17 @@ def _training_procedure(
         ("libraries", ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())),
         *_soup(record.get("soup")),
     ]
+
+
+def _rates(config: dict[str, Any]) -> str:
+    """The learning rate, with the head's own and the layer decay where the config sets them
+    (records from before those keys have neither)."""
+    extras = []
+    if config.get("head_learning_rate"):
+        extras.append(f"the new head {config['head_learning_rate']}")
+    if config.get("layer_lr_decay", 1.0) != 1.0:
+        extras.append(f"layer decay {config['layer_lr_decay']}")
+    return f"{config['learning_rate']}" + (f" ({'; '.join(extras)})" if extras else "")
 
 
 def _teacher(config: dict[str, Any]) -> list[tuple[str, str]]:

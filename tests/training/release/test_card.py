@@ -315,6 +315,19 @@ def test_a_distilled_model_s_card_names_its_teacher_and_an_undistilled_one_none(
     assert "| distilled from (`teacher`) | `/models/mpnet`: loss weight 0.5, temperature 2.0 |" in card
 
 
+def test_the_card_gives_the_head_s_rate_and_the_layer_decay_where_a_config_sets_them(card_inputs, tmp_path):
+    model, _ = card_inputs
+    record = json.loads((model / "training_record.json").read_text())
+    rate = record["config"]["learning_rate"]
+    assert f"| learning rate, warm-up ratio, weight decay | {rate}, " in build_card(model, [])
+    directory = tmp_path / "rates"
+    directory.mkdir()
+    config = {**record["config"], "learning_rate": 5e-05, "head_learning_rate": 0.002, "layer_lr_decay": 0.9}
+    (directory / "training_record.json").write_text(json.dumps({**record, "config": config}))
+    row = "| learning rate, warm-up ratio, weight decay | 5e-05 (the new head 0.002; layer decay 0.9), "
+    assert row in build_card(directory, [])
+
+
 def test_a_continued_model_s_card_names_the_first_base_and_the_model_it_went_on_from(
     card_inputs, base_model_path, tmp_path
 ):
