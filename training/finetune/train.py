@@ -345,6 +345,11 @@ def parameter_rates(
         else:
             depth = 0
         rates[id(parameter)] = (False, learning_rate * layer_decay ** max(depth, 0))
+    if layer_decay != 1.0 and not any(_LAYER.search(name) for name in encoder):
+        raise ConfigError(
+            f"layer_lr_decay {layer_decay}: the base model ({type(model.base_model).__name__}) has no "
+            "parameters in numbered layers (`layer.N.`) to decay; use layer_lr_decay: 1.0"
+        )
     head = head_learning_rate or learning_rate
     for parameter in model.parameters():
         rates.setdefault(id(parameter), (head_learning_rate is not None, head))

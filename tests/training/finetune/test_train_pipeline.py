@@ -489,6 +489,23 @@ def test_layer_lr_decay_of_one_keeps_one_rate_and_is_checked(tiny_base):
             config_from_dict({"layer_lr_decay": bad})
 
 
+def test_layer_lr_decay_on_an_encoder_without_numbered_layers_is_refused():
+    """A decay that would silently leave every rate alone is an error, not a no-op."""
+    import torch
+
+    from training.finetune.train import parameter_rates
+
+    class Unlayered(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.base_model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
+            self.config = type("Config", (), {"num_hidden_layers": 2})()
+
+    with pytest.raises(ConfigError, match=r"layer_lr_decay 0.9: the base model \(Sequential\) has no "):
+        parameter_rates(Unlayered(), 1e-3, layer_decay=0.9)
+    assert {rate for _, rate in parameter_rates(Unlayered(), 1e-3).values()} == {1e-3}
+
+
 def test_mpnet_yaml_differs_from_the_default_only_where_it_says():
     default = load_config(DEFAULT_YAML).to_dict()
     mpnet = load_config(ROOT / "training/configs/mpnet.yaml").to_dict()
