@@ -315,7 +315,7 @@ def parameter_groups(
             groups.setdefault((is_head, rate, is_norm or name == "bias"), []).append(parameter)
     return [
         {"params": parameters, "lr": rate, "weight_decay": 0.0 if no_decay else weight_decay}
-        for (_, rate, no_decay), parameters in sorted(groups.items(), key=lambda item: item[0])
+        for (_, rate, no_decay), parameters in sorted(groups.items())
     ]
 
 
@@ -336,8 +336,10 @@ def parameter_rates(
     encoder = dict(model.base_model.named_parameters())
     layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
     rates: dict[int, tuple[bool, float]] = {}
+    numbered = False
     for name, parameter in encoder.items():
         match = _LAYER.search(name)
+        numbered = numbered or match is not None
         if match:
             depth = layers - 1 - int(match.group(1))
         elif name.startswith("embeddings."):
@@ -345,7 +347,7 @@ def parameter_rates(
         else:
             depth = 0
         rates[id(parameter)] = (False, learning_rate * layer_decay ** max(depth, 0))
-    if layer_decay != 1.0 and not any(_LAYER.search(name) for name in encoder):
+    if layer_decay != 1.0 and not numbered:
         raise ConfigError(
             f"layer_lr_decay {layer_decay}: the base model ({type(model.base_model).__name__}) has no "
             "parameters in numbered layers (`layer.N.`) to decay; use layer_lr_decay: 1.0"

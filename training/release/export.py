@@ -154,13 +154,15 @@ def _build(
         return {**manifest, "int8_recipe": name, "int8_kept_float": kept_float}
     scores = {"pytorch": strict_f1(source, documents), "onnx-fp32": strict_f1(fp32_dir, documents)}
     check_f1_gate(scores, len(documents), max_f1_drop, log)  # a float loss refuses before any int8 work
+    float_scores = len(scores)
     tried = _first_passing_recipe(
         recipes, fp32_dir, int8_dir, documents, scores["pytorch"], max_f1_drop, weight_bits, log
     )
     name = list(tried)[-1]
     scores["onnx-int8"] = tried[name]
     manifest.update(strict_f1=scores, int8_recipe=name, int8_kept_float=recipes[name], int8_recipes_f1=tried)
-    leave_out_int8(staging, manifest, check_f1_gate(scores, len(documents), max_f1_drop, log, logged=2))
+    left_out = check_f1_gate(scores, len(documents), max_f1_drop, log, logged=float_scores)
+    leave_out_int8(staging, manifest, left_out)
     return manifest
 
 
