@@ -183,7 +183,7 @@ def _first_passing_recipe(
         _quantize_logged(fp32_dir, int8_dir, name, kept_float, weight_bits, log)
         tried[name] = strict_f1(int8_dir, documents)
         loss = 100 * (pytorch_f1 - tried[name])
-        if loss <= max_f1_drop + 1e-9:
+        if not loses_too_much(loss, max_f1_drop):
             break
         log(f"  int8 by {name}: strict F1 {100 * tried[name]:.2f}, {loss:.2f} points lost")
     return tried
@@ -219,6 +219,11 @@ def _quantize_logged(
     _quantize(fp32_dir / ONNX_FILE, int8_dir / ONNX_FILE, kept_float, weight_bits)
 
 
+def loses_too_much(points_lost: float, max_f1_drop: float) -> bool:
+    """The F1 gate's one comparison (with room for float rounding at exactly the bound)."""
+    return points_lost > max_f1_drop + 1e-9
+
+
 def check_f1_gate(
     scores: dict[str, float],
     documents: int,
@@ -234,7 +239,7 @@ def check_f1_gate(
     for name, value in list(scores.items())[logged:]:
         log(f"  strict F1 {name:14s} {100 * value:6.2f}")
     losses = {name: 100 * (scores["pytorch"] - value) for name, value in scores.items() if name != "pytorch"}
-    too_much = {name: loss for name, loss in losses.items() if loss > max_f1_drop + 1e-9}
+    too_much = {name: loss for name, loss in losses.items() if loses_too_much(loss, max_f1_drop)}
     refused = {name: loss for name, loss in too_much.items() if not name.endswith("-int8")}
     if refused:
         detail = ", ".join(f"{name} loses {loss:.2f}" for name, loss in refused.items())
