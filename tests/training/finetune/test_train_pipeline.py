@@ -400,7 +400,9 @@ def test_adamw_decays_weight_matrices_but_not_biases_or_layer_norms(tiny_base):
     from training.finetune.train import build_optimizer, load_base_model
 
     model, _ = load_base_model(str(tiny_base))
-    optimizer, _ = build_optimizer(model, config_from_dict({"weight_decay": 0.05}), steps=10)
+    optimizer, _ = build_optimizer(
+        model, config_from_dict({"weight_decay": 0.05, "layer_lr_decay": 1.0}), steps=10
+    )
     names = {id(p): name for name, p in model.named_parameters()}
     decayed, kept = ({names[id(p)] for p in g["params"]} for g in optimizer.param_groups)
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.05, 0.0]
@@ -419,7 +421,9 @@ def test_adamw_is_the_fused_kernel_and_steps_as_the_default_one(tiny_base):
 
     model, _ = load_base_model(str(tiny_base))
     reference = copy.deepcopy(model)
-    config = config_from_dict({"weight_decay": 0.05, "learning_rate": 1e-3, "warmup_ratio": 0.0})
+    config = config_from_dict(
+        {"weight_decay": 0.05, "learning_rate": 1e-3, "warmup_ratio": 0.0, "layer_lr_decay": 1.0}
+    )
     optimizer, _ = build_optimizer(model, config, steps=10)
     assert all(group["fused"] for group in optimizer.param_groups)
     plain = torch.optim.AdamW(parameter_groups(reference, 0.05, 1e-3), foreach=True)
@@ -439,6 +443,7 @@ def test_head_learning_rate_gives_the_new_head_groups_of_its_own(tiny_base):
 
     model, _ = load_base_model(str(tiny_base))
     settings = {"learning_rate": 1e-5, "head_learning_rate": 1e-3, "weight_decay": 0.05, "warmup_ratio": 0.0}
+    settings["layer_lr_decay"] = 1.0  # one encoder rate: this test is about the head's
     optimizer, scheduler = build_optimizer(model, config_from_dict(settings), steps=10)
     names = {id(p): name for name, p in model.named_parameters()}
     groups = [
@@ -481,7 +486,9 @@ def test_layer_lr_decay_of_one_keeps_one_rate_and_is_checked(tiny_base):
     from training.finetune.train import build_optimizer, load_base_model
 
     model, _ = load_base_model(str(tiny_base))
-    optimizer, _ = build_optimizer(model, config_from_dict({"learning_rate": 1e-3}), steps=10)
+    optimizer, _ = build_optimizer(
+        model, config_from_dict({"learning_rate": 1e-3, "layer_lr_decay": 1.0}), steps=10
+    )
     assert {group["initial_lr"] for group in optimizer.param_groups} == {1e-3}
     assert len(optimizer.param_groups) == 2
     for bad in (0, 1.5, -0.9):
@@ -514,6 +521,7 @@ def test_mpnet_yaml_differs_from_the_default_only_where_it_says():
         "base_model": str(ROOT / ".models/all-mpnet-base-v2"),
         "learning_rate": 5e-5,
         "head_learning_rate": 2e-3,
+        "layer_lr_decay": 1.0,
         "epochs": 3,
     }
     assert list(yaml.safe_load((ROOT / "training/configs/mpnet.yaml").read_text())) == list(default)

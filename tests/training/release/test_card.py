@@ -319,13 +319,24 @@ def test_the_card_gives_the_head_s_rate_and_the_layer_decay_where_a_config_sets_
     model, _ = card_inputs
     record = json.loads((model / "training_record.json").read_text())
     rate = record["config"]["learning_rate"]
-    assert f"| learning rate, warm-up ratio, weight decay | {rate}, " in build_card(model, [])
-    directory = tmp_path / "rates"
-    directory.mkdir()
-    config = {**record["config"], "learning_rate": 5e-05, "head_learning_rate": 0.002, "layer_lr_decay": 0.9}
-    (directory / "training_record.json").write_text(json.dumps({**record, "config": config}))
-    row = "| learning rate, warm-up ratio, weight decay | 5e-05 (the new head 0.002; layer decay 0.9), "
-    assert row in build_card(directory, [])
+    assert f"| learning rate, warm-up ratio, weight decay | {rate} (layer decay 0.9), " in build_card(
+        model, []
+    )
+
+    def row_for(name: str, **settings: float | None) -> str:
+        directory = tmp_path / name
+        directory.mkdir()
+        config = {**record["config"], **settings}
+        (directory / "training_record.json").write_text(json.dumps({**record, "config": config}))
+        card = build_card(directory, [])
+        return next(line for line in card.splitlines() if line.startswith("| learning rate,"))
+
+    assert row_for("one-rate", learning_rate=5e-05, layer_lr_decay=1.0).startswith(
+        "| learning rate, warm-up ratio, weight decay | 5e-05, "
+    )
+    assert row_for("rates", learning_rate=5e-05, head_learning_rate=0.002, layer_lr_decay=0.9).startswith(
+        "| learning rate, warm-up ratio, weight decay | 5e-05 (the new head 0.002; layer decay 0.9), "
+    )
 
 
 def test_a_continued_model_s_card_names_the_first_base_and_the_model_it_went_on_from(
