@@ -335,11 +335,14 @@ def parameter_rates(
     base-v2's shared relative-attention bias) train at ``learning_rate``."""
     encoder = dict(model.base_model.named_parameters())
     layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
+    if layer_decay != 1.0 and not any(_LAYER.search(name) for name in encoder):
+        raise ConfigError(
+            f"layer_lr_decay {layer_decay}: the base model ({type(model.base_model).__name__}) has no "
+            "parameters in numbered layers (`layer.N.`) to decay; use layer_lr_decay: 1.0"
+        )
     rates: dict[int, tuple[bool, float]] = {}
-    numbered = False
     for name, parameter in encoder.items():
         match = _LAYER.search(name)
-        numbered = numbered or match is not None
         if match:
             depth = layers - 1 - int(match.group(1))
         elif name.startswith("embeddings."):
@@ -347,11 +350,6 @@ def parameter_rates(
         else:
             depth = 0
         rates[id(parameter)] = (False, learning_rate * layer_decay ** max(depth, 0))
-    if layer_decay != 1.0 and not numbered:
-        raise ConfigError(
-            f"layer_lr_decay {layer_decay}: the base model ({type(model.base_model).__name__}) has no "
-            "parameters in numbered layers (`layer.N.`) to decay; use layer_lr_decay: 1.0"
-        )
     head = head_learning_rate or learning_rate
     for parameter in model.parameters():
         rates.setdefault(id(parameter), (head_learning_rate is not None, head))
